@@ -1,0 +1,97 @@
+-- The `upstream` scoring profile: shared/docs/SCORING.md, exactly.
+--
+-- One row per session seen in the window (scored or not), ordered by score. Parameters:
+--   $window_from, $window_to   the window, both ends inclusive (UTC timestamps)
+--   $min_sessions              gate: fewer sessions in the window and nothing is scored
+--   $min_duration              sessions shorter than this many seconds are not scored
+--   $threshold                 a scored session is flagged when score > threshold
+--   $w_rate, $w_ip, $w_referer, $w_ua   component weights (0 turns one off)
+WITH in_scope AS (
+    -- The rows that count: 200/206, more than 1 KiB, inside the window, carrying a session.
+    SELECT session_id, request_ip, uri, user_agent, referrer, ts
+    FROM logs
+    WHERE status IN (200, 206)
+      AND bytes > 1024
+      AND ts >= $window_from
+      AND ts <= $window_to
+      AND session_id IS NOT NULL
+),
+sessions AS (
+    SELECT
+        session_id,
+        count(*) AS requests,
+        -- Distinct (IP, URI) pairs. Fields never contain a TAB (the log is TAB-separated),
+        -- so joining the two with one is unambiguous.
+        count(DISTINCT concat(request_ip, chr(9), uri)) AS pairs,
+        count(DISTINCT request_ip) AS distinct_ips,
+        count(DISTINCT user_agent) AS distinct_user_agents,
+        count(DISTINCT referrer) AS distinct_referers,
+        min(ts) AS first_seen,
+        max(ts) AS last_seen
+    FROM in_scope
+    GROUP BY session_id
+),
+measured AS (
+    SELECT
+        *,
+        to_unixtime(last_seen) - to_unixtime(first_seen) AS duration_s
+    FROM sessions
+),
+rated AS (
+    SELECT
+        *,
+        -- Undefined for duration 0 (upstream divided by zero): such a session has no rate.
+        CASE WHEN duration_s > 0
+             THEN CAST(pairs AS DOUBLE) / CAST(duration_s AS DOUBLE)
+        END AS rate
+    FROM measured
+),
+gated AS (
+    SELECT
+        *,
+        -- Over the whole window. Window functions rather than a joined CTE: a CTE is inlined
+        -- where it is used, and a second use would read the logs a second time.
+        count(*) OVER () AS sessions_in_window,
+        -- The exact median over sessions with a rate (median() ignores NULLs).
+        median(rate) OVER () AS p50
+    FROM rated
+),
+scorable AS (
+    SELECT
+        *,
+        sessions_in_window >= $min_sessions
+            AND duration_s > 0
+            AND duration_s >= $min_duration AS scored
+    FROM gated
+),
+components AS (
+    SELECT
+        *,
+        CASE WHEN scored THEN $w_rate * rate / p50 END AS ip_rate,
+        CASE WHEN scored THEN CASE WHEN distinct_ips > 1 THEN $w_ip ELSE 0.0 END END AS ip_penalty,
+        CASE WHEN scored THEN CASE WHEN distinct_referers > 1 THEN $w_referer ELSE 0.0 END END AS referer_penalty,
+        CASE WHEN scored THEN CASE WHEN distinct_user_agents > 1 THEN $w_ua ELSE 0.0 END END AS ua_penalty
+    FROM scorable
+)
+SELECT
+    session_id,
+    ip_rate + ip_penalty + referer_penalty + ua_penalty AS score,
+    ip_rate,
+    ip_penalty,
+    referer_penalty,
+    ua_penalty,
+    pairs,
+    distinct_ips,
+    distinct_user_agents,
+    distinct_referers,
+    first_seen,
+    last_seen,
+    duration_s,
+    rate,
+    requests,
+    scored,
+    scored AND ip_rate + ip_penalty + referer_penalty + ua_penalty > $threshold AS flagged,
+    sessions_in_window,
+    p50
+FROM components
+ORDER BY score DESC NULLS LAST, session_id

@@ -1,0 +1,324 @@
+//! `CloudFrontExec`: the DataFusion execution plan that reads log objects.
+//!
+//! Objects are spread over partitions (largest first, to the least loaded); each partition
+//! fetches its objects one after another and inflates and parses each on a blocking thread,
+//! sending batches through a bounded channel, so memory stays bounded whatever the number of
+//! objects. A failed object is recorded with its location and the partition goes on (unless
+//! `strict`); rows read before the failure are kept.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    SendableRecordBatchStream,
+};
+use object_store::ObjectStoreExt;
+use tokio::sync::mpsc::Sender;
+
+use super::decode::{Line, content_reader, for_each_line};
+use super::filter::RowFilter;
+use super::parser::{ObjectParser, ParseProblem};
+use super::stats::{MalformedLine, ObjectFailure, ScanStats};
+use crate::location::LogObject;
+
+/// How objects are read: limits and strictness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Make a malformed line or a failed object fail the query.
+    pub strict: bool,
+    /// Most bytes one object may inflate to.
+    pub max_inflated_bytes: u64,
+    /// Longest line kept; a longer one is malformed.
+    pub max_line_bytes: usize,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            strict: false,
+            max_inflated_bytes: 16 << 30,
+            max_line_bytes: 1 << 20,
+        }
+    }
+}
+
+/// Reads CloudFront log objects into record batches of the projected columns.
+#[derive(Debug)]
+pub struct CloudFrontExec {
+    partitions: Vec<Vec<LogObject>>,
+    projection: Arc<[usize]>,
+    schema: SchemaRef,
+    filter: Arc<RowFilter>,
+    stats: Arc<ScanStats>,
+    options: ReadOptions,
+    properties: Arc<PlanProperties>,
+}
+
+impl CloudFrontExec {
+    /// A plan reading `objects` in up to `target_partitions` partitions.
+    pub fn new(
+        objects: Vec<LogObject>,
+        target_partitions: usize,
+        projection: Arc<[usize]>,
+        schema: SchemaRef,
+        filter: RowFilter,
+        stats: Arc<ScanStats>,
+        options: ReadOptions,
+    ) -> Self {
+        let partitions = spread(objects, target_partitions);
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(Arc::clone(&schema)),
+            Partitioning::UnknownPartitioning(partitions.len()),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        ));
+        CloudFrontExec {
+            partitions,
+            projection,
+            schema,
+            filter: Arc::new(filter),
+            stats,
+            options,
+            properties,
+        }
+    }
+}
+
+/// Spreads objects over at most `n` partitions, largest first to the least loaded, so the
+/// partitions finish at about the same time. Always at least one partition.
+fn spread(mut objects: Vec<LogObject>, n: usize) -> Vec<Vec<LogObject>> {
+    let n = n.clamp(1, objects.len().max(1));
+    objects.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.display.cmp(&b.display)));
+    let mut parts: Vec<(u64, Vec<LogObject>)> = (0..n).map(|_| (0, Vec::new())).collect();
+    for object in objects {
+        if let Some(part) = parts.iter_mut().min_by_key(|(load, _)| *load) {
+            part.0 += object.size.max(1);
+            part.1.push(object);
+        }
+    }
+    parts.into_iter().map(|(_, objects)| objects).collect()
+}
+
+impl DisplayAs for CloudFrontExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        let objects: usize = self.partitions.iter().map(Vec::len).sum();
+        write!(
+            f,
+            "CloudFrontExec: objects={objects}, partitions={}, filter={:?}",
+            self.partitions.len(),
+            self.filter
+        )
+    }
+}
+
+impl ExecutionPlan for CloudFrontExec {
+    fn name(&self) -> &str {
+        "CloudFrontExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if children.is_empty() {
+            Ok(self)
+        } else {
+            Err(DataFusionError::Internal(
+                "CloudFrontExec has no children".to_string(),
+            ))
+        }
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        let objects = self.partitions.get(partition).cloned().ok_or_else(|| {
+            DataFusionError::Internal(format!("CloudFrontExec has no partition {partition}"))
+        })?;
+        let mut builder = RecordBatchReceiverStreamBuilder::new(Arc::clone(&self.schema), 2);
+        let reader = PartitionReader {
+            tx: builder.tx(),
+            projection: Arc::clone(&self.projection),
+            schema: Arc::clone(&self.schema),
+            filter: Arc::clone(&self.filter),
+            stats: Arc::clone(&self.stats),
+            options: self.options,
+            batch_size: context.session_config().batch_size(),
+        };
+        builder.spawn(async move { reader.run(objects).await });
+        Ok(builder.build())
+    }
+}
+
+/// Everything a partition's task needs to read its objects.
+#[derive(Clone)]
+struct PartitionReader {
+    tx: Sender<DfResult<RecordBatch>>,
+    projection: Arc<[usize]>,
+    schema: SchemaRef,
+    filter: Arc<RowFilter>,
+    stats: Arc<ScanStats>,
+    options: ReadOptions,
+    batch_size: usize,
+}
+
+/// Why reading an object stopped early.
+enum Stop {
+    /// The object failed; the run may go on.
+    Failed(String),
+    /// Strict mode: the query must fail with this message.
+    Fatal(String),
+    /// The consumer went away.
+    Cancelled,
+}
+
+impl PartitionReader {
+    async fn run(self, objects: Vec<LogObject>) -> DfResult<()> {
+        for object in objects {
+            let display = object.display.clone();
+            let outcome = match fetch(&object).await {
+                Ok(bytes) => {
+                    self.stats.add_bytes(bytes.len() as u64);
+                    let reader = self.clone();
+                    let name = display.clone();
+                    tokio::task::spawn_blocking(move || reader.parse(&name, &bytes))
+                        .await
+                        .unwrap_or_else(|e| Err(Stop::Failed(format!("parser task failed: {e}"))))
+                }
+                Err(reason) => Err(Stop::Failed(reason)),
+            };
+            match outcome {
+                Ok(()) => self.stats.object_read(),
+                Err(Stop::Cancelled) => return Ok(()),
+                Err(Stop::Fatal(message)) => return Err(DataFusionError::Execution(message)),
+                Err(Stop::Failed(reason)) => {
+                    let message = format!("{display}: {reason}");
+                    self.stats.object_failed(ObjectFailure {
+                        object: display,
+                        reason,
+                    });
+                    if self.options.strict {
+                        return Err(DataFusionError::Execution(message));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Inflates and parses one object, sending its batches. Runs on a blocking thread.
+    fn parse(&self, display: &str, bytes: &[u8]) -> Result<(), Stop> {
+        let mut parser = ObjectParser::new(
+            Arc::clone(&self.projection),
+            Arc::clone(&self.schema),
+            Arc::clone(&self.filter),
+            self.batch_size,
+        )
+        .map_err(|p| Stop::Failed(problem_text(p)))?;
+        let send = |batch: RecordBatch| -> Result<(), Stop> {
+            self.tx.blocking_send(Ok(batch)).map_err(|_| Stop::Cancelled)
+        };
+        let walk = for_each_line(
+            content_reader(bytes, self.options.max_inflated_bytes),
+            self.options.max_line_bytes,
+            |line_no, line| {
+                let result = match line {
+                    Line::Text(text) => parser.push_line(text),
+                    Line::TooLong => {
+                        parser.too_long_line();
+                        Err(ParseProblem::Malformed(format!(
+                            "line longer than {} bytes",
+                            self.options.max_line_bytes
+                        )))
+                    }
+                };
+                match result {
+                    Ok(Some(batch)) => send(batch),
+                    Ok(None) => Ok(()),
+                    Err(ParseProblem::Malformed(reason)) => {
+                        if self.options.strict {
+                            return Err(Stop::Fatal(format!(
+                                "{display}: line {line_no}: {reason}"
+                            )));
+                        }
+                        self.stats.sample_malformed(MalformedLine {
+                            object: display.to_string(),
+                            line: line_no,
+                            reason,
+                        });
+                        Ok(())
+                    }
+                    Err(ParseProblem::Object(reason)) => {
+                        Err(Stop::Failed(format!("line {line_no}: {reason}")))
+                    }
+                }
+            },
+        );
+        // Rows parsed before a failure are kept: flush them, then report the failure.
+        let flushed = match parser.finish() {
+            Ok(Some(batch)) => send(batch),
+            Ok(None) => Ok(()),
+            Err(p) => Err(Stop::Failed(problem_text(p))),
+        };
+        self.stats.add_rows(&parser.counts);
+        match walk {
+            Err(io) => Err(Stop::Failed(describe_io(&io))),
+            Ok(Err(stop)) => Err(stop),
+            Ok(Ok(())) => flushed,
+        }
+    }
+}
+
+async fn fetch(object: &LogObject) -> Result<bytes::Bytes, String> {
+    let result = object
+        .store
+        .get(&object.path)
+        .await
+        .map_err(|e| format!("cannot fetch: {e}"))?;
+    result
+        .bytes()
+        .await
+        .map_err(|e| format!("cannot fetch: {e}"))
+}
+
+fn problem_text(p: ParseProblem) -> String {
+    match p {
+        ParseProblem::Malformed(s) | ParseProblem::Object(s) => s,
+    }
+}
+
+fn describe_io(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => "truncated gzip (unexpected end of data)".to_string(),
+        std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData => {
+            format!("corrupt gzip: {e}")
+        }
+        _ => format!("cannot decode: {e}"),
+    }
+}

@@ -1,0 +1,21 @@
+//! The CloudFront standard log format (`shared/docs/CLOUDFRONT-LOGS.md`) as a DataFusion table.
+//!
+//! Data flow: [`decode`] (gzip or plain, lines) -> [`parser`] (fields by name, validation,
+//! pushed-down [`filter`]s, [`session`] ids) -> [`exec`] (objects in parallel partitions) ->
+//! [`table`] (the `logs` table), with [`stats`] counting what was read, failed and skipped.
+
+pub mod decode;
+pub mod exec;
+pub mod fields;
+pub mod filter;
+pub mod parser;
+pub mod session;
+pub mod stats;
+pub mod table;
+
+pub use exec::{CloudFrontExec, ReadOptions};
+pub use fields::logs_schema;
+pub use filter::RowFilter;
+pub use session::{SessionToken, is_valid_session_id, session_token};
+pub use stats::{MalformedLine, ObjectFailure, ScanStats, StatsSnapshot};
+pub use table::CloudFrontTable;

@@ -1,0 +1,452 @@
+//! The line parser: one object's text to Arrow record batches of the projected columns.
+//!
+//! Fields are split on TAB at the byte level and mapped by name from the latest `#Fields` line
+//! (the 33-field order when a file has none). Every data row's `date`, `time`, `sc-status` and
+//! `sc-bytes` are validated: a row where one is unparsable, or with the wrong number of fields,
+//! is malformed (counted, skipped, sampled with its line number). Rows the pushed-down
+//! [`RowFilter`] rejects are dropped before any column is built.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, Date32Builder, Float64Builder, Int32Builder, Int64Builder, RecordBatch,
+    RecordBatchOptions, StringBuilder, TimestampSecondBuilder,
+};
+use arrow::datatypes::SchemaRef;
+
+use super::fields::{COLUMNS, ColumnKind, DEFAULT_FIELD_COUNT, column_for_field, required};
+use super::filter::RowFilter;
+use super::session::{SessionToken, session_token};
+use super::stats::ObjectCounts;
+
+/// Days from 0001-01-01 (chrono's day 1 of the common era) to 1970-01-01.
+const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
+
+/// What is wrong with a line or an object's header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseProblem {
+    /// A data line that is skipped and counted.
+    Malformed(String),
+    /// The object cannot be read for this query (e.g. `#Fields` lacks a needed field).
+    Object(String),
+}
+
+/// Parses the lines of one object into batches of the projected columns.
+pub struct ObjectParser {
+    projection: Arc<[usize]>,
+    schema: SchemaRef,
+    filter: Arc<RowFilter>,
+    batch_size: usize,
+    /// For each column of `COLUMNS`: its position in a row under the current `#Fields`.
+    positions: [Option<usize>; COLUMNS.len()],
+    field_count: usize,
+    builders: Vec<Builder>,
+    rows_in_batch: usize,
+    spans: Vec<(usize, usize)>,
+    scratch: String,
+    last_date: ([u8; 10], i32),
+    /// What this object contributed so far.
+    pub counts: ObjectCounts,
+}
+
+enum Builder {
+    Date(Date32Builder),
+    Text(StringBuilder),
+    Int64(Int64Builder),
+    Int32(Int32Builder),
+    Float64(Float64Builder),
+    Timestamp(TimestampSecondBuilder),
+}
+
+impl ObjectParser {
+    /// A parser producing `schema` (the projection of the full `logs` schema onto the
+    /// `projection` column indices), dropping rows `filter` rejects.
+    pub fn new(
+        projection: Arc<[usize]>,
+        schema: SchemaRef,
+        filter: Arc<RowFilter>,
+        batch_size: usize,
+    ) -> Result<Self, ParseProblem> {
+        let builders = projection.iter().map(|&i| new_builder(COLUMNS[i].kind)).collect();
+        let mut parser = ObjectParser {
+            projection,
+            schema,
+            filter,
+            batch_size: batch_size.max(1),
+            positions: [None; COLUMNS.len()],
+            field_count: 0,
+            builders,
+            rows_in_batch: 0,
+            spans: Vec::with_capacity(40),
+            scratch: String::new(),
+            last_date: ([0; 10], 0),
+            counts: ObjectCounts::default(),
+        };
+        let default: Vec<&str> = COLUMNS[..DEFAULT_FIELD_COUNT]
+            .iter()
+            .filter_map(|c| c.field)
+            .collect();
+        parser.set_fields(&default)?;
+        Ok(parser)
+    }
+
+    /// Handles one line. Returns a full batch when one is ready.
+    pub fn push_line(&mut self, line: &[u8]) -> Result<Option<RecordBatch>, ParseProblem> {
+        if line.is_empty() {
+            return Ok(None);
+        }
+        if line[0] == b'#' {
+            self.header_line(line)?;
+            return Ok(None);
+        }
+        self.counts.rows_read += 1;
+        if let Err(reason) = self.data_line(line) {
+            self.counts.rows_malformed += 1;
+            return Err(ParseProblem::Malformed(reason));
+        }
+        if self.rows_in_batch >= self.batch_size {
+            return self.finish_batch().map(Some);
+        }
+        Ok(None)
+    }
+
+    /// Counts a line that was too long to buffer as read and malformed.
+    pub fn too_long_line(&mut self) {
+        self.counts.rows_read += 1;
+        self.counts.rows_malformed += 1;
+    }
+
+    /// The rows buffered since the last batch, if any.
+    pub fn finish(&mut self) -> Result<Option<RecordBatch>, ParseProblem> {
+        if self.rows_in_batch == 0 {
+            return Ok(None);
+        }
+        self.finish_batch().map(Some)
+    }
+
+    fn header_line(&mut self, line: &[u8]) -> Result<(), ParseProblem> {
+        let Some(rest) = line.strip_prefix(b"#Fields:") else {
+            return Ok(()); // #Version and comments
+        };
+        let text = String::from_utf8_lossy(rest);
+        let names: Vec<&str> = text.split_ascii_whitespace().collect();
+        self.set_fields(&names)
+    }
+
+    fn set_fields(&mut self, names: &[&str]) -> Result<(), ParseProblem> {
+        let mut positions = [None; COLUMNS.len()];
+        for (pos, name) in names.iter().enumerate() {
+            if let Some(idx) = column_for_field(name) {
+                positions[idx] = Some(pos);
+            }
+        }
+        positions[required::TS] = positions[required::DATE].and(positions[required::TIME]);
+        positions[required::SESSION_ID] = positions[required::URI];
+        for idx in [
+            required::DATE,
+            required::TIME,
+            required::STATUS,
+            required::BYTES,
+        ] {
+            if positions[idx].is_none() {
+                return Err(missing(idx));
+            }
+        }
+        for &idx in self.projection.iter() {
+            let needs = if idx == required::SESSION_ID {
+                required::URI
+            } else {
+                idx
+            };
+            if COLUMNS[needs].core && positions[needs].is_none() {
+                return Err(missing(needs));
+            }
+        }
+        if self.filter.session_required && positions[required::URI].is_none() {
+            return Err(missing(required::URI));
+        }
+        self.positions = positions;
+        self.field_count = names.len();
+        Ok(())
+    }
+
+    fn data_line(&mut self, line: &[u8]) -> Result<(), String> {
+        self.spans.clear();
+        let mut start = 0;
+        for tab in memchr::memchr_iter(b'\t', line) {
+            self.spans.push((start, tab));
+            start = tab + 1;
+        }
+        self.spans.push((start, line.len()));
+        // A trailing TAB (or several) adds empty fields: ignore them.
+        while self.spans.len() > self.field_count && self.spans.last().is_some_and(|s| s.0 == s.1)
+        {
+            self.spans.pop();
+        }
+        if self.spans.len() != self.field_count {
+            return Err(format!(
+                "expected {} fields, found {}",
+                self.field_count,
+                self.spans.len()
+            ));
+        }
+        let field = |idx: usize| -> &[u8] {
+            match self.positions[idx] {
+                Some(p) => {
+                    let (s, e) = self.spans[p];
+                    &line[s..e]
+                }
+                None => b"",
+            }
+        };
+        let date_bytes = field(required::DATE);
+        let days = if date_bytes.len() == 10 && date_bytes == self.last_date.0 {
+            self.last_date.1
+        } else {
+            let days = parse_date(date_bytes).ok_or_else(|| {
+                format!("date is not YYYY-MM-DD: {:?}", lossy(date_bytes))
+            })?;
+            self.last_date.0.copy_from_slice(date_bytes);
+            self.last_date.1 = days;
+            days
+        };
+        let time_bytes = field(required::TIME);
+        let secs = parse_time(time_bytes)
+            .ok_or_else(|| format!("time is not HH:MM:SS: {:?}", lossy(time_bytes)))?;
+        let ts = i64::from(days) * 86_400 + i64::from(secs);
+        let status_bytes = field(required::STATUS);
+        let status = parse_status(status_bytes)
+            .ok_or_else(|| format!("sc-status is not a status code: {:?}", lossy(status_bytes)))?;
+        let bytes_bytes = field(required::BYTES);
+        let bytes = parse_u63(bytes_bytes).ok_or_else(|| {
+            format!(
+                "sc-bytes is not a number below 2^63: {:?}",
+                lossy(bytes_bytes)
+            )
+        })?;
+        let token = match self.positions[required::URI] {
+            Some(_) => session_token(field(required::URI)),
+            None => SessionToken::None,
+        };
+        match token {
+            SessionToken::Session(_) => {}
+            SessionToken::None => self.counts.rows_without_session += 1,
+            SessionToken::Rejected => self.counts.rows_rejected_session += 1,
+        }
+        if !self.filter.keeps(ts, i64::from(status), bytes)
+            || (self.filter.session_required && !matches!(token, SessionToken::Session(_)))
+        {
+            return Ok(());
+        }
+        for (builder, &idx) in self.builders.iter_mut().zip(self.projection.iter()) {
+            let raw = match self.positions[idx] {
+                Some(p) => {
+                    let (s, e) = self.spans[p];
+                    Some(&line[s..e])
+                }
+                None => None,
+            };
+            match (builder, COLUMNS[idx].kind) {
+                (Builder::Timestamp(b), _) => b.append_value(ts),
+                (Builder::Date(b), _) => b.append_value(days),
+                (Builder::Int32(b), _) if idx == required::STATUS => b.append_value(status),
+                (Builder::Int64(b), _) if idx == required::BYTES => b.append_value(bytes),
+                (Builder::Text(b), ColumnKind::SessionId) => match token {
+                    SessionToken::Session(id) => append_text(b, id, &mut self.scratch),
+                    _ => b.append_null(),
+                },
+                (Builder::Text(b), _) => match raw {
+                    Some(v) => append_text(b, v, &mut self.scratch),
+                    None => b.append_null(),
+                },
+                (Builder::Int64(b), _) => b.append_option(raw.and_then(parse_i64)),
+                (Builder::Int32(b), _) => {
+                    b.append_option(raw.and_then(parse_i64).and_then(|v| i32::try_from(v).ok()))
+                }
+                (Builder::Float64(b), _) => b.append_option(raw.and_then(parse_f64)),
+            }
+        }
+        self.rows_in_batch += 1;
+        Ok(())
+    }
+
+    fn finish_batch(&mut self) -> Result<RecordBatch, ParseProblem> {
+        let columns: Vec<ArrayRef> = self.builders.iter_mut().map(Builder::finish).collect();
+        let options = RecordBatchOptions::new().with_row_count(Some(self.rows_in_batch));
+        self.rows_in_batch = 0;
+        RecordBatch::try_new_with_options(Arc::clone(&self.schema), columns, &options)
+            .map_err(|e| ParseProblem::Object(format!("building a record batch: {e}")))
+    }
+}
+
+fn missing(idx: usize) -> ParseProblem {
+    let field = match idx {
+        required::TS => "date",
+        required::SESSION_ID => "cs-uri-stem",
+        _ => COLUMNS[idx].field.unwrap_or(COLUMNS[idx].name),
+    };
+    ParseProblem::Object(format!(
+        "the #Fields line lacks `{field}`, which this query needs"
+    ))
+}
+
+fn new_builder(kind: ColumnKind) -> Builder {
+    match kind {
+        ColumnKind::Date => Builder::Date(Date32Builder::new()),
+        ColumnKind::Text | ColumnKind::SessionId => Builder::Text(StringBuilder::new()),
+        ColumnKind::Int64 => Builder::Int64(Int64Builder::new()),
+        ColumnKind::Int32 => Builder::Int32(Int32Builder::new()),
+        ColumnKind::Float64 => Builder::Float64(Float64Builder::new()),
+        ColumnKind::Timestamp => {
+            Builder::Timestamp(TimestampSecondBuilder::new().with_timezone("UTC"))
+        }
+    }
+}
+
+impl Builder {
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Builder::Date(b) => Arc::new(b.finish()),
+            Builder::Text(b) => Arc::new(b.finish()),
+            Builder::Int64(b) => Arc::new(b.finish()),
+            Builder::Int32(b) => Arc::new(b.finish()),
+            Builder::Float64(b) => Arc::new(b.finish()),
+            Builder::Timestamp(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// Appends raw field bytes as text. CloudFront percent-encodes every byte >= 127, so a raw
+/// line is ASCII; a byte that is not is percent-encoded the same way, which keeps the value
+/// valid UTF-8 and keeps different raw values different.
+fn append_text(b: &mut StringBuilder, raw: &[u8], scratch: &mut String) {
+    if raw.is_ascii() {
+        // ASCII is valid UTF-8.
+        b.append_value(std::str::from_utf8(raw).unwrap_or_default());
+    } else {
+        scratch.clear();
+        for &byte in raw {
+            if byte.is_ascii() {
+                scratch.push(char::from(byte));
+            } else {
+                scratch.push_str(&format!("%{byte:02X}"));
+            }
+        }
+        b.append_value(scratch.as_str());
+    }
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    const SHOWN: usize = 40;
+    let mut s = String::from_utf8_lossy(&bytes[..bytes.len().min(SHOWN)]).into_owned();
+    if bytes.len() > SHOWN {
+        s.push('…');
+    }
+    s
+}
+
+fn digits(b: &[u8]) -> Option<u32> {
+    b.iter().try_fold(0u32, |acc, &c| {
+        c.is_ascii_digit()
+            .then(|| acc * 10 + u32::from(c - b'0'))
+    })
+}
+
+/// `YYYY-MM-DD` to days since 1970-01-01, `None` unless it is a real calendar date.
+pub fn parse_date(b: &[u8]) -> Option<i32> {
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let y = digits(&b[0..4])?;
+    let m = digits(&b[5..7])?;
+    let d = digits(&b[8..10])?;
+    let date = chrono::NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, m, d)?;
+    Some(chrono::Datelike::num_days_from_ce(&date) - UNIX_EPOCH_DAYS_FROM_CE)
+}
+
+/// `HH:MM:SS` to seconds since midnight, `None` unless it is a real time of day.
+pub fn parse_time(b: &[u8]) -> Option<u32> {
+    if b.len() != 8 || b[2] != b':' || b[5] != b':' {
+        return None;
+    }
+    let (h, m, s) = (digits(&b[0..2])?, digits(&b[3..5])?, digits(&b[6..8])?);
+    (h < 24 && m < 60 && s < 60).then_some(h * 3600 + m * 60 + s)
+}
+
+/// A status code: one to three digits (`000` is a viewer that went away).
+fn parse_status(b: &[u8]) -> Option<i32> {
+    if b.is_empty() || b.len() > 3 {
+        return None;
+    }
+    digits(b).and_then(|v| i32::try_from(v).ok())
+}
+
+/// A non-negative whole number that fits in `i64`.
+fn parse_u63(b: &[u8]) -> Option<i64> {
+    if b.is_empty() || b.len() > 19 {
+        return None;
+    }
+    b.iter().try_fold(0i64, |acc, &c| {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        acc.checked_mul(10)?.checked_add(i64::from(c - b'0'))
+    })
+}
+
+fn parse_i64(b: &[u8]) -> Option<i64> {
+    match b.strip_prefix(b"-") {
+        Some(rest) if !rest.is_empty() => parse_u63(rest).map(|v| -v),
+        _ => parse_u63(b),
+    }
+}
+
+fn parse_f64(b: &[u8]) -> Option<f64> {
+    std::str::from_utf8(b)
+        .ok()?
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_times() {
+        assert_eq!(parse_date(b"1970-01-01"), Some(0));
+        assert_eq!(parse_date(b"2019-12-04"), Some(18_234));
+        assert_eq!(parse_date(b"2019-02-29"), None);
+        assert_eq!(parse_date(b"2019-13-01"), None);
+        assert_eq!(parse_date(b"2019/12/04"), None);
+        assert_eq!(parse_time(b"21:02:31"), Some(75_751));
+        assert_eq!(parse_time(b"24:00:00"), None);
+        assert_eq!(parse_time(b"23:59:60"), None);
+        assert_eq!(parse_time(b"1:02:03"), None);
+    }
+
+    #[test]
+    fn numbers_never_overflow() {
+        assert_eq!(parse_u63(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_u63(b"9223372036854775808"), None);
+        assert_eq!(parse_u63(b"99999999999999999999999"), None);
+        assert_eq!(parse_u63(b"-"), None);
+        assert_eq!(parse_u63(b"12a"), None);
+        assert_eq!(parse_i64(b"-5"), Some(-5));
+        assert_eq!(parse_i64(b"-"), None);
+        assert_eq!(parse_status(b"000"), Some(0));
+        assert_eq!(parse_status(b"2000"), None);
+        assert_eq!(parse_f64(b"0.001"), Some(0.001));
+        assert_eq!(parse_f64(b"inf"), None);
+    }
+
+    #[test]
+    fn non_ascii_bytes_are_percent_encoded() {
+        let mut b = StringBuilder::new();
+        let mut scratch = String::new();
+        append_text(&mut b, b"Mozilla\xff\xc3\xa9", &mut scratch);
+        let arr = b.finish();
+        assert_eq!(arr.value(0), "Mozilla%FF%C3%A9");
+    }
+}

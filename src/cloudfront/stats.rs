@@ -1,0 +1,168 @@
+//! What a scan of CloudFront logs saw: counters shared by every partition of a scan, plus the
+//! objects that failed and a sample of the malformed lines, each with its location.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+
+/// How many malformed lines are kept with their text for the report.
+const MALFORMED_SAMPLES: usize = 20;
+
+/// An object that could not be read (fully), with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObjectFailure {
+    /// Where the object is (`/path/file.gz` or `s3://bucket/key`).
+    pub object: String,
+    /// Why it failed.
+    pub reason: String,
+}
+
+/// A malformed line, with where it is and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MalformedLine {
+    /// Where the object is.
+    pub object: String,
+    /// 1-based line number in the (inflated) object.
+    pub line: u64,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// Live counters of a scan; partitions add to them as they finish objects.
+#[derive(Debug, Default)]
+pub struct ScanStats {
+    objects_listed: AtomicU64,
+    list_requests: AtomicU64,
+    objects_read: AtomicU64,
+    objects_failed: AtomicU64,
+    bytes_read: AtomicU64,
+    rows_read: AtomicU64,
+    rows_malformed: AtomicU64,
+    rows_without_session: AtomicU64,
+    rows_rejected_session: AtomicU64,
+    failures: Mutex<Vec<ObjectFailure>>,
+    malformed: Mutex<Vec<MalformedLine>>,
+}
+
+/// What one object contributed, added to [`ScanStats`] in one step.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ObjectCounts {
+    /// Data lines seen (well-formed or not).
+    pub rows_read: u64,
+    /// Lines counted as malformed and skipped.
+    pub rows_malformed: u64,
+    /// Well-formed rows whose path carries no session token.
+    pub rows_without_session: u64,
+    /// Well-formed rows whose token has an invalid session id.
+    pub rows_rejected_session: u64,
+}
+
+impl ScanStats {
+    /// Records the outcome of listing: how many objects were found with how many requests.
+    pub fn add_listing(&self, objects: u64, requests: u64) {
+        self.objects_listed.fetch_add(objects, Ordering::Relaxed);
+        self.list_requests.fetch_add(requests, Ordering::Relaxed);
+    }
+
+    /// Records the bytes fetched for one object.
+    pub fn add_bytes(&self, bytes: u64) {
+        self.bytes_read.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Records the row counts of one object (whether it was read fully or not).
+    pub fn add_rows(&self, c: &ObjectCounts) {
+        self.rows_read.fetch_add(c.rows_read, Ordering::Relaxed);
+        self.rows_malformed
+            .fetch_add(c.rows_malformed, Ordering::Relaxed);
+        self.rows_without_session
+            .fetch_add(c.rows_without_session, Ordering::Relaxed);
+        self.rows_rejected_session
+            .fetch_add(c.rows_rejected_session, Ordering::Relaxed);
+    }
+
+    /// Records an object read to its end.
+    pub fn object_read(&self) {
+        self.objects_read.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records an object that failed, with its location and reason.
+    pub fn object_failed(&self, failure: ObjectFailure) {
+        self.objects_failed.fetch_add(1, Ordering::Relaxed);
+        lock(&self.failures).push(failure);
+    }
+
+    /// Keeps a malformed line for the report (the first few only; all are counted).
+    pub fn sample_malformed(&self, line: MalformedLine) {
+        let mut samples = lock(&self.malformed);
+        if samples.len() < MALFORMED_SAMPLES {
+            samples.push(line);
+        }
+    }
+
+    /// A consistent copy of the counters, failures sorted by object.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut failures = lock(&self.failures).clone();
+        failures.sort_by(|a, b| a.object.cmp(&b.object));
+        let mut malformed = lock(&self.malformed).clone();
+        malformed.sort_by(|a, b| (&a.object, a.line).cmp(&(&b.object, b.line)));
+        StatsSnapshot {
+            objects_listed: get(&self.objects_listed),
+            list_requests: get(&self.list_requests),
+            objects_read: get(&self.objects_read),
+            objects_failed: get(&self.objects_failed),
+            bytes_read: get(&self.bytes_read),
+            rows_read: get(&self.rows_read),
+            rows_malformed: get(&self.rows_malformed),
+            rows_without_session: get(&self.rows_without_session),
+            rows_rejected_session: get(&self.rows_rejected_session),
+            rows_in_scope: 0,
+            failures,
+            malformed_samples: malformed,
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave a Vec half-pushed; keep going.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The counters of a finished scan, as reported in `stats`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StatsSnapshot {
+    /// Objects found under the locations.
+    pub objects_listed: u64,
+    /// List requests made (0 for a single local file).
+    pub list_requests: u64,
+    /// Objects read to their end.
+    pub objects_read: u64,
+    /// Objects that could not be fetched or decoded (rows before the failure are kept).
+    pub objects_failed: u64,
+    /// Bytes fetched (compressed size).
+    pub bytes_read: u64,
+    /// Data lines seen, well-formed or not.
+    pub rows_read: u64,
+    /// Lines counted as malformed and skipped.
+    pub rows_malformed: u64,
+    /// Well-formed rows whose path carries no session token.
+    pub rows_without_session: u64,
+    /// Well-formed rows whose session id is not `[A-Za-z0-9_-]{1,128}`.
+    pub rows_rejected_session: u64,
+    /// Rows that count for scoring (status, size, window and session); set by scoring.
+    pub rows_in_scope: u64,
+    /// The objects that failed, with reasons.
+    #[serde(skip)]
+    pub failures: Vec<ObjectFailure>,
+    /// The first malformed lines, with reasons.
+    #[serde(skip)]
+    pub malformed_samples: Vec<MalformedLine>,
+}
+
+impl StatsSnapshot {
+    /// True when some input was lost: a failed object or a malformed line.
+    pub fn is_partial(&self) -> bool {
+        self.objects_failed > 0 || self.rows_malformed > 0
+    }
+}

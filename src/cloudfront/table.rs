@@ -1,0 +1,102 @@
+//! `CloudFrontTable`: CloudFront logs at some locations as a DataFusion table (`logs`).
+//!
+//! A plain `TableProvider` rather than a `ListingTable`: CloudFront's dated and flat layouts
+//! are not hive partitions, and the scan must count failed objects and malformed lines.
+//! `scan` lists the objects (the only I/O of planning) and hands them to [`CloudFrontExec`];
+//! filters on `ts`, `status`, `bytes` and `session_id` are pushed into the parser (`Inexact`).
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use datafusion::catalog::Session;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+
+use super::exec::{CloudFrontExec, ReadOptions};
+use super::fields::logs_schema;
+use super::filter::RowFilter;
+use super::stats::ScanStats;
+use crate::location::{LogLocation, list_all};
+
+/// CloudFront standard logs at a set of locations, queryable with SQL.
+#[derive(Debug)]
+pub struct CloudFrontTable {
+    locations: Vec<LogLocation>,
+    options: ReadOptions,
+    stats: Arc<ScanStats>,
+}
+
+impl CloudFrontTable {
+    /// A table over the logs at `locations`.
+    pub fn new(locations: Vec<LogLocation>, options: ReadOptions) -> Self {
+        CloudFrontTable {
+            locations,
+            options,
+            stats: Arc::new(ScanStats::default()),
+        }
+    }
+
+    /// The counters of every scan of this table so far.
+    pub fn stats(&self) -> Arc<ScanStats> {
+        Arc::clone(&self.stats)
+    }
+}
+
+#[async_trait]
+impl TableProvider for CloudFrontTable {
+    fn schema(&self) -> SchemaRef {
+        logs_schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if RowFilter::understands(f) {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let full = logs_schema();
+        let indices: Arc<[usize]> = match projection {
+            Some(p) => p.as_slice().into(),
+            None => (0..full.fields().len()).collect(),
+        };
+        let schema = Arc::new(full.project(&indices)?);
+        let listing = list_all(&self.locations)
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        self.stats
+            .add_listing(listing.objects.len() as u64, listing.list_requests);
+        Ok(Arc::new(CloudFrontExec::new(
+            listing.objects,
+            state.config().target_partitions(),
+            indices,
+            schema,
+            RowFilter::from_exprs(filters),
+            Arc::clone(&self.stats),
+            self.options,
+        )))
+    }
+}

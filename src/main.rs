@@ -1,0 +1,154 @@
+//! The `autorevoke` binary: parses flags, calls one library function per subcommand, prints,
+//! and maps the outcome to the documented exit codes.
+
+mod cli;
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+
+use autorevoke::cloudfront::StatsSnapshot;
+use autorevoke::synth::{self, SynthConfig};
+use autorevoke::{report, score};
+use cli::{Cli, Command, QueryArgs, ScoreArgs, SynthArgs};
+
+/// Exit code: the run completed and read all of its input.
+const EXIT_OK: u8 = 0;
+/// Exit code: the run failed (I/O, query, or a strict-mode input error).
+const EXIT_FAILURE: u8 = 1;
+/// Exit code: bad flags or settings (clap uses it too).
+const EXIT_USAGE: u8 = 2;
+/// Exit code: the run completed, but some objects failed or lines were malformed.
+const EXIT_PARTIAL: u8 = 3;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("autorevoke: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("autorevoke: {e:#}");
+            let usage = matches!(
+                e.downcast_ref::<autorevoke::Error>(),
+                Some(autorevoke::Error::Setting { .. } | autorevoke::Error::Location { .. })
+            );
+            ExitCode::from(if usage { EXIT_USAGE } else { EXIT_FAILURE })
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Score(args) => run_score(args).await,
+        Command::Query(args) => run_query(args).await,
+        Command::Synth(args) => run_synth(args),
+    }
+}
+
+async fn run_score(args: ScoreArgs) -> anyhow::Result<u8> {
+    let spec = args.window.spec()?;
+    let params = args.scoring.params()?;
+    let engine = args.read.engine()?;
+    let report = score::score(&engine, spec, params).await?;
+    with_output(args.output.as_deref(), |out| {
+        report::render(&report, args.format, args.all, out)
+    })?;
+    Ok(finish(&report.stats))
+}
+
+async fn run_query(args: QueryArgs) -> anyhow::Result<u8> {
+    let engine = args.read.engine()?;
+    let output = engine.run(&args.sql, None).await?;
+    with_output(args.output.as_deref(), |out| {
+        report::render_batches(&output.schema, &output.batches, args.format, out)
+            .map_err(io::Error::other)
+    })?;
+    Ok(finish(&output.stats))
+}
+
+fn run_synth(args: SynthArgs) -> anyhow::Result<u8> {
+    let truth = args
+        .truth
+        .clone()
+        .unwrap_or_else(|| synth::default_truth_path(&args.out));
+    let summary = synth::generate(&SynthConfig {
+        out: args.out.clone(),
+        truth: truth.clone(),
+        viewers: args.viewers,
+        shared: args.shared,
+        minutes: args.minutes,
+        end: args.end,
+        seed: args.seed,
+        files_per_hour: args.files_per_hour,
+        late_fraction: args.late_fraction,
+    })?;
+    eprintln!(
+        "autorevoke: wrote {} files ({} rows, {} bytes uncompressed) to {} and {} sessions to {}",
+        summary.files,
+        summary.rows,
+        summary.bytes,
+        args.out.display(),
+        summary.sessions,
+        truth.display()
+    );
+    Ok(EXIT_OK)
+}
+
+/// Writes to `path` (or stdout), flushing and naming the file in errors.
+fn with_output(
+    path: Option<&Path>,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> anyhow::Result<()> {
+    match path {
+        Some(path) => {
+            let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+            let mut out = BufWriter::new(file);
+            write(&mut out).and_then(|()| out.flush())
+                .with_context(|| format!("writing {}", path.display()))
+        }
+        None => {
+            let stdout = io::stdout();
+            let mut out = BufWriter::new(stdout.lock());
+            match write(&mut out).and_then(|()| out.flush()) {
+                // A closed pipe (`| head`) is not a failure.
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+                other => other.context("writing to stdout"),
+            }
+        }
+    }
+}
+
+/// Reports lost input on stderr (`object: reason`) and picks the exit code.
+fn finish(stats: &StatsSnapshot) -> u8 {
+    for f in &stats.failures {
+        eprintln!("autorevoke: {}: {}", f.object, f.reason);
+    }
+    for m in &stats.malformed_samples {
+        eprintln!("autorevoke: {}: line {}: {}", m.object, m.line, m.reason);
+    }
+    let unshown = stats
+        .rows_malformed
+        .saturating_sub(stats.malformed_samples.len() as u64);
+    if unshown > 0 {
+        eprintln!("autorevoke: … and {unshown} more malformed lines");
+    }
+    if stats.is_partial() {
+        eprintln!(
+            "autorevoke: partial input: {} object(s) failed, {} malformed line(s) skipped",
+            stats.objects_failed, stats.rows_malformed
+        );
+        EXIT_PARTIAL
+    } else {
+        EXIT_OK
+    }
+}

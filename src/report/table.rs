@@ -1,0 +1,89 @@
+//! The human-readable report: a summary, then aligned columns.
+
+use std::io::{self, Write};
+
+use crate::score::{ScoreReport, ScoredSession, format_time};
+
+pub(super) fn render(
+    r: &ScoreReport,
+    sessions: &[&ScoredSession],
+    all: bool,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    match &r.window {
+        Some(w) => writeln!(out, "window   {} .. {}", format_time(&w.from), format_time(&w.to))?,
+        None => writeln!(out, "window   none")?,
+    }
+    let s = &r.stats;
+    writeln!(
+        out,
+        "read     {} of {} objects ({} failed), {} bytes, {} rows ({} malformed), {} in scope",
+        s.objects_read, s.objects_listed, s.objects_failed, s.bytes_read, s.rows_read,
+        s.rows_malformed, s.rows_in_scope
+    )?;
+    let p50 = r.p50.map_or_else(|| "-".to_string(), |v| format!("{v:.6} pairs/s"));
+    writeln!(
+        out,
+        "sessions {} in window, {} scored, p50 {p50}, {} flagged (score > {})",
+        r.sessions_in_window, r.sessions_scored, r.flagged, r.params.threshold
+    )?;
+    if let Some(reason) = &r.not_scored_reason {
+        writeln!(out, "nothing scored: {reason}")?;
+        return Ok(());
+    }
+    if sessions.is_empty() {
+        writeln!(out, "no session scored above the threshold")?;
+        return Ok(());
+    }
+    writeln!(out)?;
+    let header = [
+        "SESSION_ID", "SCORE", "IP_RATE", "IP_PEN", "REF_PEN", "UA_PEN", "PAIRS", "IPS", "UAS",
+        "REFS", "FIRST_SEEN", "LAST_SEEN", "FLAGGED",
+    ];
+    let shown = if all { header.len() } else { header.len() - 1 };
+    let rows: Vec<Vec<String>> = sessions
+        .iter()
+        .map(|s| {
+            let mut row = vec![
+                s.session_id.clone(),
+                format!("{:.3}", s.score),
+                format!("{:.3}", s.ip_rate),
+                format!("{:.1}", s.ip_penalty),
+                format!("{:.1}", s.referer_penalty),
+                format!("{:.1}", s.ua_penalty),
+                s.pairs.to_string(),
+                s.distinct_ips.to_string(),
+                s.distinct_user_agents.to_string(),
+                s.distinct_referers.to_string(),
+                format_time(&s.first_seen),
+                format_time(&s.last_seen),
+                if s.flagged { "yes" } else { "" }.to_string(),
+            ];
+            row.truncate(shown);
+            row
+        })
+        .collect();
+    let mut widths: Vec<usize> = header[..shown].iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let line = |cells: &[String]| {
+        cells
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (c, w))| if i == 0 { format!("{c:<w$}") } else { format!("{c:>w$}") })
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let head: Vec<String> = header[..shown].iter().map(|h| h.to_string()).collect();
+    writeln!(out, "{}", line(&head))?;
+    for row in &rows {
+        writeln!(out, "{}", line(row))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,290 @@
+//! Session scoring (`shared/docs/SCORING.md`, profile `upstream`): binds the parameters into
+//! `queries/score.sql`, runs it over the logs and returns typed scored sessions.
+
+pub mod params;
+
+use std::collections::HashMap;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{Float64Type, Int64Type, TimestampSecondType};
+use chrono::{DateTime, Utc};
+use datafusion::common::{ParamValues, ScalarValue};
+use serde::Serialize;
+
+use crate::cloudfront::StatsSnapshot;
+use crate::engine::LogEngine;
+use crate::error::{Error, Result};
+pub use params::{Now, ScoreParams, Weights, Window, WindowSpec};
+
+/// The scoring query (SCORING.md as SQL).
+pub const SCORE_SQL: &str = include_str!("../../queries/score.sql");
+/// The query `--now latest` runs first.
+pub const LATEST_SQL: &str = include_str!("../../queries/latest.sql");
+
+/// One scored session, with the inputs of its score.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScoredSession {
+    /// The session id from the token.
+    pub session_id: String,
+    /// ip_rate + ip_penalty + referer_penalty + ua_penalty.
+    pub score: f64,
+    /// w_rate * rate / p50.
+    pub ip_rate: f64,
+    /// w_ip when more than one IP.
+    pub ip_penalty: f64,
+    /// w_referer when more than one referer.
+    pub referer_penalty: f64,
+    /// w_ua when more than one user agent.
+    pub ua_penalty: f64,
+    /// Distinct (IP, URI) pairs.
+    pub pairs: u64,
+    /// Distinct `c-ip` values.
+    pub distinct_ips: u64,
+    /// Distinct `cs(User-Agent)` values.
+    pub distinct_user_agents: u64,
+    /// Distinct `cs(Referer)` values (`-` counts).
+    pub distinct_referers: u64,
+    /// First request time in the window.
+    #[serde(serialize_with = "rfc3339")]
+    pub first_seen: DateTime<Utc>,
+    /// Last request time in the window.
+    #[serde(serialize_with = "rfc3339")]
+    pub last_seen: DateTime<Utc>,
+    /// last_seen - first_seen, seconds.
+    #[serde(skip)]
+    pub duration_s: i64,
+    /// pairs / duration_s.
+    #[serde(skip)]
+    pub rate: f64,
+    /// Rows in scope.
+    #[serde(skip)]
+    pub requests: u64,
+    /// score > threshold.
+    #[serde(skip)]
+    pub flagged: bool,
+}
+
+/// Formats a timestamp as RFC 3339 UTC with a `Z`, second resolution.
+pub fn format_time(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn rfc3339<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_time(t))
+}
+
+/// The outcome of scoring one window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreReport {
+    /// The window (None when `--now latest` found no rows at all).
+    pub window: Option<Window>,
+    /// The parameters used.
+    pub params: ScoreParams,
+    /// Median rate over sessions with duration > 0.
+    pub p50: Option<f64>,
+    /// Sessions with at least one row in scope.
+    pub sessions_in_window: u64,
+    /// Sessions that got a score.
+    pub sessions_scored: u64,
+    /// Sessions with score > threshold.
+    pub flagged: u64,
+    /// Why nothing was scored, when nothing was.
+    pub not_scored_reason: Option<String>,
+    /// What reading the logs saw.
+    pub stats: StatsSnapshot,
+    /// Every scored session, by score descending then session id.
+    pub sessions: Vec<ScoredSession>,
+}
+
+impl ScoreReport {
+    /// The sessions above the threshold.
+    pub fn flagged_sessions(&self) -> impl Iterator<Item = &ScoredSession> {
+        self.sessions.iter().filter(|s| s.flagged)
+    }
+}
+
+/// Scores the sessions of a window.
+pub async fn score(engine: &LogEngine, spec: WindowSpec, params: ScoreParams) -> Result<ScoreReport> {
+    params.validate()?;
+    let latest = match spec {
+        WindowSpec::Lookback {
+            now: Now::Latest, ..
+        } => latest_row_time(engine).await?,
+        _ => None,
+    };
+    let Some(window) = spec.resolve(latest) else {
+        let stats = engine.run(LATEST_SQL, None).await?.stats;
+        return Ok(ScoreReport {
+            window: None,
+            params,
+            p50: None,
+            sessions_in_window: 0,
+            sessions_scored: 0,
+            flagged: 0,
+            not_scored_reason: Some("the logs hold no rows, so `--now latest` has no time".into()),
+            stats,
+            sessions: Vec::new(),
+        });
+    };
+    let output = engine.run(SCORE_SQL, Some(bind(&window, &params))).await?;
+    let rows = read_rows(&output.batches)?;
+    let sessions_in_window = rows.len() as u64;
+    let p50 = rows.first().and_then(|r| r.p50);
+    let mut stats = output.stats;
+    stats.rows_in_scope = rows.iter().map(|r| r.session.requests).sum();
+    let sessions: Vec<ScoredSession> = rows
+        .into_iter()
+        .filter(|r| r.scored)
+        .map(|r| r.session)
+        .collect();
+    let sessions_scored = sessions.len() as u64;
+    let flagged = sessions.iter().filter(|s| s.flagged).count() as u64;
+    let not_scored_reason = if sessions_in_window < params.min_sessions {
+        Some(format!(
+            "only {sessions_in_window} session(s) in the window, fewer than --min-sessions {}",
+            params.min_sessions
+        ))
+    } else if sessions_scored == 0 {
+        Some(format!(
+            "no session in the window lasted at least --min-duration {} s (and more than 0 s)",
+            params.min_duration
+        ))
+    } else {
+        None
+    };
+    Ok(ScoreReport {
+        window: Some(window),
+        params,
+        p50,
+        sessions_in_window,
+        sessions_scored,
+        flagged,
+        not_scored_reason,
+        stats,
+        sessions,
+    })
+}
+
+async fn latest_row_time(engine: &LogEngine) -> Result<Option<DateTime<Utc>>> {
+    let output = engine.run(LATEST_SQL, None).await?;
+    let Some(batch) = output.batches.first() else {
+        return Ok(None);
+    };
+    let column = batch.column(0).as_primitive_opt::<TimestampSecondType>().ok_or_else(|| {
+        Error::Other("queries/latest.sql must return one timestamp column".into())
+    })?;
+    Ok(column
+        .iter()
+        .next()
+        .flatten()
+        .and_then(|secs| DateTime::from_timestamp(secs, 0)))
+}
+
+/// The named parameters of `queries/score.sql`.
+pub fn bind(window: &Window, params: &ScoreParams) -> ParamValues {
+    let ts = |t: &DateTime<Utc>| ScalarValue::TimestampSecond(Some(t.timestamp()), Some("UTC".into()));
+    let int = |v: u64| ScalarValue::Int64(Some(i64::try_from(v).unwrap_or(i64::MAX)));
+    let float = |v: f64| ScalarValue::Float64(Some(v));
+    let values: HashMap<String, ScalarValue> = [
+        ("window_from", ts(&window.from)),
+        ("window_to", ts(&window.to)),
+        ("min_sessions", int(params.min_sessions)),
+        ("min_duration", int(params.min_duration)),
+        ("threshold", float(params.threshold)),
+        ("w_rate", float(params.weights.rate)),
+        ("w_ip", float(params.weights.ip)),
+        ("w_referer", float(params.weights.referer)),
+        ("w_ua", float(params.weights.ua)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    ParamValues::Map(values.into_iter().map(|(k, v)| (k, v.into())).collect())
+}
+
+/// One row of the scoring query.
+struct SessionRow {
+    session: ScoredSession,
+    scored: bool,
+    p50: Option<f64>,
+}
+
+fn read_rows(batches: &[RecordBatch]) -> Result<Vec<SessionRow>> {
+    let mut rows = Vec::new();
+    for batch in batches {
+        let col = |name: &str| {
+            batch.column_by_name(name).ok_or_else(|| {
+                Error::Other(format!("queries/score.sql must return a column `{name}`"))
+            })
+        };
+        let text = col("session_id")?.as_string_opt::<i32>().ok_or_else(|| shape("session_id"))?;
+        let f64s = |name: &'static str| -> Result<_> {
+            col(name)?.as_primitive_opt::<Float64Type>().ok_or_else(|| shape(name))
+        };
+        let i64s = |name: &'static str| -> Result<_> {
+            col(name)?.as_primitive_opt::<Int64Type>().ok_or_else(|| shape(name))
+        };
+        let times = |name: &'static str| -> Result<_> {
+            col(name)?.as_primitive_opt::<TimestampSecondType>().ok_or_else(|| shape(name))
+        };
+        let bools = |name: &'static str| -> Result<_> {
+            col(name)?.as_boolean_opt().ok_or_else(|| shape(name))
+        };
+        let (score, ip_rate, ip_pen, ref_pen, ua_pen, rate, p50) = (
+            f64s("score")?,
+            f64s("ip_rate")?,
+            f64s("ip_penalty")?,
+            f64s("referer_penalty")?,
+            f64s("ua_penalty")?,
+            f64s("rate")?,
+            f64s("p50")?,
+        );
+        let (pairs, ips, uas, refs, duration, requests) = (
+            i64s("pairs")?,
+            i64s("distinct_ips")?,
+            i64s("distinct_user_agents")?,
+            i64s("distinct_referers")?,
+            i64s("duration_s")?,
+            i64s("requests")?,
+        );
+        let (first, last) = (times("first_seen")?, times("last_seen")?);
+        let (scored, flagged) = (bools("scored")?, bools("flagged")?);
+        let opt = |a: &arrow::array::Float64Array, i: usize| a.is_valid(i).then(|| a.value(i));
+        let count = |a: &arrow::array::Int64Array, i: usize| u64::try_from(a.value(i)).unwrap_or(0);
+        let time = |a: &arrow::array::TimestampSecondArray, i: usize| {
+            DateTime::from_timestamp(a.value(i), 0).unwrap_or_default()
+        };
+        for i in 0..batch.num_rows() {
+            let is_scored = scored.is_valid(i) && scored.value(i);
+            rows.push(SessionRow {
+                scored: is_scored,
+                p50: opt(p50, i),
+                session: ScoredSession {
+                    session_id: text.value(i).to_string(),
+                    score: opt(score, i).unwrap_or(0.0),
+                    ip_rate: opt(ip_rate, i).unwrap_or(0.0),
+                    ip_penalty: opt(ip_pen, i).unwrap_or(0.0),
+                    referer_penalty: opt(ref_pen, i).unwrap_or(0.0),
+                    ua_penalty: opt(ua_pen, i).unwrap_or(0.0),
+                    pairs: count(pairs, i),
+                    distinct_ips: count(ips, i),
+                    distinct_user_agents: count(uas, i),
+                    distinct_referers: count(refs, i),
+                    first_seen: time(first, i),
+                    last_seen: time(last, i),
+                    duration_s: duration.value(i),
+                    rate: opt(rate, i).unwrap_or(0.0),
+                    requests: count(requests, i),
+                    flagged: is_scored && flagged.is_valid(i) && flagged.value(i),
+                },
+            });
+        }
+    }
+    Ok(rows)
+}
+
+fn shape(name: &str) -> Error {
+    Error::Other(format!(
+        "queries/score.sql returned column `{name}` with an unexpected type"
+    ))
+}

@@ -1,0 +1,139 @@
+//! `synth`: realistic CloudFront standard logs with planted shared sessions.
+//!
+//! Writes gzipped 33-field logs named like CloudFront's (`<dist>.YYYY-MM-DD-HH.<id>.gz`,
+//! several files per hour, rows out of order, some rows delivered late into the next hour's
+//! file) and a truth file (CSV) saying which sessions are shared. The truth goes beside the
+//! log folder, not in it, because every file in a log folder is read as a log. The same options and seed give
+//! the same bytes. The traffic model is in [`model`] and documented in the README.
+
+pub mod model;
+mod writer;
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::{Error, Result};
+use model::{Request, Session};
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct SynthConfig {
+    /// Output folder for the logs (created if missing).
+    pub out: PathBuf,
+    /// Where the truth CSV goes (`session_id,shared,viewers`).
+    pub truth: PathBuf,
+    /// Legitimate sessions (one viewer each).
+    pub viewers: usize,
+    /// Shared sessions (2 to 4 viewers each).
+    pub shared: usize,
+    /// Minutes of traffic, ending at `end`.
+    pub minutes: u32,
+    /// The last instant of traffic.
+    pub end: DateTime<Utc>,
+    /// Random seed.
+    pub seed: u64,
+    /// Files per hour (one per edge location).
+    pub files_per_hour: usize,
+    /// Share of rows delivered late, into the next hour's file.
+    pub late_fraction: f64,
+}
+
+/// What was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SynthSummary {
+    /// Log files written.
+    pub files: usize,
+    /// Rows written.
+    pub rows: usize,
+    /// Uncompressed bytes.
+    pub bytes: u64,
+    /// Sessions written to the truth file.
+    pub sessions: usize,
+}
+
+/// The CloudFront distribution id used in file names.
+pub const DISTRIBUTION_ID: &str = "E2SYNTH0EXAMPLE";
+
+/// The default truth file for a log folder: `<folder>.truth.csv` beside it.
+pub fn default_truth_path(out: &Path) -> PathBuf {
+    let mut name = out.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "synth".into());
+    name.push(".truth.csv");
+    out.with_file_name(name)
+}
+
+/// Generates the logs and the truth file.
+pub fn generate(cfg: &SynthConfig) -> Result<SynthSummary> {
+    if cfg.minutes == 0 {
+        return Err(Error::Setting {
+            setting: "--minutes",
+            reason: "must be at least 1".into(),
+        });
+    }
+    if !(0.0..=1.0).contains(&cfg.late_fraction) {
+        return Err(Error::Setting {
+            setting: "--late-fraction",
+            reason: "must be between 0 and 1".into(),
+        });
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    let end = cfg.end.timestamp();
+    let begin = end - i64::from(cfg.minutes) * 60;
+    let mut sessions: Vec<Session> = Vec::with_capacity(cfg.viewers + cfg.shared);
+    let mut requests: Vec<Request> = Vec::new();
+
+    // Legitimate viewers: arrive at any time (some before the traffic starts), watch 1-40 min.
+    for _ in 0..cfg.viewers {
+        let session = model::new_session(&mut rng, 1, end + 6 * 3600);
+        let asset = model::random_asset(&mut rng);
+        let viewer = model::new_viewer(&mut rng, asset);
+        let start = rng.random_range(begin - 600..end - 20);
+        let stop = start + rng.random_range(60..2400);
+        model::playback(&mut rng, &session, &viewer, asset, start, stop.min(end), &mut requests);
+        sessions.push(session);
+    }
+    // Shared sessions: 2-4 viewers of one token, arriving within a few minutes of each other
+    // and watching until the end.
+    for _ in 0..cfg.shared {
+        let n = rng.random_range(2..=4);
+        let session = model::new_session(&mut rng, n, end + 6 * 3600);
+        let asset = model::random_asset(&mut rng);
+        let first = rng.random_range(begin - 300..(end - 480).max(begin - 299));
+        for v in 0..n {
+            let viewer = if v == 0 {
+                model::new_viewer(&mut rng, asset)
+            } else {
+                model::new_pirate_viewer(&mut rng, asset)
+            };
+            let start = first + if v == 0 { 0 } else { rng.random_range(0..180) };
+            model::playback(&mut rng, &session, &viewer, asset, start, end, &mut requests);
+        }
+        sessions.push(session);
+    }
+    requests.retain(|r| r.ts >= begin && r.ts <= end);
+
+    std::fs::create_dir_all(&cfg.out).map_err(Error::io(format!(
+        "creating {}",
+        cfg.out.display()
+    )))?;
+    let written = writer::write_logs(&mut rng, &cfg.out, requests, cfg.files_per_hour, cfg.late_fraction)?;
+    write_truth(&cfg.truth, &sessions)?;
+    Ok(SynthSummary {
+        files: written.files,
+        rows: written.rows,
+        bytes: written.bytes,
+        sessions: sessions.len(),
+    })
+}
+
+fn write_truth(path: &Path, sessions: &[Session]) -> Result<()> {
+    let mut sorted: Vec<&Session> = sessions.iter().collect();
+    sorted.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut text = String::from("session_id,shared,viewers\n");
+    for s in sorted {
+        text.push_str(&format!("{},{},{}\n", s.id, s.viewers > 1, s.viewers));
+    }
+    std::fs::write(path, text).map_err(Error::io(format!("writing {}", path.display())))
+}

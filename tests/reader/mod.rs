@@ -1,0 +1,273 @@
+//! The CloudFront reader against real, externally written files and crafted damage.
+
+use autorevoke::cloudfront::ReadOptions;
+
+use crate::util::*;
+
+#[tokio::test]
+async fn aws_sample_26_fields_gzip() {
+    let Some(path) = shared_sample("aws-samples_sample-cloudfront-access-logs.gz") else {
+        return;
+    };
+    let e = engine(&[&path]);
+    let csv = query_csv(
+        &e,
+        "SELECT count(*) AS n, min(ts) AS first, max(ts) AS last, count(cookie) AS cookies, \
+         count(c_port) AS ports FROM logs",
+    )
+    .await;
+    // 26 fields: cs(Cookie) is there, c-port (field 27) is not, so it is NULL.
+    assert_eq!(
+        csv,
+        "n,first,last,cookies,ports\n66,2018-11-07T00:11:29Z,2018-11-07T00:15:09Z,66,0\n"
+    );
+    let csv = query_csv(
+        &e,
+        "SELECT date, time, location, bytes, request_ip, uri, status, user_agent, time_taken, \
+         http_version FROM logs WHERE request_id = 'PsDv-_qwCLPFx4CUU0cHWEmaH72tmUZkj70pPiTS-8KQBa616MpB1Q=='",
+    )
+    .await;
+    assert_eq!(
+        csv,
+        "date,time,location,bytes,request_ip,uri,status,user_agent,time_taken,http_version\n\
+         2018-11-07,00:12:08,FRA53,376,3.120.138.129,/notavailable.json,302,\
+         Mozilla/5.0%2520(compatible;%2520bingbot/2.0;%2520+http://www.bing.com/bingbot.htm),0.394,HTTP/1.1\n"
+    );
+    let out = e.run("SELECT count(*) FROM logs", None).await.expect("runs");
+    assert_eq!(out.stats.objects_read, 1);
+    assert_eq!(out.stats.rows_read, 66);
+    assert_eq!(out.stats.rows_malformed, 0);
+    assert_eq!(out.stats.rows_without_session, 66);
+}
+
+#[tokio::test]
+async fn clay_gregory_33_fields_tab_header_trailing_tab() {
+    let Some(path) = shared_sample("claygregory_web-1-0-2019-12.txt") else {
+        return;
+    };
+    let e = engine(&[&path]);
+    let out = e.run("SELECT count(*) FROM logs", None).await.expect("runs");
+    assert_eq!((out.stats.rows_read, out.stats.rows_malformed), (3, 0));
+    // Plain text (no gzip), header tokens separated by TABs, the last row ending in a TAB.
+    let csv = query_csv(
+        &e,
+        "SELECT count(*) AS n, min(ts) AS t, sum(bytes) AS b, count(DISTINCT request_id) AS ids, \
+         min(sc_content_type) AS ct, sum(c_port) AS ports, sum(sc_content_len) AS len, \
+         count(sc_range_end) AS ranges, max(time_to_first_byte) AS ttfb FROM logs",
+    )
+    .await;
+    assert_eq!(
+        csv,
+        "n,t,b,ids,ct,ports,len,ranges,ttfb\n3,2019-12-04T21:02:31Z,1176,3,text/html,33120,234,0,0.001\n"
+    );
+}
+
+#[tokio::test]
+async fn clay_gregory_24_fields() {
+    let Some(path) = shared_sample("claygregory_web-1-0.txt") else {
+        return;
+    };
+    let e = engine(&[&path]);
+    let csv = query_csv(
+        &e,
+        "SELECT ts, location, bytes, uri, status, referrer, query_string, cookie, result_type, \
+         request_bytes, http_version, ssl_protocol, fle_status FROM logs ORDER BY ts",
+    )
+    .await;
+    assert_eq!(
+        csv,
+        "ts,location,bytes,uri,status,referrer,query_string,cookie,result_type,request_bytes,http_version,ssl_protocol,fle_status\n\
+         2014-05-23T01:13:11Z,FRA2,182,/view/my/file.html,200,www.displaymyfiles.com,-,zip=98101,RefreshHit,,HTTP/1.1,-,\n\
+         2014-05-23T01:13:12Z,LAX1,2390282,/soundtrack/happy.mp3,304,www.unknownsingers.com,a=b&c=d,zip=50158,Hit,,HTTP/1.1,-,\n"
+    );
+}
+
+#[tokio::test]
+async fn all_samples_together_and_recursively() {
+    let Some(path) = shared_sample("SOURCES.md") else {
+        return;
+    };
+    // The folder also holds SOURCES.md: every regular file is a log object, and that one's
+    // lines are malformed (counted, skipped).
+    let dir = path.parent().expect("a folder");
+    let out = engine(&[dir])
+        .run("SELECT count(*) FROM logs", None)
+        .await
+        .expect("runs");
+    assert_eq!(out.stats.objects_listed, 4);
+    assert_eq!(out.stats.objects_read, 4);
+    assert_eq!(out.stats.rows_read - out.stats.rows_malformed, 66 + 3 + 2);
+    assert!(out.stats.rows_malformed > 0);
+}
+
+#[tokio::test]
+async fn multi_member_gzip_and_header_changes_between_members() {
+    let dir = tempdir();
+    let mut bytes = gz(format!("{HEADER_33}{}", row("sA", 1, "/a.ts").line()).as_bytes());
+    // A second member in the 24-field order, as `cat` of two files gives.
+    let header_24 = "#Version: 1.0\n#Fields: date time x-edge-location sc-bytes c-ip cs-method cs(Host) cs-uri-stem sc-status cs(Referer) cs(User-Agent) cs-uri-query cs(Cookie) x-edge-result-type x-edge-request-id x-host-header cs-protocol cs-bytes time-taken x-forwarded-for ssl-protocol ssl-cipher x-edge-response-result-type cs-protocol-version\n";
+    let line_24: String = row("sB", 2, "/b.ts")
+        .line()
+        .split('\t')
+        .take(24)
+        .collect::<Vec<_>>()
+        .join("\t");
+    bytes.extend(gz(format!("{header_24}{line_24}\n").as_bytes()));
+    std::fs::write(dir.path().join("two-members.log"), bytes).expect("write");
+    let e = engine(&[dir.path()]);
+    let csv = query_csv(&e, "SELECT session_id, uri, c_port FROM logs ORDER BY ts").await;
+    assert_eq!(
+        csv,
+        format!(
+            "session_id,uri,c_port\nsA,{}/a.ts,50000\nsB,{}/b.ts,\n",
+            tok("sA"),
+            tok("sB")
+        )
+    );
+}
+
+#[tokio::test]
+async fn truncated_and_corrupt_gzip_fail_alone() {
+    let dir = tempdir();
+    write_log(&dir.path().join("good.gz"), &[row("s1", 1, "/a"), row("s1", 2, "/b")]);
+    let whole = gz(format!("{HEADER_33}{}{}", row("s2", 1, "/a").line(), row("s2", 2, "/b").line()).as_bytes());
+    // Without its 8-byte trailer every row inflates, but the object is incomplete.
+    std::fs::write(dir.path().join("truncated.gz"), &whole[..whole.len() - 8]).expect("write");
+    let mut corrupt = whole.clone();
+    for b in corrupt.iter_mut().skip(12).take(40) {
+        *b = 0xA5;
+    }
+    std::fs::write(dir.path().join("corrupt.gz"), corrupt).expect("write");
+    let e = engine(&[dir.path()]);
+    let out = e
+        .run("SELECT session_id, count(*) AS n FROM logs GROUP BY session_id ORDER BY session_id", None)
+        .await
+        .expect("the run goes on");
+    let s = &out.stats;
+    assert_eq!((s.objects_listed, s.objects_read, s.objects_failed), (3, 1, 2));
+    let failed: Vec<(String, String)> = s
+        .failures
+        .iter()
+        .map(|f| (f.object.rsplit('/').next().unwrap_or("").to_string(), f.reason.clone()))
+        .collect();
+    assert_eq!(failed[0].0, "corrupt.gz");
+    assert!(failed[0].1.contains("corrupt gzip"), "{failed:?}");
+    assert_eq!(failed[1], ("truncated.gz".to_string(), "truncated gzip (unexpected end of data)".to_string()));
+    // The good object is whole; the truncated one's complete rows are kept.
+    let csv = query_csv(&e, "SELECT session_id, count(*) AS n FROM logs GROUP BY session_id ORDER BY session_id").await;
+    assert_eq!(csv, "session_id,n\ns1,2\ns2,2\n");
+
+    let strict = engine_with(&[dir.path()], ReadOptions { strict: true, ..ReadOptions::default() });
+    let err = strict.run("SELECT count(*) FROM logs", None).await.expect_err("strict fails");
+    assert!(err.to_string().contains(".gz: "), "{err}");
+}
+
+#[tokio::test]
+async fn malformed_lines_are_counted_and_skipped() {
+    let dir = tempdir();
+    let good = row("s1", 1, "/a");
+    let text = format!(
+        "{HEADER_33}{}{}{}{}{}{}{}{}",
+        good.line(),
+        "2026-01-01\t00:00:02\tFRA\t5000\n",                                // too few fields
+        row("s1", 3, "/b").line().replace("2026-01-01", "2026-02-30"),      // no such date
+        row("s1", 4, "/c").line().replace("00:00:04", "00:61:04"),          // no such time
+        row("s1", 5, "/d").status("OK").line(),                             // status
+        row("s1", 6, "/e").bytes("99999999999999999999").line(),            // bytes > 64 bits
+        row("s1", 7, "/f").bytes("-").line(),                               // bytes missing
+        row("s1", 8, "/g").line(),
+    );
+    std::fs::write(dir.path().join("mixed.log"), text).expect("write");
+    let e = engine(&[dir.path()]);
+    let out = e.run("SELECT uri FROM logs", None).await.expect("runs");
+    let s = &out.stats;
+    assert_eq!((s.rows_read, s.rows_malformed, s.objects_read), (8, 6, 1));
+    let reasons: Vec<String> = s.malformed_samples.iter().map(|m| format!("{}: {}", m.line, m.reason)).collect();
+    assert_eq!(
+        reasons,
+        [
+            "4: expected 33 fields, found 4",
+            "5: date is not YYYY-MM-DD: \"2026-02-30\"",
+            "6: time is not HH:MM:SS: \"00:61:04\"",
+            "7: sc-status is not a status code: \"OK\"",
+            "8: sc-bytes is not a number below 2^63: \"99999999999999999999\"",
+            "9: sc-bytes is not a number below 2^63: \"-\"",
+        ]
+    );
+    assert_eq!(out.batches.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
+
+    let strict = engine_with(&[dir.path()], ReadOptions { strict: true, ..ReadOptions::default() });
+    let err = strict.run("SELECT uri FROM logs", None).await.expect_err("strict fails");
+    assert!(err.to_string().contains("mixed.log: line 4: expected 33 fields, found 4"), "{err}");
+}
+
+#[tokio::test]
+async fn non_utf8_bytes_empty_files_and_no_fields_line() {
+    let dir = tempdir();
+    let mut line = row("s1", 1, "/a").ua("Bot\u{1}").line().into_bytes();
+    let pos = line.windows(4).position(|w| w == b"Bot\x01").expect("ua");
+    line[pos + 3] = 0xFF;
+    // No #Fields line: the 33-field order is assumed.
+    std::fs::write(dir.path().join("raw.log"), &line).expect("write");
+    std::fs::write(dir.path().join("empty.gz"), b"").expect("write");
+    let e = engine(&[dir.path()]);
+    let csv = query_csv(&e, "SELECT user_agent FROM logs").await;
+    assert_eq!(csv, "user_agent\nBot%FF\n");
+    let out = e.run("SELECT count(*) FROM logs", None).await.expect("runs");
+    assert_eq!((out.stats.objects_read, out.stats.rows_read, out.stats.rows_malformed), (2, 1, 0));
+}
+
+#[tokio::test]
+async fn a_fields_line_without_a_needed_field_fails_the_object_by_name() {
+    let dir = tempdir();
+    let text = "#Fields: date time sc-status c-ip cs-uri-stem\n2026-01-01\t00:00:01\t200\t192.0.2.1\t/x\n";
+    std::fs::write(dir.path().join("no-bytes.log"), text).expect("write");
+    let text = "#Fields: date time sc-status sc-bytes c-ip\n2026-01-01\t00:00:01\t200\t5000\t192.0.2.1\n";
+    std::fs::write(dir.path().join("no-uri.log"), text).expect("write");
+    let e = engine(&[dir.path()]);
+    let out = e.run("SELECT request_ip FROM logs", None).await.expect("runs");
+    let reasons: Vec<&str> = out.stats.failures.iter().map(|f| f.reason.as_str()).collect();
+    assert_eq!(reasons, ["line 1: the #Fields line lacks `sc-bytes`, which this query needs"]);
+    assert_eq!(out.stats.objects_read, 1);
+    let out = e.run("SELECT session_id FROM logs", None).await.expect("runs");
+    let reasons: Vec<&str> = out.stats.failures.iter().map(|f| f.reason.as_str()).collect();
+    assert_eq!(
+        reasons,
+        [
+            "line 1: the #Fields line lacks `sc-bytes`, which this query needs",
+            "line 1: the #Fields line lacks `cs-uri-stem`, which this query needs",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn projection_and_filters_give_the_same_rows_as_a_full_scan() {
+    let dir = tempdir();
+    let rows: Vec<Row> = (0..50u32)
+        .map(|i| {
+            let r = row(if i % 3 == 0 { "sX" } else { "sY" }, i * 7, &format!("/{i}.ts"));
+            let r = if i % 4 == 0 { r.status("304") } else { r };
+            if i % 5 == 0 { r.bytes("1024") } else { r }
+        })
+        .collect();
+    write_log(&dir.path().join("a.gz"), &rows[..25]);
+    write_log(&dir.path().join("b.gz"), &rows[25..]);
+    let e = engine(&[dir.path()]);
+    let pushed = query_csv(
+        &e,
+        "SELECT session_id, uri FROM logs WHERE status IN (200, 206) AND bytes > 1024 \
+         AND ts BETWEEN TIMESTAMP '2026-01-01T00:00:30Z' AND TIMESTAMP '2026-01-01T00:04:00Z' \
+         AND session_id IS NOT NULL ORDER BY uri",
+    )
+    .await;
+    // The same filter written so that nothing can be pushed down.
+    let unpushed = query_csv(
+        &e,
+        "SELECT session_id, uri FROM logs WHERE (status + 0) IN (200, 206) AND (bytes + 0) > 1024 \
+         AND to_unixtime(ts) BETWEEN 1767225630 AND 1767225840 \
+         AND coalesce(session_id, '') <> '' ORDER BY uri",
+    )
+    .await;
+    assert_eq!(pushed, unpushed);
+    assert_eq!(pushed.lines().count() - 1, 18, "{pushed}");
+}

@@ -1,0 +1,9 @@
+//! The whole test suite in one binary (DataFusion is linked once): the reader, the scoring
+//! rules, the CLI end to end, and agreement with an independent implementation.
+
+mod util;
+
+mod cli;
+mod reader;
+mod reference;
+mod scoring;

@@ -1,0 +1,178 @@
+//! Shared helpers: temp dirs, hand-written log rows, and running the built binary.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use autorevoke::cloudfront::ReadOptions;
+use autorevoke::{LogEngine, LogLocation};
+use flate2::Compression;
+use flate2::write::GzEncoder;
+
+/// The 33-field `#Fields` header CloudFront writes since Dec 2019.
+pub const HEADER_33: &str = "#Version: 1.0\n#Fields: date time x-edge-location sc-bytes c-ip cs-method cs(Host) cs-uri-stem sc-status cs(Referer) cs(User-Agent) cs-uri-query cs(Cookie) x-edge-result-type x-edge-request-id x-host-header cs-protocol cs-bytes time-taken x-forwarded-for ssl-protocol ssl-cipher x-edge-response-result-type cs-protocol-version fle-status fle-encrypted-fields c-port time-to-first-byte x-edge-detailed-result-type sc-content-type sc-content-len sc-range-start sc-range-end\n";
+
+/// A session token path prefix: `/<id>.h.p.s`.
+pub fn tok(id: &str) -> String {
+    format!("/{id}.eyJhbGciOiJIUzI1NiJ9.eyJzaWQiOiJ4In0.c2lnbmF0dXJl")
+}
+
+/// One request; `row()` gives a 200 of 5000 bytes at 2026-01-01 00:00:00 that callers adjust.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub time: String,
+    pub ip: String,
+    pub uri: String,
+    pub status: String,
+    pub bytes: String,
+    pub referer: String,
+    pub ua: String,
+}
+
+pub fn row(session: &str, second: u32, path: &str) -> Row {
+    Row {
+        time: at(second),
+        ip: "192.0.2.1".into(),
+        uri: format!("{}{path}", tok(session)),
+        status: "200".into(),
+        bytes: "5000".into(),
+        referer: "https://www.example.com/watch".into(),
+        ua: "Mozilla/5.0%20(X11)".into(),
+    }
+}
+
+/// `2026-01-01\tHH:MM:SS` for a second offset from midnight.
+pub fn at(second: u32) -> String {
+    format!(
+        "2026-01-01\t{:02}:{:02}:{:02}",
+        second / 3600,
+        second / 60 % 60,
+        second % 60
+    )
+}
+
+impl Row {
+    pub fn ip(mut self, ip: &str) -> Self {
+        self.ip = ip.into();
+        self
+    }
+    pub fn status(mut self, s: &str) -> Self {
+        self.status = s.into();
+        self
+    }
+    pub fn bytes(mut self, b: &str) -> Self {
+        self.bytes = b.into();
+        self
+    }
+    pub fn referer(mut self, r: &str) -> Self {
+        self.referer = r.into();
+        self
+    }
+    pub fn ua(mut self, u: &str) -> Self {
+        self.ua = u.into();
+        self
+    }
+    pub fn uri(mut self, u: &str) -> Self {
+        self.uri = u.into();
+        self
+    }
+
+    /// The row as a 33-field line.
+    pub fn line(&self) -> String {
+        format!(
+            "{}\tFRA56-P1\t{}\t{}\tGET\td1.cloudfront.net\t{}\t{}\t{}\t{}\t-\t-\tHit\tREQ==\tvideo.example.com\thttps\t300\t0.01\t-\tTLSv1.3\tTLS_AES_128_GCM_SHA256\tHit\tHTTP/2.0\t-\t-\t50000\t0.005\tHit\tvideo/MP2T\t4650\t-\t-\n",
+            self.time, self.bytes, self.ip, self.uri, self.status, self.referer, self.ua
+        )
+    }
+}
+
+/// A fresh temporary folder.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("a temp dir")
+}
+
+/// Writes rows as a gzipped 33-field log file.
+pub fn write_log(path: &Path, rows: &[Row]) {
+    let mut text = HEADER_33.to_string();
+    for r in rows {
+        text.push_str(&r.line());
+    }
+    write_gz(path, text.as_bytes());
+}
+
+pub fn gz(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+    enc.write_all(bytes).expect("in-memory write");
+    enc.finish().expect("in-memory gzip")
+}
+
+pub fn write_gz(path: &Path, bytes: &[u8]) {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("mkdir");
+    }
+    std::fs::write(path, gz(bytes)).expect("write");
+}
+
+/// An engine over these paths.
+pub fn engine(paths: &[&Path]) -> LogEngine {
+    engine_with(paths, ReadOptions::default())
+}
+
+pub fn engine_with(paths: &[&Path], options: ReadOptions) -> LogEngine {
+    let locations = paths
+        .iter()
+        .map(|p| LogLocation::parse(&p.display().to_string()).expect("location exists"))
+        .collect();
+    LogEngine::new(locations, options, Some(2))
+}
+
+/// `../shared/samples/cloudfront/<name>`, or None (and a "skipped" line) when absent.
+pub fn shared_sample(name: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/samples/cloudfront")
+        .join(name);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!("skipped: no ../shared ({} missing)", p.display());
+        None
+    }
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs the built `autorevoke` binary.
+pub fn autorevoke(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_autorevoke"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .expect("the binary runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs a query and renders the result as CSV text (header included).
+pub async fn query_csv(engine: &LogEngine, sql: &str) -> String {
+    let out = engine.run(sql, None).await.expect("query runs");
+    let mut buf = Vec::new();
+    autorevoke::report::render_batches(
+        &out.schema,
+        &out.batches,
+        autorevoke::report::QueryFormat::Csv,
+        &mut buf,
+    )
+    .expect("renders");
+    String::from_utf8(buf).expect("utf-8")
+}
