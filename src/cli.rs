@@ -158,8 +158,15 @@ pub struct QueryArgs {
     #[command(flatten)]
     pub read: ReadArgs,
     /// The SQL to run; the logs are the table `logs`.
-    #[arg(long)]
-    pub sql: String,
+    #[arg(
+        long,
+        required_unless_present = "sql_file",
+        conflicts_with = "sql_file"
+    )]
+    pub sql: Option<String>,
+    /// A file holding the SQL to run (see queries/examples/).
+    #[arg(long, value_name = "FILE")]
+    pub sql_file: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = QueryFormat::Table)]
     pub format: QueryFormat,

@@ -57,14 +57,20 @@ impl LogEngine {
         let table = Arc::new(CloudFrontTable::new(self.locations.clone(), self.options));
         ctx.register_table(LOGS_TABLE, Arc::clone(&table) as _)
             .map_err(Error::query("registering the logs table"))?;
-        let mut df = ctx.sql(sql).await.map_err(Error::query("planning the query"))?;
+        let mut df = ctx
+            .sql(sql)
+            .await
+            .map_err(Error::query("planning the query"))?;
         if let Some(params) = params {
             df = df
                 .with_param_values(params)
                 .map_err(Error::query("binding the query's parameters"))?;
         }
         let schema = Arc::clone(df.schema().inner());
-        let batches = df.collect().await.map_err(Error::query("running the query"))?;
+        let batches = df
+            .collect()
+            .await
+            .map_err(Error::query("running the query"))?;
         Ok(QueryOutput {
             schema,
             batches,

@@ -46,7 +46,9 @@ pub enum Error {
 
 impl Error {
     /// Wraps a DataFusion error with what was being run.
-    pub fn query(context: impl Into<String>) -> impl FnOnce(datafusion::error::DataFusionError) -> Self {
+    pub fn query(
+        context: impl Into<String>,
+    ) -> impl FnOnce(datafusion::error::DataFusionError) -> Self {
         let context = context.into();
         move |source| Error::Query { context, source }
     }

@@ -27,7 +27,10 @@ const EXIT_PARTIAL: u8 = 3;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("autorevoke: cannot start the async runtime: {e}");
@@ -67,8 +70,14 @@ async fn run_score(args: ScoreArgs) -> anyhow::Result<u8> {
 }
 
 async fn run_query(args: QueryArgs) -> anyhow::Result<u8> {
+    let sql = match (&args.sql, &args.sql_file) {
+        (Some(sql), _) => sql.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading --sql-file {}", path.display()))?,
+        (None, None) => anyhow::bail!("give --sql or --sql-file"),
+    };
     let engine = args.read.engine()?;
-    let output = engine.run(&args.sql, None).await?;
+    let output = engine.run(&sql, None).await?;
     with_output(args.output.as_deref(), |out| {
         report::render_batches(&output.schema, &output.batches, args.format, out)
             .map_err(io::Error::other)
@@ -111,9 +120,11 @@ fn with_output(
 ) -> anyhow::Result<()> {
     match path {
         Some(path) => {
-            let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+            let file =
+                File::create(path).with_context(|| format!("creating {}", path.display()))?;
             let mut out = BufWriter::new(file);
-            write(&mut out).and_then(|()| out.flush())
+            write(&mut out)
+                .and_then(|()| out.flush())
                 .with_context(|| format!("writing {}", path.display()))
         }
         None => {

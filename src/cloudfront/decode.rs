@@ -165,7 +165,10 @@ mod tests {
     fn multi_member_gzip_reads_every_member() {
         let mut two = gzip(b"a\nb\n");
         two.extend(gzip(b"c\r\nd"));
-        assert_eq!(lines(&two, 100).expect("valid"), ["1:a", "2:b", "3:c", "4:d"]);
+        assert_eq!(
+            lines(&two, 100).expect("valid"),
+            ["1:a", "2:b", "3:c", "4:d"]
+        );
     }
 
     #[test]

@@ -242,7 +242,9 @@ impl PartitionReader {
         )
         .map_err(|p| Stop::Failed(problem_text(p)))?;
         let send = |batch: RecordBatch| -> Result<(), Stop> {
-            self.tx.blocking_send(Ok(batch)).map_err(|_| Stop::Cancelled)
+            self.tx
+                .blocking_send(Ok(batch))
+                .map_err(|_| Stop::Cancelled)
         };
         let walk = for_each_line(
             content_reader(bytes, self.options.max_inflated_bytes),

@@ -99,7 +99,12 @@ pub const COLUMNS: [Column; 37] = [
     col("sc_content_len", "sc-content-len", Int64, false),
     col("sc_range_start", "sc-range-start", Int64, false),
     col("sc_range_end", "sc-range-end", Int64, false),
-    col("distribution_tenant_id", "distribution-tenant-id", Text, false),
+    col(
+        "distribution_tenant_id",
+        "distribution-tenant-id",
+        Text,
+        false,
+    ),
     col("connection_id", "connection-id", Text, false),
     Column {
         name: "ts",
@@ -169,8 +174,7 @@ pub fn logs_schema() -> SchemaRef {
                 .map(|c| {
                     // The parser rejects rows without a valid date, time, status and bytes,
                     // so those and `ts` are never NULL.
-                    let nullable =
-                        !matches!(c.name, "date" | "time" | "status" | "bytes" | "ts");
+                    let nullable = !matches!(c.name, "date" | "time" | "status" | "bytes" | "ts");
                     Field::new(c.name, data_type(c.kind), nullable)
                 })
                 .collect::<Vec<_>>(),
@@ -203,6 +207,9 @@ mod tests {
         fields.dedup();
         assert_eq!(fields.len(), 35);
         assert_eq!(COLUMNS.iter().filter(|c| c.core).count(), 12);
-        assert_eq!(column_for_field("cs(User-Agent)"), column_index("user_agent"));
+        assert_eq!(
+            column_for_field("cs(User-Agent)"),
+            column_index("user_agent")
+        );
     }
 }

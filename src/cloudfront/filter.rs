@@ -95,7 +95,10 @@ impl RowFilter {
         self.ts.contains(ts)
             && self.status.contains(status)
             && self.bytes.contains(bytes)
-            && self.status_in.as_ref().is_none_or(|set| set.contains(&status))
+            && self
+                .status_in
+                .as_ref()
+                .is_none_or(|set| set.contains(&status))
     }
 
     fn add(&mut self, expr: &Expr) {
@@ -106,9 +109,11 @@ impl RowFilter {
                     self.add(right);
                 } else if let (Some(c), Some(v)) = (column(left), literal(right, *op)) {
                     self.narrow(c, *op, v);
-                } else if let (Some(c), Some(op), Some(v)) =
-                    (column(right), op.swap(), literal(left, op.swap().unwrap_or(*op)))
-                {
+                } else if let (Some(c), Some(op), Some(v)) = (
+                    column(right),
+                    op.swap(),
+                    literal(left, op.swap().unwrap_or(*op)),
+                ) {
                     self.narrow(c, op, v);
                 }
             }
@@ -122,19 +127,14 @@ impl RowFilter {
                     self.narrow(c, Operator::LtEq, hi);
                 }
             }
-            Expr::InList(list) if !list.negated => {
-                if column(&list.expr) == Some(required::STATUS) {
-                    let values: Option<Vec<i64>> = list
-                        .list
-                        .iter()
-                        .map(|e| literal(e, Operator::Eq))
-                        .collect();
-                    if let Some(values) = values {
-                        self.status_in = Some(match self.status_in.take() {
-                            Some(old) => old.into_iter().filter(|v| values.contains(v)).collect(),
-                            None => values,
-                        });
-                    }
+            Expr::InList(list) if !list.negated && column(&list.expr) == Some(required::STATUS) => {
+                let values: Option<Vec<i64>> =
+                    list.list.iter().map(|e| literal(e, Operator::Eq)).collect();
+                if let Some(values) = values {
+                    self.status_in = Some(match self.status_in.take() {
+                        Some(old) => old.into_iter().filter(|v| values.contains(v)).collect(),
+                        None => values,
+                    });
                 }
             }
             Expr::IsNotNull(inner) if column(inner) == Some(required::SESSION_ID) => {
@@ -225,7 +225,13 @@ mod tests {
             col("uri").like(lit("%x%")),
         ]);
         assert_eq!(f.status_in, Some(vec![200, 206]));
-        assert_eq!(f.bytes, Range { lo: 1025, hi: i64::MAX });
+        assert_eq!(
+            f.bytes,
+            Range {
+                lo: 1025,
+                hi: i64::MAX
+            }
+        );
         assert_eq!(f.ts, Range { lo: 100, hi: 200 });
         assert!(f.session_required);
         assert!(f.keeps(150, 206, 1025));

@@ -67,7 +67,10 @@ impl ObjectParser {
         filter: Arc<RowFilter>,
         batch_size: usize,
     ) -> Result<Self, ParseProblem> {
-        let builders = projection.iter().map(|&i| new_builder(COLUMNS[i].kind)).collect();
+        let builders = projection
+            .iter()
+            .map(|&i| new_builder(COLUMNS[i].kind))
+            .collect();
         let mut parser = ObjectParser {
             projection,
             schema,
@@ -179,8 +182,7 @@ impl ObjectParser {
         }
         self.spans.push((start, line.len()));
         // A trailing TAB (or several) adds empty fields: ignore them.
-        while self.spans.len() > self.field_count && self.spans.last().is_some_and(|s| s.0 == s.1)
-        {
+        while self.spans.len() > self.field_count && self.spans.last().is_some_and(|s| s.0 == s.1) {
             self.spans.pop();
         }
         if self.spans.len() != self.field_count {
@@ -203,9 +205,8 @@ impl ObjectParser {
         let days = if date_bytes.len() == 10 && date_bytes == self.last_date.0 {
             self.last_date.1
         } else {
-            let days = parse_date(date_bytes).ok_or_else(|| {
-                format!("date is not YYYY-MM-DD: {:?}", lossy(date_bytes))
-            })?;
+            let days = parse_date(date_bytes)
+                .ok_or_else(|| format!("date is not YYYY-MM-DD: {:?}", lossy(date_bytes)))?;
             self.last_date.0.copy_from_slice(date_bytes);
             self.last_date.1 = days;
             days
@@ -347,8 +348,7 @@ fn lossy(bytes: &[u8]) -> String {
 
 fn digits(b: &[u8]) -> Option<u32> {
     b.iter().try_fold(0u32, |acc, &c| {
-        c.is_ascii_digit()
-            .then(|| acc * 10 + u32::from(c - b'0'))
+        c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
     })
 }
 

@@ -41,8 +41,17 @@ pub const CSV_HEADER: [&str; 12] = [
 ];
 
 /// Writes `report` in `format`: the flagged sessions, or every scored one when `all`.
-pub fn render(report: &ScoreReport, format: Format, all: bool, out: &mut dyn Write) -> io::Result<()> {
-    let sessions: Vec<&ScoredSession> = report.sessions.iter().filter(|s| all || s.flagged).collect();
+pub fn render(
+    report: &ScoreReport,
+    format: Format,
+    all: bool,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let sessions: Vec<&ScoredSession> = report
+        .sessions
+        .iter()
+        .filter(|s| all || s.flagged)
+        .collect();
     match format {
         Format::Table => table::render(report, &sessions, all, out),
         Format::Csv => render_csv(&sessions, out),

@@ -11,17 +11,29 @@ pub(super) fn render(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     match &r.window {
-        Some(w) => writeln!(out, "window   {} .. {}", format_time(&w.from), format_time(&w.to))?,
+        Some(w) => writeln!(
+            out,
+            "window   {} .. {}",
+            format_time(&w.from),
+            format_time(&w.to)
+        )?,
         None => writeln!(out, "window   none")?,
     }
     let s = &r.stats;
     writeln!(
         out,
         "read     {} of {} objects ({} failed), {} bytes, {} rows ({} malformed), {} in scope",
-        s.objects_read, s.objects_listed, s.objects_failed, s.bytes_read, s.rows_read,
-        s.rows_malformed, s.rows_in_scope
+        s.objects_read,
+        s.objects_listed,
+        s.objects_failed,
+        s.bytes_read,
+        s.rows_read,
+        s.rows_malformed,
+        s.rows_in_scope
     )?;
-    let p50 = r.p50.map_or_else(|| "-".to_string(), |v| format!("{v:.6} pairs/s"));
+    let p50 = r
+        .p50
+        .map_or_else(|| "-".to_string(), |v| format!("{v:.6} pairs/s"));
     writeln!(
         out,
         "sessions {} in window, {} scored, p50 {p50}, {} flagged (score > {})",
@@ -37,8 +49,19 @@ pub(super) fn render(
     }
     writeln!(out)?;
     let header = [
-        "SESSION_ID", "SCORE", "IP_RATE", "IP_PEN", "REF_PEN", "UA_PEN", "PAIRS", "IPS", "UAS",
-        "REFS", "FIRST_SEEN", "LAST_SEEN", "FLAGGED",
+        "SESSION_ID",
+        "SCORE",
+        "IP_RATE",
+        "IP_PEN",
+        "REF_PEN",
+        "UA_PEN",
+        "PAIRS",
+        "IPS",
+        "UAS",
+        "REFS",
+        "FIRST_SEEN",
+        "LAST_SEEN",
+        "FLAGGED",
     ];
     let shown = if all { header.len() } else { header.len() - 1 };
     let rows: Vec<Vec<String>> = sessions
@@ -74,7 +97,13 @@ pub(super) fn render(
             .iter()
             .zip(&widths)
             .enumerate()
-            .map(|(i, (c, w))| if i == 0 { format!("{c:<w$}") } else { format!("{c:>w$}") })
+            .map(|(i, (c, w))| {
+                if i == 0 {
+                    format!("{c:<w$}")
+                } else {
+                    format!("{c:>w$}")
+                }
+            })
             .collect::<Vec<_>>()
             .join("  ")
             .trim_end()

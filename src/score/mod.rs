@@ -104,7 +104,11 @@ impl ScoreReport {
 }
 
 /// Scores the sessions of a window.
-pub async fn score(engine: &LogEngine, spec: WindowSpec, params: ScoreParams) -> Result<ScoreReport> {
+pub async fn score(
+    engine: &LogEngine,
+    spec: WindowSpec,
+    params: ScoreParams,
+) -> Result<ScoreReport> {
     params.validate()?;
     let latest = match spec {
         WindowSpec::Lookback {
@@ -170,9 +174,12 @@ async fn latest_row_time(engine: &LogEngine) -> Result<Option<DateTime<Utc>>> {
     let Some(batch) = output.batches.first() else {
         return Ok(None);
     };
-    let column = batch.column(0).as_primitive_opt::<TimestampSecondType>().ok_or_else(|| {
-        Error::Other("queries/latest.sql must return one timestamp column".into())
-    })?;
+    let column = batch
+        .column(0)
+        .as_primitive_opt::<TimestampSecondType>()
+        .ok_or_else(|| {
+            Error::Other("queries/latest.sql must return one timestamp column".into())
+        })?;
     Ok(column
         .iter()
         .next()
@@ -182,7 +189,8 @@ async fn latest_row_time(engine: &LogEngine) -> Result<Option<DateTime<Utc>>> {
 
 /// The named parameters of `queries/score.sql`.
 pub fn bind(window: &Window, params: &ScoreParams) -> ParamValues {
-    let ts = |t: &DateTime<Utc>| ScalarValue::TimestampSecond(Some(t.timestamp()), Some("UTC".into()));
+    let ts =
+        |t: &DateTime<Utc>| ScalarValue::TimestampSecond(Some(t.timestamp()), Some("UTC".into()));
     let int = |v: u64| ScalarValue::Int64(Some(i64::try_from(v).unwrap_or(i64::MAX)));
     let float = |v: f64| ScalarValue::Float64(Some(v));
     let values: HashMap<String, ScalarValue> = [
@@ -217,15 +225,23 @@ fn read_rows(batches: &[RecordBatch]) -> Result<Vec<SessionRow>> {
                 Error::Other(format!("queries/score.sql must return a column `{name}`"))
             })
         };
-        let text = col("session_id")?.as_string_opt::<i32>().ok_or_else(|| shape("session_id"))?;
+        let text = col("session_id")?
+            .as_string_opt::<i32>()
+            .ok_or_else(|| shape("session_id"))?;
         let f64s = |name: &'static str| -> Result<_> {
-            col(name)?.as_primitive_opt::<Float64Type>().ok_or_else(|| shape(name))
+            col(name)?
+                .as_primitive_opt::<Float64Type>()
+                .ok_or_else(|| shape(name))
         };
         let i64s = |name: &'static str| -> Result<_> {
-            col(name)?.as_primitive_opt::<Int64Type>().ok_or_else(|| shape(name))
+            col(name)?
+                .as_primitive_opt::<Int64Type>()
+                .ok_or_else(|| shape(name))
         };
         let times = |name: &'static str| -> Result<_> {
-            col(name)?.as_primitive_opt::<TimestampSecondType>().ok_or_else(|| shape(name))
+            col(name)?
+                .as_primitive_opt::<TimestampSecondType>()
+                .ok_or_else(|| shape(name))
         };
         let bools = |name: &'static str| -> Result<_> {
             col(name)?.as_boolean_opt().ok_or_else(|| shape(name))

@@ -207,18 +207,34 @@ mod tests {
     fn lookback_ends_at_now_or_latest() {
         let spec = WindowSpec::new(Some(Now::Latest), Some(10.0), None, None).expect("valid");
         assert_eq!(spec.resolve(None), None);
-        let w = spec.resolve(Some(t("2026-01-01T00:05:00Z"))).expect("resolved");
+        let w = spec
+            .resolve(Some(t("2026-01-01T00:05:00Z")))
+            .expect("resolved");
         assert_eq!(w.from, t("2025-12-31T23:55:00Z"));
         assert_eq!(w.to, t("2026-01-01T00:05:00Z"));
     }
 
     #[test]
     fn bad_windows_name_their_flag() {
-        let e = WindowSpec::new(None, None, Some(t("2026-01-02T00:00:00Z")), Some(t("2026-01-01T00:00:00Z")));
-        assert!(e.expect_err("from after to").to_string().contains("--from/--to"));
+        let e = WindowSpec::new(
+            None,
+            None,
+            Some(t("2026-01-02T00:00:00Z")),
+            Some(t("2026-01-01T00:00:00Z")),
+        );
+        assert!(
+            e.expect_err("from after to")
+                .to_string()
+                .contains("--from/--to")
+        );
         let e = WindowSpec::new(None, None, Some(t("2026-01-01T00:00:00Z")), None);
         assert!(e.is_err());
-        let e = WindowSpec::new(Some(Now::Latest), None, Some(t("2026-01-01T00:00:00Z")), Some(t("2026-01-01T00:00:00Z")));
+        let e = WindowSpec::new(
+            Some(Now::Latest),
+            None,
+            Some(t("2026-01-01T00:00:00Z")),
+            Some(t("2026-01-01T00:00:00Z")),
+        );
         assert!(e.is_err());
         let e = WindowSpec::new(None, Some(0.0), None, None);
         assert!(e.expect_err("zero").to_string().contains("--lookback"));
@@ -229,9 +245,19 @@ mod tests {
         let mut p = ScoreParams::default();
         assert!(p.validate().is_ok());
         p.weights.ua = -1.0;
-        assert!(p.validate().expect_err("negative").to_string().contains("--weight-ua"));
+        assert!(
+            p.validate()
+                .expect_err("negative")
+                .to_string()
+                .contains("--weight-ua")
+        );
         p.weights.ua = 0.0;
         p.threshold = f64::NAN;
-        assert!(p.validate().expect_err("nan").to_string().contains("--threshold"));
+        assert!(
+            p.validate()
+                .expect_err("nan")
+                .to_string()
+                .contains("--threshold")
+        );
     }
 }

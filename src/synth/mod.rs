@@ -59,7 +59,10 @@ pub const DISTRIBUTION_ID: &str = "E2SYNTH0EXAMPLE";
 
 /// The default truth file for a log folder: `<folder>.truth.csv` beside it.
 pub fn default_truth_path(out: &Path) -> PathBuf {
-    let mut name = out.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "synth".into());
+    let mut name = out
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| "synth".into());
     name.push(".truth.csv");
     out.with_file_name(name)
 }
@@ -91,8 +94,17 @@ pub fn generate(cfg: &SynthConfig) -> Result<SynthSummary> {
         let viewer = model::new_viewer(&mut rng, asset);
         let start = rng.random_range(begin - 600..end - 20);
         let stop = start + rng.random_range(60..2400);
-        model::playback(&mut rng, &session, &viewer, asset, start, stop.min(end), &mut requests);
-        sessions.push(session);
+        let mut rows = Vec::new();
+        model::playback(
+            &mut rng,
+            &session,
+            &viewer,
+            asset,
+            start,
+            stop.min(end),
+            &mut rows,
+        );
+        keep(session, rows, begin, end, &mut sessions, &mut requests);
     }
     // Shared sessions: 2-4 viewers of one token, arriving within a few minutes of each other
     // and watching until the end.
@@ -101,6 +113,7 @@ pub fn generate(cfg: &SynthConfig) -> Result<SynthSummary> {
         let session = model::new_session(&mut rng, n, end + 6 * 3600);
         let asset = model::random_asset(&mut rng);
         let first = rng.random_range(begin - 300..(end - 480).max(begin - 299));
+        let mut rows = Vec::new();
         for v in 0..n {
             let viewer = if v == 0 {
                 model::new_viewer(&mut rng, asset)
@@ -108,17 +121,20 @@ pub fn generate(cfg: &SynthConfig) -> Result<SynthSummary> {
                 model::new_pirate_viewer(&mut rng, asset)
             };
             let start = first + if v == 0 { 0 } else { rng.random_range(0..180) };
-            model::playback(&mut rng, &session, &viewer, asset, start, end, &mut requests);
+            model::playback(&mut rng, &session, &viewer, asset, start, end, &mut rows);
         }
-        sessions.push(session);
+        keep(session, rows, begin, end, &mut sessions, &mut requests);
     }
-    requests.retain(|r| r.ts >= begin && r.ts <= end);
 
-    std::fs::create_dir_all(&cfg.out).map_err(Error::io(format!(
-        "creating {}",
-        cfg.out.display()
-    )))?;
-    let written = writer::write_logs(&mut rng, &cfg.out, requests, cfg.files_per_hour, cfg.late_fraction)?;
+    std::fs::create_dir_all(&cfg.out)
+        .map_err(Error::io(format!("creating {}", cfg.out.display())))?;
+    let written = writer::write_logs(
+        &mut rng,
+        &cfg.out,
+        requests,
+        cfg.files_per_hour,
+        cfg.late_fraction,
+    )?;
     write_truth(&cfg.truth, &sessions)?;
     Ok(SynthSummary {
         files: written.files,
@@ -126,6 +142,23 @@ pub fn generate(cfg: &SynthConfig) -> Result<SynthSummary> {
         bytes: written.bytes,
         sessions: sessions.len(),
     })
+}
+
+/// Keeps a session's requests inside the traffic period, and the session itself (for the
+/// truth file) only when some of them are: the truth lists the sessions the logs hold.
+fn keep(
+    session: Session,
+    mut rows: Vec<Request>,
+    begin: i64,
+    end: i64,
+    sessions: &mut Vec<Session>,
+    requests: &mut Vec<Request>,
+) {
+    rows.retain(|r| r.ts >= begin && r.ts <= end);
+    if !rows.is_empty() {
+        sessions.push(session);
+        requests.extend(rows);
+    }
 }
 
 fn write_truth(path: &Path, sessions: &[Session]) -> Result<()> {

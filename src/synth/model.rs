@@ -51,7 +51,12 @@ const BROWSER_UAS: [&str; 6] = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/128.0.0.0 Safari/537.36 Edg/128.0.0.0",
 ];
 
-const ASSETS: [&str; 4] = ["big-match-live", "season2-ep05", "documentary-oceans", "concert-encore"];
+const ASSETS: [&str; 4] = [
+    "big-match-live",
+    "season2-ep05",
+    "documentary-oceans",
+    "concert-encore",
+];
 
 /// Renditions: name and bitrate in bits per second.
 const RENDITIONS: [(&str, u64); 4] = [
@@ -116,7 +121,11 @@ pub fn new_viewer(rng: &mut ChaCha8Rng, asset: &str) -> Viewer {
 pub fn new_pirate_viewer(rng: &mut ChaCha8Rng, asset: &str) -> Viewer {
     let mut v = new_viewer(rng, asset);
     if rng.random_bool(0.5) {
-        v.referer = PIRATE_REFERERS.choose(rng).copied().unwrap_or("-").to_string();
+        v.referer = PIRATE_REFERERS
+            .choose(rng)
+            .copied()
+            .unwrap_or("-")
+            .to_string();
     }
     v
 }
@@ -173,10 +182,28 @@ pub fn playback(
         });
     };
     let mut rendition = rng.random_range(0..RENDITIONS.len());
-    push(start, format!("{base}/master.m3u8"), 200, rng.random_range(1_400..2_600), None);
+    push(
+        start,
+        format!("{base}/master.m3u8"),
+        200,
+        rng.random_range(1_400..2_600),
+        None,
+    );
     let playlist = |r: usize| format!("{base}/{}/index.m3u8", RENDITIONS[r].0);
-    push(start + 1, playlist(rendition), 200, rng.random_range(4_000..14_000), None);
-    push(start + 1, format!("{base}/audio_128k/index.m3u8"), 200, rng.random_range(4_000..14_000), None);
+    push(
+        start + 1,
+        playlist(rendition),
+        200,
+        rng.random_range(4_000..14_000),
+        None,
+    );
+    push(
+        start + 1,
+        format!("{base}/audio_128k/index.m3u8"),
+        200,
+        rng.random_range(4_000..14_000),
+        None,
+    );
     push(start + 1, format!("{base}/keys/k1.key"), 200, 16, None);
     let mut segment = rng.random_range(0..400u32); // where playback starts in the asset
     let mut t = start + 2;
@@ -206,9 +233,20 @@ pub fn playback(
         segment += 1;
         if rng.random_bool(0.03) {
             // Adaptive bitrate switch: the new rendition's playlist, then its segments.
-            rendition = (rendition + if rng.random_bool(0.5) { 1 } else { RENDITIONS.len() - 1 })
+            rendition = (rendition
+                + if rng.random_bool(0.5) {
+                    1
+                } else {
+                    RENDITIONS.len() - 1
+                })
                 % RENDITIONS.len();
-            push(t, playlist(rendition), 200, rng.random_range(4_000..14_000), None);
+            push(
+                t,
+                playlist(rendition),
+                200,
+                rng.random_range(4_000..14_000),
+                None,
+            );
         }
         if burst > 0 {
             burst -= 1;

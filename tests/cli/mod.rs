@@ -20,7 +20,8 @@ fn score_flags_exactly_the_planted_shared_sessions() {
         .filter_map(|l| l.split(',').next().map(str::to_string))
         .collect();
     flagged.sort();
-    let truth = std::fs::read_to_string(repo().join("tests/expected/sample-logs.truth.csv")).expect("truth");
+    let truth = std::fs::read_to_string(repo().join("tests/expected/sample-logs.truth.csv"))
+        .expect("truth");
     let shared: Vec<String> = truth
         .lines()
         .skip(1)
@@ -34,8 +35,16 @@ fn score_flags_exactly_the_planted_shared_sessions() {
 #[test]
 fn score_json_carries_the_window_params_and_stats() {
     let out = autorevoke(&[
-        "score", "sample-logs", "--from", "2026-01-15T19:50:00Z", "--to", "2026-01-15T20:00:00Z",
-        "--format", "json", "--threshold", "2.5",
+        "score",
+        "sample-logs",
+        "--from",
+        "2026-01-15T19:50:00Z",
+        "--to",
+        "2026-01-15T20:00:00Z",
+        "--format",
+        "json",
+        "--threshold",
+        "2.5",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
@@ -44,14 +53,26 @@ fn score_json_carries_the_window_params_and_stats() {
     assert_eq!(v["params"]["threshold"], 2.5);
     assert_eq!(v["params"]["min_sessions"], 3);
     let stats = &v["stats"];
-    for key in ["objects_listed", "objects_read", "objects_failed", "bytes_read", "rows_read", "rows_malformed", "rows_in_scope"] {
+    for key in [
+        "objects_listed",
+        "objects_read",
+        "objects_failed",
+        "bytes_read",
+        "rows_read",
+        "rows_malformed",
+        "rows_in_scope",
+    ] {
         assert!(stats[key].is_u64(), "stats.{key} missing: {stats}");
     }
     assert_eq!(stats["objects_failed"], 0);
     assert_eq!(stats["objects_read"], stats["objects_listed"]);
     let sessions = v["sessions"].as_array().expect("sessions");
     assert_eq!(v["flagged"].as_u64(), Some(sessions.len() as u64));
-    assert!(sessions.iter().all(|s| s["score"].as_f64().is_some_and(|x| x > 2.5)));
+    assert!(
+        sessions
+            .iter()
+            .all(|s| s["score"].as_f64().is_some_and(|x| x > 2.5))
+    );
     assert!(v["p50"].as_f64().is_some_and(|p| p > 0.0));
 }
 
@@ -60,8 +81,16 @@ fn score_table_explains_an_unscored_window() {
     let out = autorevoke(&["score", "sample-logs", "--now", "2020-01-01T00:00:00Z"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("window   2019-12-31T23:50:00Z .. 2020-01-01T00:00:00Z"), "{text}");
-    assert!(text.contains("nothing scored: only 0 session(s) in the window, fewer than --min-sessions 3"), "{text}");
+    assert!(
+        text.contains("window   2019-12-31T23:50:00Z .. 2020-01-01T00:00:00Z"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "nothing scored: only 0 session(s) in the window, fewer than --min-sessions 3"
+        ),
+        "{text}"
+    );
 }
 
 #[test]
@@ -69,31 +98,63 @@ fn output_goes_to_a_file_and_all_lists_every_scored_session() {
     let dir = tempdir();
     let file = dir.path().join("all.csv");
     let out = autorevoke(&[
-        "score", "sample-logs", "--now", "latest", "--all", "--format", "csv", "--output",
+        "score",
+        "sample-logs",
+        "--now",
+        "latest",
+        "--all",
+        "--format",
+        "csv",
+        "--output",
         &file.display().to_string(),
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), "");
     let text = std::fs::read_to_string(&file).expect("written");
-    let json = autorevoke(&["score", "sample-logs", "--now", "latest", "--format", "json"]);
+    let json = autorevoke(&[
+        "score",
+        "sample-logs",
+        "--now",
+        "latest",
+        "--format",
+        "json",
+    ]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&json)).expect("json");
-    assert_eq!(text.lines().count() as u64 - 1, v["sessions_scored"].as_u64().expect("n"));
+    assert_eq!(
+        text.lines().count() as u64 - 1,
+        v["sessions_scored"].as_u64().expect("n")
+    );
 }
 
 #[test]
 fn query_answers_forensic_questions() {
     let out = autorevoke(&[
-        "query", "sample-logs", "--format", "csv", "--sql",
+        "query",
+        "sample-logs",
+        "--format",
+        "csv",
+        "--sql",
         "SELECT count(*) AS rows, count(DISTINCT session_id) AS sessions, \
          count(*) FILTER (WHERE session_id IS NULL) AS no_session FROM logs",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let json = autorevoke(&["score", "sample-logs", "--now", "latest", "--format", "json"]);
+    let json = autorevoke(&[
+        "score",
+        "sample-logs",
+        "--now",
+        "latest",
+        "--format",
+        "json",
+    ]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&json)).expect("json");
     let rows = v["stats"]["rows_read"].as_u64().expect("rows");
-    let truth = std::fs::read_to_string(repo().join("tests/expected/sample-logs.truth.csv")).expect("truth");
+    let truth = std::fs::read_to_string(repo().join("tests/expected/sample-logs.truth.csv"))
+        .expect("truth");
     let sessions = truth.lines().count() - 1;
-    assert_eq!(stdout(&out), format!("rows,sessions,no_session\n{rows},{sessions},0\n"));
+    assert_eq!(
+        stdout(&out),
+        format!("rows,sessions,no_session\n{rows},{sessions},0\n")
+    );
 }
 
 #[test]
@@ -103,24 +164,46 @@ fn exit_codes_tell_usage_failure_and_partial_input_apart() {
     assert_eq!(bad.status.code(), Some(2));
     let half = autorevoke(&["score", "sample-logs", "--from", "2026-01-15T19:50:00Z"]);
     assert_eq!(half.status.code(), Some(2));
-    assert!(stderr(&half).contains("invalid setting --from/--to: give both --from and --to"), "{}", stderr(&half));
+    assert!(
+        stderr(&half).contains("invalid setting --from/--to: give both --from and --to"),
+        "{}",
+        stderr(&half)
+    );
     let neg = autorevoke(&["score", "sample-logs", "--weight-ip=-1"]);
     assert_eq!(neg.status.code(), Some(2));
     assert!(stderr(&neg).contains("--weight-ip"), "{}", stderr(&neg));
     let missing = autorevoke(&["score", "no/such/folder"]);
     assert_eq!(missing.status.code(), Some(2));
-    assert!(stderr(&missing).contains("no/such/folder: No such file or directory"), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("no/such/folder: No such file or directory"),
+        "{}",
+        stderr(&missing)
+    );
 
     // Partial input: one corrupt object among good ones.
     let dir = tempdir();
     write_log(&dir.path().join("good.gz"), &[row("s1", 1, "/a")]);
-    std::fs::write(dir.path().join("bad.gz"), [0x1f, 0x8b, 8, 0, 1, 2, 3, 4, 5, 6, 7]).expect("write");
+    std::fs::write(
+        dir.path().join("bad.gz"),
+        [0x1f, 0x8b, 8, 0, 1, 2, 3, 4, 5, 6, 7],
+    )
+    .expect("write");
     let d = dir.path().display().to_string();
     let partial = autorevoke(&["score", &d, "--now", "latest", "--format", "json"]);
     assert_eq!(partial.status.code(), Some(3), "{}", stderr(&partial));
-    assert!(stderr(&partial).contains("bad.gz: "), "{}", stderr(&partial));
+    assert!(
+        stderr(&partial).contains("bad.gz: "),
+        "{}",
+        stderr(&partial)
+    );
     let v: serde_json::Value = serde_json::from_str(&stdout(&partial)).expect("json");
-    assert_eq!((v["stats"]["objects_read"].as_u64(), v["stats"]["objects_failed"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(
+        (
+            v["stats"]["objects_read"].as_u64(),
+            v["stats"]["objects_failed"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
 
     // Failure: --strict makes the bad object fatal.
     let strict = autorevoke(&["score", &d, "--now", "latest", "--strict"]);
@@ -134,19 +217,32 @@ fn synth_is_deterministic_for_a_seed() {
     let run = |name: &str, seed: &str| {
         let out_dir = dir.path().join(name);
         let out = autorevoke(&[
-            "synth", "--out", &out_dir.display().to_string(), "--viewers", "20", "--shared", "2",
-            "--minutes", "70", "--seed", seed,
+            "synth",
+            "--out",
+            &out_dir.display().to_string(),
+            "--viewers",
+            "20",
+            "--shared",
+            "2",
+            "--minutes",
+            "70",
+            "--seed",
+            seed,
         ]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&out_dir)
             .expect("dir")
             .map(|e| {
                 let e = e.expect("entry");
-                (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).expect("read"))
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).expect("read"),
+                )
             })
             .collect();
         files.sort();
-        let truth = std::fs::read_to_string(dir.path().join(format!("{name}.truth.csv"))).expect("truth");
+        let truth =
+            std::fs::read_to_string(dir.path().join(format!("{name}.truth.csv"))).expect("truth");
         (files, truth)
     };
     let (a, truth_a) = run("a", "7");
@@ -156,8 +252,47 @@ fn synth_is_deterministic_for_a_seed() {
     assert_eq!(truth_a, truth_b);
     assert_ne!(a, c);
     // 70 minutes ending at 20:00 span hours 18 and 19 (and late rows in 20): several files per hour.
-    assert!(a.iter().all(|(n, _)| n.starts_with("E2SYNTH0EXAMPLE.2026-01-15-") && n.ends_with(".gz")));
+    assert!(
+        a.iter()
+            .all(|(n, _)| n.starts_with("E2SYNTH0EXAMPLE.2026-01-15-") && n.ends_with(".gz"))
+    );
     assert!(a.len() >= 6, "{}", a.len());
     assert_eq!(truth_a.lines().count(), 23);
     assert_eq!(truth_a.lines().filter(|l| l.contains(",true,")).count(), 2);
+}
+
+#[test]
+fn example_queries_give_their_golden_output() {
+    let dir = repo().join("queries/examples");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .expect("examples")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 3);
+    for sql in names {
+        let stem = sql
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("name")
+            .to_string();
+        let out = autorevoke(&[
+            "query",
+            "sample-logs",
+            "--format",
+            "csv",
+            "--sql-file",
+            &sql.display().to_string(),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{stem}: {}", stderr(&out));
+        let golden = repo().join(format!("tests/expected/examples/{stem}.csv"));
+        if std::env::var_os("AUTOREVOKE_BLESS").is_some() {
+            std::fs::create_dir_all(golden.parent().expect("dir")).expect("mkdir");
+            std::fs::write(&golden, stdout(&out)).expect("bless");
+        }
+        let expected = std::fs::read_to_string(&golden)
+            .unwrap_or_else(|_| panic!("{} missing", golden.display()));
+        assert_eq!(stdout(&out), expected, "{stem}");
+    }
 }

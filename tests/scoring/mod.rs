@@ -12,22 +12,32 @@ fn t(second: u32) -> DateTime<Utc> {
 
 /// The window 00:00:00 .. 01:00:00 of 2026-01-01.
 fn hour() -> WindowSpec {
-    WindowSpec::Range { from: t(0), to: t(3600) }
+    WindowSpec::Range {
+        from: t(0),
+        to: t(3600),
+    }
 }
 
 fn lenient() -> ScoreParams {
-    ScoreParams { min_sessions: 1, ..ScoreParams::default() }
+    ScoreParams {
+        min_sessions: 1,
+        ..ScoreParams::default()
+    }
 }
 
 async fn run(rows: &[Row], spec: WindowSpec, params: ScoreParams) -> ScoreReport {
     let dir = tempdir();
     write_log(&dir.path().join("E1.2026-01-01-00.abc.gz"), rows);
-    score(&engine(&[dir.path()]), spec, params).await.expect("scores")
+    score(&engine(&[dir.path()]), spec, params)
+        .await
+        .expect("scores")
 }
 
 /// A session of `n` distinct segments, one every `step` seconds from `start`.
 fn viewer(id: &str, start: u32, n: u32, step: u32) -> Vec<Row> {
-    (0..n).map(|i| row(id, start + i * step, &format!("/seg{i}.ts"))).collect()
+    (0..n)
+        .map(|i| row(id, start + i * step, &format!("/seg{i}.ts")))
+        .collect()
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -74,11 +84,20 @@ async fn both_window_edges_are_inclusive() {
         row("s1", 50, "/d"),
         row("s1", 51, "/e"),
     ];
-    let explicit = run(&rows, WindowSpec::Range { from: t(10), to: t(50) }, lenient()).await;
+    let explicit = run(
+        &rows,
+        WindowSpec::Range {
+            from: t(10),
+            to: t(50),
+        },
+        lenient(),
+    )
+    .await;
     let s = &explicit.sessions[0];
     assert_eq!((s.pairs, s.first_seen, s.last_seen), (3, t(10), t(50)));
     // The same window as a 40-second lookback from 00:00:50.
-    let lookback = WindowSpec::new(Some(Now::At(t(50))), Some(40.0 / 60.0), None, None).expect("valid");
+    let lookback =
+        WindowSpec::new(Some(Now::At(t(50))), Some(40.0 / 60.0), None, None).expect("valid");
     let r = run(&rows, lookback, lenient()).await;
     assert_eq!(r.window.map(|w| (w.from, w.to)), Some((t(10), t(50))));
     assert_eq!(r.sessions, explicit.sessions);
@@ -86,7 +105,11 @@ async fn both_window_edges_are_inclusive() {
 
 #[tokio::test]
 async fn now_latest_is_the_newest_row() {
-    let rows = vec![row("s1", 100, "/a"), row("s1", 700, "/b"), row("s1", 400, "/c").status("500")];
+    let rows = vec![
+        row("s1", 100, "/a"),
+        row("s1", 700, "/b"),
+        row("s1", 400, "/c").status("500"),
+    ];
     let spec = WindowSpec::new(Some(Now::Latest), Some(10.0), None, None).expect("valid");
     let r = run(&rows, spec, lenient()).await;
     // The newest row of any status: 00:11:40; ten minutes before: 00:01:40.
@@ -99,15 +122,18 @@ async fn only_a_four_part_first_segment_carries_a_session() {
     let rows = vec![
         row("s1", 0, "/a"),
         row("s1", 60, "/b"),
-        row("x", 10, "").uri("/eyJh.eyJz.c2ln/seg.ts"),       // 3 parts: no session id
-        row("x", 20, "").uri("/a.b.c.d.e/seg.ts"),            // 5 parts
-        row("x", 30, "").uri("/vod/s2.h.p.s/seg.ts"),         // token not first
-        row("x", 40, "").uri("/bad%2Eid.h.p.s/seg.ts"),       // invalid id: rejected
+        row("x", 10, "").uri("/eyJh.eyJz.c2ln/seg.ts"), // 3 parts: no session id
+        row("x", 20, "").uri("/a.b.c.d.e/seg.ts"),      // 5 parts
+        row("x", 30, "").uri("/vod/s2.h.p.s/seg.ts"),   // token not first
+        row("x", 40, "").uri("/bad%2Eid.h.p.s/seg.ts"), // invalid id: rejected
     ];
     let r = run(&rows, hour(), lenient()).await;
     assert_eq!(r.sessions_in_window, 1);
     assert_eq!(r.sessions[0].session_id, "s1");
-    assert_eq!((r.stats.rows_without_session, r.stats.rows_rejected_session), (3, 1));
+    assert_eq!(
+        (r.stats.rows_without_session, r.stats.rows_rejected_session),
+        (3, 1)
+    );
 }
 
 #[tokio::test]
@@ -115,8 +141,8 @@ async fn distinct_ip_uri_pairs_count_once() {
     let rows = vec![
         row("s1", 0, "/a").status("206").ip("192.0.2.1"),
         row("s1", 1, "/a").status("206").ip("192.0.2.1"), // second byte range
-        row("s1", 30, "/a").ip("192.0.2.1"),               // retry
-        row("s1", 40, "/a").ip("198.51.100.7"),            // another viewer: counts again
+        row("s1", 30, "/a").ip("192.0.2.1"),              // retry
+        row("s1", 40, "/a").ip("198.51.100.7"),           // another viewer: counts again
         row("s1", 60, "/b").ip("192.0.2.1"),
     ];
     let r = run(&rows, hour(), lenient()).await;
@@ -157,12 +183,23 @@ async fn the_min_sessions_gate() {
     let mut rows = viewer("A", 0, 2, 60);
     rows.extend(viewer("B", 0, 4, 20));
     let r = run(&rows, hour(), ScoreParams::default()).await;
-    assert_eq!((r.sessions_in_window, r.sessions_scored, r.flagged), (2, 0, 0));
+    assert_eq!(
+        (r.sessions_in_window, r.sessions_scored, r.flagged),
+        (2, 0, 0)
+    );
     assert_eq!(
         r.not_scored_reason.as_deref(),
         Some("only 2 session(s) in the window, fewer than --min-sessions 3")
     );
-    let r = run(&rows, hour(), ScoreParams { min_sessions: 2, ..ScoreParams::default() }).await;
+    let r = run(
+        &rows,
+        hour(),
+        ScoreParams {
+            min_sessions: 2,
+            ..ScoreParams::default()
+        },
+    )
+    .await;
     assert_eq!((r.sessions_scored, r.not_scored_reason), (2, None));
 }
 
@@ -174,7 +211,11 @@ async fn min_duration_leaves_short_sessions_unscored_but_in_p50() {
     let r = run(&rows, hour(), ScoreParams::default()).await;
     let p50 = 2.0 / 30.0;
     assert!(close(r.p50.expect("p50"), p50));
-    let got: Vec<(&str, f64)> = r.sessions.iter().map(|s| (s.session_id.as_str(), s.ip_rate)).collect();
+    let got: Vec<(&str, f64)> = r
+        .sessions
+        .iter()
+        .map(|s| (s.session_id.as_str(), s.ip_rate))
+        .collect();
     assert_eq!(got.len(), 2);
     assert_eq!(got[0].0, "B");
     assert!(close(got[0].1, 1.0));
@@ -186,9 +227,25 @@ async fn min_duration_leaves_short_sessions_unscored_but_in_p50() {
 async fn the_threshold_is_strict() {
     let rows = viewer("A", 0, 5, 15);
     // Alone in the window, its rate is the median: ip_rate = 1.0 exactly, score 1.0.
-    let at = run(&rows, hour(), ScoreParams { threshold: 1.0, ..lenient() }).await;
+    let at = run(
+        &rows,
+        hour(),
+        ScoreParams {
+            threshold: 1.0,
+            ..lenient()
+        },
+    )
+    .await;
     assert_eq!((at.sessions[0].score, at.flagged), (1.0, 0));
-    let below = run(&rows, hour(), ScoreParams { threshold: 0.999_999, ..lenient() }).await;
+    let below = run(
+        &rows,
+        hour(),
+        ScoreParams {
+            threshold: 0.999_999,
+            ..lenient()
+        },
+    )
+    .await;
     assert_eq!(below.flagged, 1);
 }
 
@@ -199,14 +256,29 @@ async fn a_shared_session_scores_every_component() {
     rows.extend(viewer("solo3", 0, 7, 10));
     // Two viewers of one token: 14 pairs / 60 s, two IPs, two user agents, one referer.
     rows.extend(viewer("shared", 0, 7, 10));
-    rows.extend(viewer("shared", 0, 7, 10).into_iter().map(|r| r.ip("203.0.113.9").ua("Other")));
+    rows.extend(
+        viewer("shared", 0, 7, 10)
+            .into_iter()
+            .map(|r| r.ip("203.0.113.9").ua("Other")),
+    );
     let r = run(&rows, hour(), ScoreParams::default()).await;
     let s = &r.sessions[0];
     assert_eq!(s.session_id, "shared");
-    assert_eq!((s.pairs, s.distinct_ips, s.distinct_user_agents, s.distinct_referers), (14, 2, 2, 1));
+    assert_eq!(
+        (
+            s.pairs,
+            s.distinct_ips,
+            s.distinct_user_agents,
+            s.distinct_referers
+        ),
+        (14, 2, 2, 1)
+    );
     // p50 of [7/60, 7/60, 7/60, 14/60] = 7/60; ip_rate = 2.
     assert!(close(s.ip_rate, 2.0));
-    assert_eq!((s.ip_penalty, s.referer_penalty, s.ua_penalty), (1.0, 0.0, 1.0));
+    assert_eq!(
+        (s.ip_penalty, s.referer_penalty, s.ua_penalty),
+        (1.0, 0.0, 1.0)
+    );
     assert!(close(s.score, 4.0));
     assert_eq!((r.flagged, r.sessions_scored), (1, 4));
 }
@@ -216,7 +288,11 @@ async fn a_weight_of_zero_turns_a_component_off() {
     let mut rows = viewer("solo1", 0, 7, 10);
     rows.extend(viewer("solo2", 0, 7, 10));
     rows.extend(viewer("shared", 0, 7, 10));
-    rows.extend(viewer("shared", 0, 7, 10).into_iter().map(|r| r.ip("203.0.113.9").ua("Other").referer("-")));
+    rows.extend(
+        viewer("shared", 0, 7, 10)
+            .into_iter()
+            .map(|r| r.ip("203.0.113.9").ua("Other").referer("-")),
+    );
     let mut params = ScoreParams::default();
     params.weights.ip = 0.0;
     params.weights.rate = 0.0;
@@ -224,7 +300,16 @@ async fn a_weight_of_zero_turns_a_component_off() {
     let r = run(&rows, hour(), params).await;
     let s = &r.sessions[0];
     assert_eq!(s.session_id, "shared");
-    assert_eq!((s.ip_rate, s.ip_penalty, s.referer_penalty, s.ua_penalty, s.score), (0.0, 0.0, 2.5, 1.0, 3.5));
+    assert_eq!(
+        (
+            s.ip_rate,
+            s.ip_penalty,
+            s.referer_penalty,
+            s.ua_penalty,
+            s.score
+        ),
+        (0.0, 0.0, 2.5, 1.0, 3.5)
+    );
 }
 
 #[tokio::test]
@@ -236,6 +321,10 @@ async fn p50_of_an_even_number_of_sessions_is_the_mean_of_the_middle_two() {
     let r = run(&rows, hour(), ScoreParams::default()).await;
     let p50 = (3.0 / 60.0 + 5.0 / 60.0) / 2.0;
     assert!(close(r.p50.expect("p50"), p50));
-    let r1 = r.sessions.iter().find(|s| s.session_id == "r1").expect("r1");
+    let r1 = r
+        .sessions
+        .iter()
+        .find(|s| s.session_id == "r1")
+        .expect("r1");
     assert!(close(r1.ip_rate, (2.0 / 60.0) / p50));
 }
