@@ -10,7 +10,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::cloudfront::{ObjectFailure, StatsSnapshot};
+use crate::cloudfront::{MalformedLine, ObjectFailure, StatsSnapshot};
 use crate::score::{ScoreReport, ScoredSession, format_time};
 
 /// Output formats of `score`.
@@ -100,6 +100,7 @@ struct JsonReport<'a> {
     not_scored_reason: Option<&'a str>,
     stats: &'a StatsSnapshot,
     failed_objects: &'a [ObjectFailure],
+    malformed_lines: &'a [MalformedLine],
     sessions: &'a [&'a ScoredSession],
 }
 
@@ -146,6 +147,7 @@ impl<'a> JsonReport<'a> {
             not_scored_reason: r.not_scored_reason.as_deref(),
             stats: &r.stats,
             failed_objects: &r.stats.failures,
+            malformed_lines: &r.stats.malformed_samples,
             sessions,
         }
     }

@@ -110,14 +110,13 @@ pub async fn score(
     params: ScoreParams,
 ) -> Result<ScoreReport> {
     params.validate()?;
-    let latest = match spec {
+    let (latest, latest_stats) = match spec {
         WindowSpec::Lookback {
             now: Now::Latest, ..
         } => latest_row_time(engine).await?,
-        _ => None,
+        _ => (None, None),
     };
     let Some(window) = spec.resolve(latest) else {
-        let stats = engine.run(LATEST_SQL, None).await?.stats;
         return Ok(ScoreReport {
             window: None,
             params,
@@ -126,7 +125,7 @@ pub async fn score(
             sessions_scored: 0,
             flagged: 0,
             not_scored_reason: Some("the logs hold no rows, so `--now latest` has no time".into()),
-            stats,
+            stats: latest_stats.unwrap_or_default(),
             sessions: Vec::new(),
         });
     };
@@ -169,22 +168,25 @@ pub async fn score(
     })
 }
 
-async fn latest_row_time(engine: &LogEngine) -> Result<Option<DateTime<Utc>>> {
+/// The newest row time (for `--now latest`), with what that scan saw.
+async fn latest_row_time(
+    engine: &LogEngine,
+) -> Result<(Option<DateTime<Utc>>, Option<StatsSnapshot>)> {
     let output = engine.run(LATEST_SQL, None).await?;
-    let Some(batch) = output.batches.first() else {
-        return Ok(None);
+    let latest = match output.batches.first() {
+        Some(batch) if batch.num_rows() > 0 => batch
+            .column(0)
+            .as_primitive_opt::<TimestampSecondType>()
+            .ok_or_else(|| {
+                Error::Other("queries/latest.sql must return one timestamp column".into())
+            })?
+            .iter()
+            .next()
+            .flatten()
+            .and_then(|secs| DateTime::from_timestamp(secs, 0)),
+        _ => None,
     };
-    let column = batch
-        .column(0)
-        .as_primitive_opt::<TimestampSecondType>()
-        .ok_or_else(|| {
-            Error::Other("queries/latest.sql must return one timestamp column".into())
-        })?;
-    Ok(column
-        .iter()
-        .next()
-        .flatten()
-        .and_then(|secs| DateTime::from_timestamp(secs, 0)))
+    Ok((latest, Some(output.stats)))
 }
 
 /// The named parameters of `queries/score.sql`.

@@ -154,7 +154,8 @@ impl WindowSpec {
                 let now = now.unwrap_or_else(|| Now::At(truncate_to_second(Utc::now())));
                 Ok(WindowSpec::Lookback {
                     now,
-                    lookback: Duration::milliseconds((minutes * 60_000.0).round() as i64),
+                    // Whole seconds: row times have one-second resolution.
+                    lookback: Duration::seconds((minutes * 60.0).round() as i64),
                 })
             }
             _ => Err(Error::Setting {

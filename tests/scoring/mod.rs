@@ -328,3 +328,19 @@ async fn p50_of_an_even_number_of_sessions_is_the_mean_of_the_middle_two() {
         .expect("r1");
     assert!(close(r1.ip_rate, (2.0 / 60.0) / p50));
 }
+
+#[tokio::test]
+async fn now_latest_over_logs_without_rows_explains_itself() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("empty.gz"), b"").expect("write");
+    let spec = WindowSpec::new(Some(Now::Latest), None, None, None).expect("valid");
+    let r = score(&engine(&[dir.path()]), spec, ScoreParams::default())
+        .await
+        .expect("scores");
+    assert_eq!(r.window, None);
+    assert_eq!(
+        r.not_scored_reason.as_deref(),
+        Some("the logs hold no rows, so `--now latest` has no time")
+    );
+    assert_eq!((r.stats.objects_read, r.stats.rows_read), (1, 0));
+}
