@@ -6,7 +6,12 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 
+use std::sync::Arc;
+
+use autorevoke::aws::{AwsAccess, AwsSettings};
 use autorevoke::cloudfront::ReadOptions;
+use autorevoke::layout::Layout;
+use autorevoke::location::ListOptions;
 use autorevoke::report::{Format, QueryFormat};
 use autorevoke::score::{Now, ScoreParams, Weights, WindowSpec};
 use autorevoke::{LogEngine, LogLocation, Result};
@@ -32,18 +37,56 @@ pub enum Command {
     Synth(SynthArgs),
 }
 
+/// Where AWS is and who we are there (every AWS command takes these).
+#[derive(Debug, Args)]
+pub struct AwsArgs {
+    /// AWS region (default: the standard AWS settings, else us-east-1).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Named profile from the shared AWS config and credentials files.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Endpoint override, e.g. a local S3-compatible server (default: AWS_ENDPOINT_URL_S3 or
+    /// AWS_ENDPOINT_URL); path-style addressing is used with it.
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+}
+
+impl AwsArgs {
+    /// The shared AWS access of a run.
+    pub fn access(&self) -> Arc<AwsAccess> {
+        Arc::new(AwsAccess::new(AwsSettings {
+            region: self.region.clone(),
+            profile: self.profile.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+        }))
+    }
+}
+
 /// Where the logs are and how to read them.
 #[derive(Debug, Args)]
 pub struct ReadArgs {
-    /// Log locations: files or folders (read recursively).
+    /// Log locations: files, folders (read recursively) or s3://bucket/prefix.
     #[arg(required = true, value_name = "LOCATION")]
     pub locations: Vec<String>,
+    /// How log objects are laid out, to list only the hours a window needs.
+    #[arg(long, value_enum, default_value_t = Layout::Auto)]
+    pub layout: Layout,
+    /// Minutes listed on both sides of the window, for rows delivered into a neighbouring
+    /// hour's file.
+    #[arg(long, value_name = "MINUTES", default_value_t = 60)]
+    pub late_margin: u32,
+    /// Objects fetched at once.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub concurrency: usize,
     /// Fail on the first malformed line or unreadable object instead of counting and skipping.
     #[arg(long)]
     pub strict: bool,
     /// Partitions read in parallel (default: the number of cores).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 impl ReadArgs {
@@ -56,9 +99,20 @@ impl ReadArgs {
             .collect::<Result<Vec<_>>>()?;
         let options = ReadOptions {
             strict: self.strict,
+            concurrency: self.concurrency.max(1),
             ..ReadOptions::default()
         };
-        Ok(LogEngine::new(locations, options, self.threads))
+        let list_options = ListOptions {
+            layout: self.layout,
+            late_margin_s: i64::from(self.late_margin) * 60,
+        };
+        Ok(LogEngine::with_access(
+            locations,
+            self.aws.access(),
+            list_options,
+            options,
+            self.threads,
+        ))
     }
 }
 

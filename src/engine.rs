@@ -11,9 +11,10 @@ use datafusion::common::ParamValues;
 use datafusion::execution::context::SessionContext;
 use datafusion::prelude::SessionConfig;
 
+use crate::aws::AwsAccess;
 use crate::cloudfront::{CloudFrontTable, ReadOptions, StatsSnapshot};
 use crate::error::{Error, Result};
-use crate::location::LogLocation;
+use crate::location::{ListOptions, LogLocation};
 
 /// The name SQL uses for the logs.
 pub const LOGS_TABLE: &str = "logs";
@@ -22,6 +23,8 @@ pub const LOGS_TABLE: &str = "logs";
 #[derive(Debug, Clone)]
 pub struct LogEngine {
     locations: Vec<LogLocation>,
+    aws: Arc<AwsAccess>,
+    list_options: ListOptions,
     options: ReadOptions,
     config: SessionConfig,
 }
@@ -38,14 +41,34 @@ pub struct QueryOutput {
 }
 
 impl LogEngine {
-    /// An engine over `locations`; `threads` bounds parallelism (default: all cores).
+    /// An engine over local `locations` with default listing; `threads` bounds parallelism
+    /// (default: all cores).
     pub fn new(locations: Vec<LogLocation>, options: ReadOptions, threads: Option<usize>) -> Self {
+        Self::with_access(
+            locations,
+            Arc::new(AwsAccess::default()),
+            ListOptions::default(),
+            options,
+            threads,
+        )
+    }
+
+    /// An engine over `locations`, reaching S3 through `aws` and listing with `list_options`.
+    pub fn with_access(
+        locations: Vec<LogLocation>,
+        aws: Arc<AwsAccess>,
+        list_options: ListOptions,
+        options: ReadOptions,
+        threads: Option<usize>,
+    ) -> Self {
         let mut config = SessionConfig::new().with_information_schema(true);
         if let Some(n) = threads {
             config = config.with_target_partitions(n.max(1));
         }
         LogEngine {
             locations,
+            aws,
+            list_options,
             options,
             config,
         }
@@ -54,7 +77,12 @@ impl LogEngine {
     /// Runs `sql` with named parameters (`$name`) bound to `params`.
     pub async fn run(&self, sql: &str, params: Option<ParamValues>) -> Result<QueryOutput> {
         let ctx = SessionContext::new_with_config(self.config.clone());
-        let table = Arc::new(CloudFrontTable::new(self.locations.clone(), self.options));
+        let table = Arc::new(CloudFrontTable::new(
+            self.locations.clone(),
+            Arc::clone(&self.aws),
+            self.list_options,
+            self.options,
+        ));
         ctx.register_table(LOGS_TABLE, Arc::clone(&table) as _)
             .map_err(Error::query("registering the logs table"))?;
         let mut df = ctx

@@ -39,6 +39,16 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// An AWS call failed, classified so the binary can give each kind its exit code.
+    #[error("{context}: {message}")]
+    Aws {
+        /// What kind of failure.
+        kind: AwsErrorKind,
+        /// Which resource (`s3://bucket/prefix`, table, rule group).
+        context: String,
+        /// The service's or SDK's message.
+        message: String,
+    },
     /// Anything else, with its context.
     #[error("{0}")]
     Other(String),
@@ -57,6 +67,45 @@ impl Error {
     pub fn io(context: impl Into<String>) -> impl FnOnce(io::Error) -> Self {
         let context = context.into();
         move |source| Error::Io { context, source }
+    }
+}
+
+/// The kinds of AWS failure a user fixes differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AwsErrorKind {
+    /// The bucket (or table, rule group) does not exist.
+    NotFound,
+    /// The credentials are not allowed to do this.
+    AccessDenied,
+    /// No credentials could be found, or they are invalid or expired.
+    NoCredentials,
+    /// Anything else (network, throttling after retries, server errors).
+    Other,
+}
+
+impl AwsErrorKind {
+    /// Classifies an AWS error code (`NoSuchBucket`, `AccessDenied`, ...) or, without one,
+    /// the SDK's message.
+    pub fn classify(code: Option<&str>, message: &str) -> Self {
+        match code {
+            Some("NoSuchBucket" | "ResourceNotFoundException" | "WAFNonexistentItemException") => {
+                AwsErrorKind::NotFound
+            }
+            Some("AccessDenied" | "AllAccessDisabled" | "AccessDeniedException") => {
+                AwsErrorKind::AccessDenied
+            }
+            Some(
+                "InvalidAccessKeyId"
+                | "SignatureDoesNotMatch"
+                | "ExpiredToken"
+                | "InvalidToken"
+                | "UnrecognizedClientException",
+            ) => AwsErrorKind::NoCredentials,
+            _ if message.contains("credentials") || message.contains("Credentials") => {
+                AwsErrorKind::NoCredentials
+            }
+            _ => AwsErrorKind::Other,
+        }
     }
 }
 

@@ -1,24 +1,36 @@
-//! Log locations: where CloudFront logs are and which objects are there.
+//! Log locations: where CloudFront logs are and which objects there a window needs.
 //!
 //! A location is a local file or folder (read recursively: every regular file below is a log
-//! object). Objects are reached through the `object_store` crate so that every later stage
-//! reads local and remote logs the same way.
+//! object) or `s3://bucket/prefix`. Both are listed through a [`KeyLister`] so that [`layout`]
+//! pruning treats them alike, and both are read through `object_store`.
+//!
+//! [`layout`]: crate::layout
 
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 
-use futures::TryStreamExt;
+use async_trait::async_trait;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
 use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 
-use crate::error::{Error, Result};
+use crate::aws::AwsAccess;
+use crate::error::{AwsErrorKind, Error, Result};
+use crate::layout::{self, HourRange, KeyLister, Layout, ListPage, ListRequest, Listed};
 
 /// A place holding CloudFront log objects, as given on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogLocation {
     /// A local file or folder (absolute after [`LogLocation::parse`]).
     Local(PathBuf),
+    /// Objects in S3 under a key prefix (empty for the whole bucket).
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// The key prefix, without a leading `/`.
+        prefix: String,
+    },
 }
 
 /// One log object to read.
@@ -34,35 +46,80 @@ pub struct LogObject {
     pub display: String,
 }
 
-/// The objects under a set of locations.
+/// The objects selected under a set of locations.
 #[derive(Debug, Clone, Default)]
 pub struct Listing {
-    /// Every object, sorted by display name, without duplicates.
+    /// Every selected object, sorted by display name, without duplicates.
     pub objects: Vec<LogObject>,
     /// List requests made.
     pub list_requests: u64,
+    /// Keys the listings returned, selected or not.
+    pub keys_listed: u64,
+}
+
+/// How locations are listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListOptions {
+    /// The layout to assume (or detect).
+    pub layout: Layout,
+    /// Extra time listed on both sides of a window, for rows in a neighbouring hour's file.
+    pub late_margin_s: i64,
+}
+
+impl Default for ListOptions {
+    fn default() -> Self {
+        ListOptions {
+            layout: Layout::Auto,
+            late_margin_s: 3600,
+        }
+    }
 }
 
 impl LogLocation {
-    /// Parses a location argument: a local path that must exist.
+    /// Parses a location argument: `s3://bucket[/prefix]`, or a local path that must exist.
     pub fn parse(text: &str) -> Result<Self> {
-        if text.contains("://") {
-            return Err(Error::Location {
-                location: text.to_string(),
-                reason: "only local paths are supported".to_string(),
+        let bad = |reason: &str| Error::Location {
+            location: text.to_string(),
+            reason: reason.to_string(),
+        };
+        if let Some(rest) = text.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            let valid_bucket = (3..=63).contains(&bucket.len())
+                && bucket.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-'
+                });
+            if !valid_bucket {
+                return Err(bad(
+                    "not a valid S3 URL: expected s3://bucket/prefix with a bucket name of 3 to 63 \
+                     lowercase letters, digits, dots and hyphens",
+                ));
+            }
+            return Ok(LogLocation::S3 {
+                bucket: bucket.to_string(),
+                prefix: prefix.to_string(),
             });
         }
-        let path = std::fs::canonicalize(text).map_err(|e| Error::Location {
-            location: text.to_string(),
-            reason: e.to_string(),
-        })?;
+        if text.contains("://") {
+            return Err(bad(
+                "unsupported URL scheme: use a local path or s3://bucket/prefix",
+            ));
+        }
+        let path = std::fs::canonicalize(text).map_err(|e| bad(&e.to_string()))?;
         Ok(LogLocation::Local(path))
     }
 
-    /// Lists the objects at this location.
-    pub async fn list(&self) -> Result<Listing> {
+    /// Selects the objects at this location that `hours` needs (all when `None`).
+    pub async fn select(
+        &self,
+        aws: &AwsAccess,
+        options: ListOptions,
+        hours: Option<HourRange>,
+    ) -> Result<Listing> {
         match self {
-            LogLocation::Local(path) => list_local(path).await,
+            LogLocation::Local(path) => select_local(path, options, hours).await,
+            LogLocation::S3 { bucket, prefix } => {
+                select_s3(aws, bucket, prefix, options, hours).await
+            }
         }
     }
 }
@@ -71,61 +128,305 @@ impl std::fmt::Display for LogLocation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             LogLocation::Local(p) => write!(f, "{}", p.display()),
+            LogLocation::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
         }
     }
 }
 
-/// Lists the objects of every location, merged and sorted.
-pub async fn list_all(locations: &[LogLocation]) -> Result<Listing> {
+/// Selects the objects of every location, merged and sorted.
+pub async fn select_all(
+    locations: &[LogLocation],
+    aws: &AwsAccess,
+    options: ListOptions,
+    hours: Option<HourRange>,
+) -> Result<Listing> {
     let mut all = Listing::default();
     for location in locations {
-        let listing = location.list().await?;
+        let listing = location.select(aws, options, hours).await?;
         all.objects.extend(listing.objects);
         all.list_requests += listing.list_requests;
+        all.keys_listed += listing.keys_listed;
     }
     all.objects.sort_by(|a, b| a.display.cmp(&b.display));
     all.objects.dedup_by(|a, b| a.display == b.display);
     Ok(all)
 }
 
-async fn list_local(path: &FsPath) -> Result<Listing> {
+async fn select_local(
+    path: &FsPath,
+    options: ListOptions,
+    hours: Option<HourRange>,
+) -> Result<Listing> {
     let err = |reason: String| Error::Location {
         location: path.display().to_string(),
         reason,
     };
     let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
-    let object_path = ObjectPath::from_absolute_path(path).map_err(|e| err(e.to_string()))?;
     let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
+    let object = |file: PathBuf, size: u64| -> Result<LogObject> {
+        Ok(LogObject {
+            store: Arc::clone(&store),
+            path: ObjectPath::from_absolute_path(&file).map_err(|e| err(e.to_string()))?,
+            size,
+            display: file.display().to_string(),
+        })
+    };
     if meta.is_file() {
-        let object = LogObject {
-            store,
-            path: object_path,
-            size: meta.len(),
-            display: path.display().to_string(),
-        };
         return Ok(Listing {
-            objects: vec![object],
+            objects: vec![object(path.to_path_buf(), meta.len())?],
             list_requests: 0,
+            keys_listed: 1,
         });
     }
-    let metas: Vec<_> = store
-        .list(Some(&object_path))
-        .try_collect()
-        .await
-        .map_err(|e| err(format!("listing failed: {e}")))?;
-    let objects = metas
-        .into_iter()
-        .map(|m| LogObject {
-            display: format!("/{}", m.location),
-            store: Arc::clone(&store),
-            path: m.location,
-            size: m.size,
-        })
-        .collect();
+    let lister = LocalLister {
+        root: path.to_path_buf(),
+    };
+    let selection = layout::select(&lister, "", options.layout, hours).await?;
     Ok(Listing {
-        objects,
-        list_requests: 1,
+        objects: selection
+            .objects
+            .into_iter()
+            .map(|o| object(path.join(&o.key), o.size))
+            .collect::<Result<_>>()?,
+        list_requests: selection.list_requests,
+        keys_listed: selection.keys_listed,
     })
+}
+
+async fn select_s3(
+    aws: &AwsAccess,
+    bucket: &str,
+    prefix: &str,
+    options: ListOptions,
+    hours: Option<HourRange>,
+) -> Result<Listing> {
+    let lister = S3Lister {
+        client: aws.s3_client().await,
+        bucket: bucket.to_string(),
+    };
+    let mut requests = 0;
+    // `s3://b/logs` is the folder `logs/` unless an object is named exactly `logs`.
+    let mut folder = prefix.to_string();
+    if !folder.is_empty() && !folder.ends_with('/') {
+        requests += 1;
+        let page = lister
+            .list(ListRequest {
+                prefix: folder.clone(),
+                max_keys: Some(1),
+                ..ListRequest::default()
+            })
+            .await?;
+        if let Some(o) = page.objects.into_iter().find(|o| o.key == folder) {
+            let store = aws.s3_store(bucket).await?;
+            return Ok(Listing {
+                objects: vec![s3_object(store, bucket, o)],
+                list_requests: requests,
+                keys_listed: 1,
+            });
+        }
+        folder.push('/');
+    }
+    let selection = layout::select(&lister, &folder, options.layout, hours).await?;
+    let store = aws.s3_store(bucket).await?;
+    Ok(Listing {
+        objects: selection
+            .objects
+            .into_iter()
+            .map(|o| s3_object(Arc::clone(&store), bucket, o))
+            .collect(),
+        list_requests: requests + selection.list_requests,
+        keys_listed: selection.keys_listed,
+    })
+}
+
+fn s3_object(store: Arc<dyn ObjectStore>, bucket: &str, o: Listed) -> LogObject {
+    LogObject {
+        display: format!("s3://{bucket}/{}", o.key),
+        path: ObjectPath::from(o.key),
+        size: o.size,
+        store,
+    }
+}
+
+/// Lists a local folder like S3 would list keys relative to it.
+struct LocalLister {
+    root: PathBuf,
+}
+
+#[async_trait]
+impl KeyLister for LocalLister {
+    async fn list(&self, request: ListRequest) -> Result<ListPage> {
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || list_folder(&root, &request))
+            .await
+            .map_err(|e| Error::Other(format!("listing task failed: {e}")))?
+    }
+}
+
+fn list_folder(root: &FsPath, request: &ListRequest) -> Result<ListPage> {
+    let (dir_part, name_part) = match request.prefix.rfind('/') {
+        Some(i) => request.prefix.split_at(i + 1),
+        None => ("", request.prefix.as_str()),
+    };
+    let dir = root.join(dir_part);
+    let mut objects = Vec::new();
+    let mut prefixes = Vec::new();
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ListPage::default()),
+        Err(e) => return Err(Error::io(format!("listing {}", dir.display()))(e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(Error::io(format!("listing {}", dir.display())))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with(name_part) {
+            continue;
+        }
+        let key = format!("{dir_part}{name}");
+        // Follow symbolic links, as reading will.
+        let Ok(meta) = std::fs::metadata(entry.path()) else {
+            continue;
+        };
+        if meta.is_dir() {
+            if request.delimiter {
+                prefixes.push(format!("{key}/"));
+            } else {
+                walk(&entry.path(), &key, &mut objects)?;
+            }
+        } else if meta.is_file() {
+            objects.push(Listed {
+                key,
+                size: meta.len(),
+            });
+        }
+    }
+    objects.sort_by(|a, b| a.key.cmp(&b.key));
+    prefixes.sort();
+    let after = request.start_after.as_deref().or(request.token.as_deref());
+    if let Some(after) = after {
+        objects.retain(|o| o.key.as_str() > after);
+        prefixes.retain(|p| p.as_str() > after);
+    }
+    let mut next_token = None;
+    if let Some(max) = request.max_keys.and_then(|m| usize::try_from(m).ok()) {
+        // Keep the first `max` of objects and folders together, in key order.
+        let mut merged: Vec<(String, Option<u64>)> = objects
+            .iter()
+            .map(|o| (o.key.clone(), Some(o.size)))
+            .chain(prefixes.iter().map(|p| (p.clone(), None)))
+            .collect();
+        merged.sort();
+        if merged.len() > max {
+            merged.truncate(max);
+            next_token = merged.last().map(|(k, _)| k.clone());
+        }
+        objects = merged
+            .iter()
+            .filter_map(|(k, s)| {
+                s.map(|size| Listed {
+                    key: k.clone(),
+                    size,
+                })
+            })
+            .collect();
+        prefixes = merged
+            .into_iter()
+            .filter(|(_, s)| s.is_none())
+            .map(|(k, _)| k)
+            .collect();
+    }
+    Ok(ListPage {
+        objects,
+        prefixes,
+        next_token,
+    })
+}
+
+fn walk(dir: &FsPath, key: &str, out: &mut Vec<Listed>) -> Result<()> {
+    let entries =
+        std::fs::read_dir(dir).map_err(Error::io(format!("listing {}", dir.display())))?;
+    for entry in entries {
+        let entry = entry.map_err(Error::io(format!("listing {}", dir.display())))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let child = format!("{key}/{name}");
+        let Ok(meta) = std::fs::metadata(entry.path()) else {
+            continue;
+        };
+        if meta.is_dir() {
+            walk(&entry.path(), &child, out)?;
+        } else if meta.is_file() {
+            out.push(Listed {
+                key: child,
+                size: meta.len(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Lists an S3 bucket with ListObjectsV2.
+struct S3Lister {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+#[async_trait]
+impl KeyLister for S3Lister {
+    async fn list(&self, request: ListRequest) -> Result<ListPage> {
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&request.prefix)
+            .set_delimiter(request.delimiter.then(|| "/".to_string()))
+            .set_start_after(request.start_after.clone())
+            .set_max_keys(request.max_keys)
+            .set_continuation_token(request.token.clone())
+            .send()
+            .await
+            .map_err(|e| {
+                let message = DisplayErrorContext(&e).to_string();
+                let kind = AwsErrorKind::classify(e.code(), &message);
+                let message = match kind {
+                    AwsErrorKind::NotFound => "no such bucket".to_string(),
+                    AwsErrorKind::AccessDenied => format!("access denied ({message})"),
+                    AwsErrorKind::NoCredentials => {
+                        format!("no valid AWS credentials ({message})")
+                    }
+                    AwsErrorKind::Other => format!("listing failed: {message}"),
+                };
+                Error::Aws {
+                    kind,
+                    context: format!("s3://{}/{}", self.bucket, request.prefix),
+                    message,
+                }
+            })?;
+        let objects = out
+            .contents()
+            .iter()
+            .filter_map(|o| {
+                Some(Listed {
+                    key: o.key()?.to_string(),
+                    size: o.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+                })
+            })
+            .collect();
+        let prefixes = out
+            .common_prefixes()
+            .iter()
+            .filter_map(|p| p.prefix().map(str::to_string))
+            .collect();
+        let next_token = if out.is_truncated() == Some(true) {
+            out.next_continuation_token().map(str::to_string)
+        } else {
+            None
+        };
+        Ok(ListPage {
+            objects,
+            prefixes,
+            next_token,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -134,18 +435,22 @@ mod tests {
 
     #[tokio::test]
     async fn a_folder_is_listed_recursively_and_a_file_alone() -> Result<()> {
-        let dir = tempfile::tempdir().map_err(|e| Error::Io {
-            context: "tempdir".into(),
-            source: e,
-        })?;
+        let dir = tempfile::tempdir().map_err(Error::io("tempdir"))?;
         let root = dir.path();
         for rel in ["a.gz", "sub/b.gz", "sub/deeper/c.txt"] {
             let p = root.join(rel);
             std::fs::create_dir_all(p.parent().expect("has a parent")).expect("mkdir");
             std::fs::write(&p, rel).expect("write");
         }
+        let aws = AwsAccess::default();
         let loc = LogLocation::parse(&root.display().to_string())?;
-        let listing = list_all(std::slice::from_ref(&loc)).await?;
+        let listing = select_all(
+            std::slice::from_ref(&loc),
+            &aws,
+            ListOptions::default(),
+            None,
+        )
+        .await?;
         let names: Vec<_> = listing
             .objects
             .iter()
@@ -155,8 +460,41 @@ mod tests {
         assert_eq!(listing.objects[1].size, 8);
 
         let one = LogLocation::parse(&root.join("sub/b.gz").display().to_string())?;
-        assert_eq!(one.list().await?.objects.len(), 1);
+        assert_eq!(
+            one.select(&aws, ListOptions::default(), None)
+                .await?
+                .objects
+                .len(),
+            1
+        );
         assert!(LogLocation::parse("/no/such/dir/anywhere").is_err());
         Ok(())
+    }
+
+    #[test]
+    fn s3_urls() {
+        assert_eq!(
+            LogLocation::parse("s3://my-logs/cf/E1/").ok(),
+            Some(LogLocation::S3 {
+                bucket: "my-logs".into(),
+                prefix: "cf/E1/".into()
+            })
+        );
+        assert_eq!(
+            LogLocation::parse("s3://my-logs").ok(),
+            Some(LogLocation::S3 {
+                bucket: "my-logs".into(),
+                prefix: String::new()
+            })
+        );
+        for bad in [
+            "s3://",
+            "s3:///x",
+            "s3://Bad_Bucket/x",
+            "gs://b/x",
+            "s3://ab",
+        ] {
+            assert!(LogLocation::parse(bad).is_err(), "{bad}");
+        }
     }
 }

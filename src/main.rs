@@ -24,6 +24,12 @@ const EXIT_FAILURE: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 /// Exit code: the run completed, but some objects failed or lines were malformed.
 const EXIT_PARTIAL: u8 = 3;
+/// Exit code: an AWS resource does not exist (no such bucket).
+const EXIT_NOT_FOUND: u8 = 4;
+/// Exit code: AWS denied access.
+const EXIT_ACCESS_DENIED: u8 = 5;
+/// Exit code: no (valid) AWS credentials.
+const EXIT_NO_CREDENTIALS: u8 = 6;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -40,14 +46,44 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("autorevoke: {e:#}");
-            let usage = matches!(
-                e.downcast_ref::<autorevoke::Error>(),
-                Some(autorevoke::Error::Setting { .. } | autorevoke::Error::Location { .. })
-            );
-            ExitCode::from(if usage { EXIT_USAGE } else { EXIT_FAILURE })
+            // Name the library's own error when DataFusion wrapped it (a failed listing).
+            match innermost(&e) {
+                Some(inner) if !matches!(inner, autorevoke::Error::Query { .. }) => {
+                    eprintln!("autorevoke: {inner}")
+                }
+                _ => eprintln!("autorevoke: {e:#}"),
+            }
+            ExitCode::from(exit_code(&e))
         }
     }
+}
+
+/// The exit code of a failed run, from the library error inside it (also when DataFusion
+/// wrapped it while listing).
+fn exit_code(e: &anyhow::Error) -> u8 {
+    use autorevoke::Error;
+    use autorevoke::error::AwsErrorKind;
+    match innermost(e) {
+        Some(Error::Setting { .. } | Error::Location { .. }) => EXIT_USAGE,
+        Some(Error::Aws { kind, .. }) => match kind {
+            AwsErrorKind::NotFound => EXIT_NOT_FOUND,
+            AwsErrorKind::AccessDenied => EXIT_ACCESS_DENIED,
+            AwsErrorKind::NoCredentials => EXIT_NO_CREDENTIALS,
+            AwsErrorKind::Other => EXIT_FAILURE,
+        },
+        _ => EXIT_FAILURE,
+    }
+}
+
+/// The deepest library error in a chain (a `Query` error may wrap a listing error).
+fn innermost(e: &anyhow::Error) -> Option<&autorevoke::Error> {
+    let mut found = None;
+    for cause in e.chain() {
+        if let Some(err) = cause.downcast_ref::<autorevoke::Error>() {
+            found = Some(err);
+        }
+    }
+    found
 }
 
 async fn run(cli: Cli) -> anyhow::Result<u8> {

@@ -6,4 +6,5 @@ mod util;
 mod cli;
 mod reader;
 mod reference;
+mod s3;
 mod scoring;

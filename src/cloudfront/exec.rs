@@ -21,6 +21,7 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
     SendableRecordBatchStream,
 };
+use futures::StreamExt;
 use object_store::ObjectStoreExt;
 use tokio::sync::mpsc::Sender;
 
@@ -39,6 +40,8 @@ pub struct ReadOptions {
     pub max_inflated_bytes: u64,
     /// Longest line kept; a longer one is malformed.
     pub max_line_bytes: usize,
+    /// Objects fetched at once over all partitions (fetches run ahead of parsing).
+    pub concurrency: usize,
 }
 
 impl Default for ReadOptions {
@@ -47,6 +50,7 @@ impl Default for ReadOptions {
             strict: false,
             max_inflated_bytes: 16 << 30,
             max_line_bytes: 1 << 20,
+            concurrency: 8,
         }
     }
 }
@@ -170,6 +174,7 @@ impl ExecutionPlan for CloudFrontExec {
             stats: Arc::clone(&self.stats),
             options: self.options,
             batch_size: context.session_config().batch_size(),
+            prefetch: (self.options.concurrency / self.partitions.len().max(1)).max(1),
         };
         builder.spawn(async move { reader.run(objects).await });
         Ok(builder.build())
@@ -186,6 +191,8 @@ struct PartitionReader {
     stats: Arc<ScanStats>,
     options: ReadOptions,
     batch_size: usize,
+    /// Objects this partition fetches ahead of the one being parsed.
+    prefetch: usize,
 }
 
 /// Why reading an object stopped early.
@@ -200,9 +207,16 @@ enum Stop {
 
 impl PartitionReader {
     async fn run(self, objects: Vec<LogObject>) -> DfResult<()> {
-        for object in objects {
-            let display = object.display.clone();
-            let outcome = match fetch(&object).await {
+        // Fetches run up to `prefetch` objects ahead; parsing takes them in order. Memory is
+        // bounded by the objects in flight, whatever the number of objects.
+        let mut fetched = futures::stream::iter(objects)
+            .map(|object| async move {
+                let bytes = fetch(&object).await;
+                (object.display, bytes)
+            })
+            .buffered(self.prefetch);
+        while let Some((display, bytes)) = fetched.next().await {
+            let outcome = match bytes {
                 Ok(bytes) => {
                     self.stats.add_bytes(bytes.len() as u64);
                     let reader = self.clone();
@@ -298,11 +312,12 @@ impl PartitionReader {
 }
 
 async fn fetch(object: &LogObject) -> Result<bytes::Bytes, String> {
-    let result = object
-        .store
-        .get(&object.path)
-        .await
-        .map_err(|e| format!("cannot fetch: {e}"))?;
+    let result = object.store.get(&object.path).await.map_err(|e| match e {
+        object_store::Error::NotFound { .. } => {
+            "cannot fetch: not found (gone since it was listed)".to_string()
+        }
+        e => format!("cannot fetch: {e}"),
+    })?;
     result
         .bytes()
         .await

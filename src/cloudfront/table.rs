@@ -2,7 +2,8 @@
 //!
 //! A plain `TableProvider` rather than a `ListingTable`: CloudFront's dated and flat layouts
 //! are not hive partitions, and the scan must count failed objects and malformed lines.
-//! `scan` lists the objects (the only I/O of planning) and hands them to [`CloudFrontExec`];
+//! `scan` lists the objects a time filter needs (the only I/O of planning; see
+//! [`crate::layout`]) and hands them to [`CloudFrontExec`];
 //! filters on `ts`, `status`, `bytes` and `session_id` are pushed into the parser (`Inexact`).
 
 use std::sync::Arc;
@@ -19,21 +20,32 @@ use super::exec::{CloudFrontExec, ReadOptions};
 use super::fields::logs_schema;
 use super::filter::RowFilter;
 use super::stats::ScanStats;
-use crate::location::{LogLocation, list_all};
+use crate::aws::AwsAccess;
+use crate::layout::HourRange;
+use crate::location::{ListOptions, LogLocation, select_all};
 
 /// CloudFront standard logs at a set of locations, queryable with SQL.
 #[derive(Debug)]
 pub struct CloudFrontTable {
     locations: Vec<LogLocation>,
+    aws: Arc<AwsAccess>,
+    list_options: ListOptions,
     options: ReadOptions,
     stats: Arc<ScanStats>,
 }
 
 impl CloudFrontTable {
     /// A table over the logs at `locations`.
-    pub fn new(locations: Vec<LogLocation>, options: ReadOptions) -> Self {
+    pub fn new(
+        locations: Vec<LogLocation>,
+        aws: Arc<AwsAccess>,
+        list_options: ListOptions,
+        options: ReadOptions,
+    ) -> Self {
         CloudFrontTable {
             locations,
+            aws,
+            list_options,
             options,
             stats: Arc::new(ScanStats::default()),
         }
@@ -84,17 +96,22 @@ impl TableProvider for CloudFrontTable {
             None => (0..full.fields().len()).collect(),
         };
         let schema = Arc::new(full.project(&indices)?);
-        let listing = list_all(&self.locations)
+        let filter = RowFilter::from_exprs(filters);
+        // Only the hours a bounded time filter can need are listed (layout pruning).
+        let hours = (filter.ts.lo != i64::MIN && filter.ts.hi != i64::MAX).then(|| {
+            HourRange::around(filter.ts.lo, filter.ts.hi, self.list_options.late_margin_s)
+        });
+        let listing = select_all(&self.locations, &self.aws, self.list_options, hours)
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         self.stats
-            .add_listing(listing.objects.len() as u64, listing.list_requests);
+            .add_listing(listing.keys_listed, listing.list_requests);
         Ok(Arc::new(CloudFrontExec::new(
             listing.objects,
             state.config().target_partitions(),
             indices,
             schema,
-            RowFilter::from_exprs(filters),
+            filter,
             Arc::clone(&self.stats),
             self.options,
         )))

@@ -1,0 +1,167 @@
+//! AWS access shared by every AWS component: one `{region, profile, endpoint}` setting, the SDK
+//! configuration resolved from the standard chain (environment, shared config and credentials
+//! files, web identity, ECS and EC2 instance roles), and the clients built from it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use object_store::aws::{AmazonS3Builder, AwsCredential};
+use object_store::{BackoffConfig, CredentialProvider, ObjectStore, RetryConfig};
+use tokio::sync::OnceCell;
+
+use crate::error::{Error, Result};
+
+/// Where AWS is and who we are there; every field falls back to the standard AWS settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AwsSettings {
+    /// Region (`--region`; else `AWS_REGION`, the profile, ...; else us-east-1 for S3).
+    pub region: Option<String>,
+    /// Named profile of the shared config and credentials files (`--profile`).
+    pub profile: Option<String>,
+    /// Endpoint override (`--endpoint-url`; else `AWS_ENDPOINT_URL_<SERVICE>` or
+    /// `AWS_ENDPOINT_URL`). Custom endpoints use path-style S3 addressing.
+    pub endpoint_url: Option<String>,
+}
+
+/// The region used when no setting names one.
+const FALLBACK_REGION: &str = "us-east-1";
+
+/// Lazily resolved AWS configuration and the clients made from it, shared by a run.
+#[derive(Debug, Default)]
+pub struct AwsAccess {
+    settings: AwsSettings,
+    config: OnceCell<SdkConfig>,
+    stores: Mutex<HashMap<String, Arc<dyn ObjectStore>>>,
+}
+
+impl AwsAccess {
+    /// Access with these settings; nothing is resolved until first used.
+    pub fn new(settings: AwsSettings) -> Self {
+        AwsAccess {
+            settings,
+            ..AwsAccess::default()
+        }
+    }
+
+    /// The SDK configuration, resolved once.
+    pub async fn config(&self) -> &SdkConfig {
+        self.config
+            .get_or_init(|| async {
+                let mut loader = aws_config::defaults(BehaviorVersion::latest());
+                if let Some(profile) = &self.settings.profile {
+                    loader = loader.profile_name(profile);
+                }
+                if let Some(region) = &self.settings.region {
+                    loader = loader.region(Region::new(region.clone()));
+                }
+                loader.load().await
+            })
+            .await
+    }
+
+    /// The endpoint for a service: the flag, else `AWS_ENDPOINT_URL_<SERVICE>`, else
+    /// `AWS_ENDPOINT_URL`.
+    pub fn endpoint(&self, service_env: &str) -> Option<String> {
+        let from_env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        self.settings
+            .endpoint_url
+            .clone()
+            .or_else(|| from_env(&format!("AWS_ENDPOINT_URL_{service_env}")))
+            .or_else(|| from_env("AWS_ENDPOINT_URL"))
+    }
+
+    /// The region in force.
+    pub async fn region(&self) -> String {
+        self.config()
+            .await
+            .region()
+            .map_or_else(|| FALLBACK_REGION.to_string(), |r| r.to_string())
+    }
+
+    /// An S3 client (path-style addressing when the endpoint is overridden).
+    pub async fn s3_client(&self) -> aws_sdk_s3::Client {
+        let config = self.config().await;
+        let mut builder = aws_sdk_s3::config::Builder::from(config);
+        if config.region().is_none() {
+            builder = builder.region(Region::new(FALLBACK_REGION));
+        }
+        if let Some(endpoint) = self.endpoint("S3") {
+            builder = builder.endpoint_url(endpoint).force_path_style(true);
+        }
+        aws_sdk_s3::Client::from_conf(builder.build())
+    }
+
+    /// The object store reading objects of `bucket` (one per bucket, reused), with retries
+    /// and backoff on throttling, 5xx and timeouts.
+    pub async fn s3_store(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>> {
+        if let Some(store) = lock(&self.stores).get(bucket) {
+            return Ok(Arc::clone(store));
+        }
+        let config = self.config().await;
+        let credentials = config.credentials_provider().ok_or_else(|| Error::Aws {
+            kind: crate::error::AwsErrorKind::NoCredentials,
+            context: format!("s3://{bucket}"),
+            message: "no AWS credentials provider is configured".into(),
+        })?;
+        let mut builder = AmazonS3Builder::new()
+            .with_bucket_name(bucket)
+            .with_region(self.region().await)
+            .with_credentials(Arc::new(SdkCredentials(credentials)))
+            .with_retry(RetryConfig {
+                backoff: BackoffConfig {
+                    init_backoff: Duration::from_millis(100),
+                    max_backoff: Duration::from_secs(15),
+                    base: 2.0,
+                },
+                max_retries: 6,
+                retry_timeout: Duration::from_secs(180),
+            });
+        if let Some(endpoint) = self.endpoint("S3") {
+            builder = builder
+                .with_endpoint(endpoint)
+                .with_allow_http(true)
+                .with_virtual_hosted_style_request(false);
+        }
+        let store: Arc<dyn ObjectStore> =
+            Arc::new(builder.build().map_err(|e| Error::Location {
+                location: format!("s3://{bucket}"),
+                reason: format!("cannot configure S3 access: {e}"),
+            })?);
+        lock(&self.stores).insert(bucket.to_string(), Arc::clone(&store));
+        Ok(store)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Hands the SDK's credential chain to `object_store`, so both resolve credentials the same
+/// way (object_store alone does not read profiles from the shared files).
+#[derive(Debug)]
+struct SdkCredentials(SharedCredentialsProvider);
+
+#[async_trait]
+impl CredentialProvider for SdkCredentials {
+    type Credential = AwsCredential;
+
+    async fn get_credential(&self) -> object_store::Result<Arc<AwsCredential>> {
+        let c = self
+            .0
+            .provide_credentials()
+            .await
+            .map_err(|e| object_store::Error::Generic {
+                store: "S3",
+                source: Box::new(e),
+            })?;
+        Ok(Arc::new(AwsCredential {
+            key_id: c.access_key_id().to_string(),
+            secret_key: c.secret_access_key().to_string(),
+            token: c.session_token().map(str::to_string),
+        }))
+    }
+}
