@@ -12,6 +12,8 @@
 //! own times, so pruning never changes a result; keys whose hour cannot be told are always read.
 //! The walk is written against [`KeyLister`], so local folders are pruned the same way as S3.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, Timelike};
 
@@ -111,13 +113,15 @@ pub struct Selection {
     pub objects: Vec<Listed>,
     /// List requests made.
     pub list_requests: u64,
-    /// Keys the listings returned (selected or not).
+    /// Distinct keys the listings returned (selected or not).
     pub keys_listed: u64,
 }
 
 /// Most per-hour prefixes (or distributions) listed one by one; beyond that one full listing,
 /// filtered by the hour in each key, is cheaper.
 const MAX_TARGETED_LISTS: i64 = 2_000;
+/// Keys looked at to detect the layout.
+const DETECTION_KEYS: i32 = 100;
 /// Deepest folder level searched for the start of the date levels.
 const MAX_BASE_DEPTH: usize = 4;
 
@@ -132,6 +136,7 @@ pub async fn select(
     let mut walk = Walk {
         lister,
         sel: Selection::default(),
+        seen: HashSet::new(),
     };
     let Some(hours) = hours else {
         walk.everything(prefix, None).await?;
@@ -160,13 +165,20 @@ pub async fn select(
 struct Walk<'a> {
     lister: &'a dyn KeyLister,
     sel: Selection,
+    /// Every key any listing returned (discovery pages repeat some).
+    seen: HashSet<String>,
 }
 
 impl Walk<'_> {
     async fn page(&mut self, request: ListRequest) -> Result<ListPage> {
         self.sel.list_requests += 1;
         let page = self.lister.list(request).await?;
-        self.sel.keys_listed += page.objects.len() as u64;
+        for o in &page.objects {
+            if !self.seen.contains(&o.key) {
+                self.seen.insert(o.key.clone());
+            }
+        }
+        self.sel.keys_listed = self.seen.len() as u64;
         Ok(page)
     }
 
@@ -197,11 +209,12 @@ impl Walk<'_> {
         }
     }
 
-    /// The layout most keys of the first page follow, if any.
+    /// The layout most of the first keys follow, if any.
     async fn detect(&mut self, prefix: &str) -> Result<Option<Layout>> {
         let page = self
             .page(ListRequest {
                 prefix: prefix.to_string(),
+                max_keys: Some(DETECTION_KEYS),
                 ..ListRequest::default()
             })
             .await?;
