@@ -95,6 +95,34 @@ impl AwsAccess {
         aws_sdk_s3::Client::from_conf(builder.build())
     }
 
+    /// A DynamoDB client. The SDK's own retries are off: autorevoke's loop ([`crate::retry`])
+    /// classifies and retries every call, so none is retried twice over.
+    pub async fn dynamodb_client(&self) -> aws_sdk_dynamodb::Client {
+        let config = self.config().await;
+        let mut builder = aws_sdk_dynamodb::config::Builder::from(config)
+            .retry_config(aws_config::retry::RetryConfig::disabled());
+        if config.region().is_none() {
+            builder = builder.region(Region::new(FALLBACK_REGION));
+        }
+        if let Some(endpoint) = self.endpoint("DYNAMODB") {
+            builder = builder.endpoint_url(endpoint);
+        }
+        aws_sdk_dynamodb::Client::from_conf(builder.build())
+    }
+
+    /// A WAFv2 client for CLOUDFRONT-scope rule groups, which live in us-east-1 whatever the
+    /// other settings say. SDK retries are off, as for DynamoDB.
+    pub async fn wafv2_client(&self) -> aws_sdk_wafv2::Client {
+        let config = self.config().await;
+        let mut builder = aws_sdk_wafv2::config::Builder::from(config)
+            .region(Region::new("us-east-1"))
+            .retry_config(aws_config::retry::RetryConfig::disabled());
+        if let Some(endpoint) = self.endpoint("WAFV2") {
+            builder = builder.endpoint_url(endpoint);
+        }
+        aws_sdk_wafv2::Client::from_conf(builder.build())
+    }
+
     /// The object store reading objects of `bucket` (one per bucket, reused), with retries
     /// and backoff on throttling, 5xx and timeouts.
     pub async fn s3_store(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>> {

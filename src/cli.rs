@@ -1,28 +1,43 @@
-//! Command-line definitions: raw flags (clap) and their conversion into the library's checked
-//! settings. No logic beyond wiring lives here.
+//! Command-line definitions: raw flags (clap), merged with the config file (flags win) into the
+//! library's checked settings. No logic beyond wiring lives here.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 
-use std::sync::Arc;
-
 use autorevoke::aws::{AwsAccess, AwsSettings};
 use autorevoke::cloudfront::ReadOptions;
+use autorevoke::config::Config;
+use autorevoke::job::{RunOptions, WafTarget};
 use autorevoke::layout::Layout;
 use autorevoke::location::ListOptions;
 use autorevoke::report::{Format, QueryFormat};
 use autorevoke::score::{Now, ScoreParams, Weights, WindowSpec};
-use autorevoke::{LogEngine, LogLocation, Result};
+use autorevoke::{Error, LogEngine, LogLocation, Result};
 
-/// Finds shared (compromised) video playback sessions in CloudFront access logs.
+/// Finds shared (compromised) video playback sessions in CloudFront access logs and revokes them.
 #[derive(Debug, Parser)]
 #[command(name = "autorevoke", version, about, max_term_width = 100)]
 pub struct Cli {
+    /// A TOML file holding any option of any command (see autorevoke.example.toml); flags
+    /// override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The config file's contents (empty without `--config`).
+    pub fn load_config(&self) -> Result<Config> {
+        match &self.config {
+            Some(path) => Config::load(path),
+            None => Ok(Config::default()),
+        }
+    }
 }
 
 /// The subcommands.
@@ -31,10 +46,28 @@ pub enum Command {
     /// Score every session of a window and report the flagged ones (a dry run: writes only to
     /// stdout or --output).
     Score(ScoreArgs),
+    /// The scheduled job: score the window and write one AUTO item per flagged session to the
+    /// revocation table (never replacing a MANUAL item); optionally compile the WAF rule group.
+    Run(RunArgs),
+    /// Revoke sessions by hand: write MANUAL items.
+    Revoke(RevokeArgs),
+    /// The WAF rule group.
+    #[command(subcommand)]
+    Waf(WafCommand),
+    /// Create the revocation table and the WAF rule group when they do not exist.
+    Init(InitArgs),
     /// Run any SQL over the logs, as the table `logs` (forensics).
     Query(QueryArgs),
     /// Write realistic CloudFront logs with planted shared sessions, and their truth file.
     Synth(SynthArgs),
+}
+
+/// `autorevoke waf ...`
+#[derive(Debug, Subcommand)]
+pub enum WafCommand {
+    /// Compile the revocation table into the rule group: MANUAL newest first, then AUTO by
+    /// score, within capacity; an unchanged list is not written.
+    Compile(WafCompileArgs),
 }
 
 /// Where AWS is and who we are there (every AWS command takes these).
@@ -46,19 +79,22 @@ pub struct AwsArgs {
     /// Named profile from the shared AWS config and credentials files.
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
-    /// Endpoint override, e.g. a local S3-compatible server (default: AWS_ENDPOINT_URL_S3 or
-    /// AWS_ENDPOINT_URL); path-style addressing is used with it.
+    /// Endpoint override, e.g. a local AWS-compatible server (default: AWS_ENDPOINT_URL_<SERVICE>
+    /// or AWS_ENDPOINT_URL); S3 uses path-style addressing with it.
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
 }
 
 impl AwsArgs {
     /// The shared AWS access of a run.
-    pub fn access(&self) -> Arc<AwsAccess> {
+    pub fn access(&self, cfg: &Config) -> Arc<AwsAccess> {
         Arc::new(AwsAccess::new(AwsSettings {
-            region: self.region.clone(),
-            profile: self.profile.clone(),
-            endpoint_url: self.endpoint_url.clone(),
+            region: self.region.clone().or_else(|| cfg.aws.region.clone()),
+            profile: self.profile.clone().or_else(|| cfg.aws.profile.clone()),
+            endpoint_url: self
+                .endpoint_url
+                .clone()
+                .or_else(|| cfg.aws.endpoint_url.clone()),
         }))
     }
 }
@@ -66,52 +102,69 @@ impl AwsArgs {
 /// Where the logs are and how to read them.
 #[derive(Debug, Args)]
 pub struct ReadArgs {
-    /// Log locations: files, folders (read recursively) or s3://bucket/prefix.
-    #[arg(required = true, value_name = "LOCATION")]
+    /// Log locations: files, folders (read recursively) or s3://bucket/prefix (default: the
+    /// config file's [logs] locations).
+    #[arg(value_name = "LOCATION")]
     pub locations: Vec<String>,
-    /// How log objects are laid out, to list only the hours a window needs.
-    #[arg(long, value_enum, default_value_t = Layout::Auto)]
-    pub layout: Layout,
+    /// How log objects are laid out, to list only the hours a window needs [default: auto].
+    #[arg(long, value_enum)]
+    pub layout: Option<Layout>,
     /// Minutes listed on both sides of the window, for rows delivered into a neighbouring
-    /// hour's file.
-    #[arg(long, value_name = "MINUTES", default_value_t = 60)]
-    pub late_margin: u32,
-    /// Objects fetched at once.
-    #[arg(long, value_name = "N", default_value_t = 8)]
-    pub concurrency: usize,
+    /// hour's file [default: 60].
+    #[arg(long, value_name = "MINUTES")]
+    pub late_margin: Option<u32>,
+    /// Objects fetched at once [default: 8].
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
     /// Fail on the first malformed line or unreadable object instead of counting and skipping.
     #[arg(long)]
     pub strict: bool,
     /// Partitions read in parallel (default: the number of cores).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
-    #[command(flatten)]
-    pub aws: AwsArgs,
 }
 
 impl ReadArgs {
-    /// The engine over these locations.
-    pub fn engine(&self) -> Result<LogEngine> {
-        let locations = self
-            .locations
+    /// The engine over these locations, reaching AWS through `aws`.
+    pub fn engine(&self, cfg: &Config, aws: Arc<AwsAccess>) -> Result<LogEngine> {
+        let texts = if self.locations.is_empty() {
+            &cfg.logs.locations
+        } else {
+            &self.locations
+        };
+        if texts.is_empty() {
+            return Err(Error::Setting {
+                setting: "LOCATION",
+                reason: "give at least one log location (or [logs] locations in --config)".into(),
+            });
+        }
+        let locations = texts
             .iter()
             .map(|l| LogLocation::parse(l))
             .collect::<Result<Vec<_>>>()?;
         let options = ReadOptions {
-            strict: self.strict,
-            concurrency: self.concurrency.max(1),
+            strict: self.strict || cfg.logs.strict.unwrap_or(false),
+            concurrency: self
+                .concurrency
+                .or(cfg.logs.concurrency)
+                .unwrap_or(8)
+                .max(1),
             ..ReadOptions::default()
         };
         let list_options = ListOptions {
-            layout: self.layout,
-            late_margin_s: i64::from(self.late_margin) * 60,
+            layout: self.layout.or(cfg.logs.layout).unwrap_or_default(),
+            late_margin_s: i64::from(
+                self.late_margin
+                    .or(cfg.logs.late_margin_minutes)
+                    .unwrap_or(60),
+            ) * 60,
         };
         Ok(LogEngine::with_access(
             locations,
-            self.aws.access(),
+            aws,
             list_options,
             options,
-            self.threads,
+            self.threads.or(cfg.logs.threads),
         ))
     }
 }
@@ -123,7 +176,7 @@ pub struct WindowArgs {
     /// (default: the current time).
     #[arg(long, value_name = "RFC3339|latest", value_parser = parse_now)]
     pub now: Option<Now>,
-    /// Length of the window in minutes (default 10).
+    /// Length of the window in minutes [default: 10].
     #[arg(long, value_name = "MINUTES")]
     pub lookback: Option<f64>,
     /// Start of an explicit window (with --to; replaces --now and --lookback).
@@ -136,49 +189,64 @@ pub struct WindowArgs {
 
 impl WindowArgs {
     /// The checked window spec.
-    pub fn spec(&self) -> Result<WindowSpec> {
-        WindowSpec::new(self.now, self.lookback, self.from, self.to)
+    pub fn spec(&self, cfg: &Config) -> Result<WindowSpec> {
+        let lookback = match (self.from, self.to) {
+            (None, None) => self.lookback.or(cfg.scoring.lookback_minutes),
+            _ => self.lookback,
+        };
+        WindowSpec::new(self.now, lookback, self.from, self.to)
     }
 }
 
 /// Scoring parameters (SCORING.md).
 #[derive(Debug, Args)]
 pub struct ScoringArgs {
-    /// Flag sessions whose score is strictly above this.
-    #[arg(long, default_value_t = 2.2)]
-    pub threshold: f64,
-    /// Score nothing when fewer sessions are in the window.
-    #[arg(long, default_value_t = 3)]
-    pub min_sessions: u64,
-    /// Do not score sessions shorter than this many seconds.
-    #[arg(long, default_value_t = 30)]
-    pub min_duration: u64,
-    /// Weight of the normalised rate.
-    #[arg(long, default_value_t = 1.0)]
-    pub weight_rate: f64,
-    /// Penalty for more than one IP.
-    #[arg(long, default_value_t = 1.0)]
-    pub weight_ip: f64,
-    /// Penalty for more than one referer.
-    #[arg(long, default_value_t = 1.0)]
-    pub weight_referer: f64,
-    /// Penalty for more than one user agent.
-    #[arg(long, default_value_t = 1.0)]
-    pub weight_ua: f64,
+    /// Flag sessions whose score is strictly above this [default: 2.2].
+    #[arg(long)]
+    pub threshold: Option<f64>,
+    /// Score nothing when fewer sessions are in the window [default: 3].
+    #[arg(long)]
+    pub min_sessions: Option<u64>,
+    /// Do not score sessions shorter than this many seconds [default: 30].
+    #[arg(long)]
+    pub min_duration: Option<u64>,
+    /// Weight of the normalised rate [default: 1].
+    #[arg(long)]
+    pub weight_rate: Option<f64>,
+    /// Penalty for more than one IP [default: 1].
+    #[arg(long)]
+    pub weight_ip: Option<f64>,
+    /// Penalty for more than one referer [default: 1].
+    #[arg(long)]
+    pub weight_referer: Option<f64>,
+    /// Penalty for more than one user agent [default: 1].
+    #[arg(long)]
+    pub weight_ua: Option<f64>,
 }
 
 impl ScoringArgs {
-    /// The checked parameters.
-    pub fn params(&self) -> Result<ScoreParams> {
+    /// The checked parameters: flags, else the config file, else SCORING.md's defaults.
+    pub fn params(&self, cfg: &Config) -> Result<ScoreParams> {
+        let c = &cfg.scoring;
+        let d = ScoreParams::default();
         let params = ScoreParams {
-            threshold: self.threshold,
-            min_sessions: self.min_sessions,
-            min_duration: self.min_duration,
+            threshold: self.threshold.or(c.threshold).unwrap_or(d.threshold),
+            min_sessions: self
+                .min_sessions
+                .or(c.min_sessions)
+                .unwrap_or(d.min_sessions),
+            min_duration: self
+                .min_duration
+                .or(c.min_duration)
+                .unwrap_or(d.min_duration),
             weights: Weights {
-                rate: self.weight_rate,
-                ip: self.weight_ip,
-                referer: self.weight_referer,
-                ua: self.weight_ua,
+                rate: self.weight_rate.or(c.weight_rate).unwrap_or(d.weights.rate),
+                ip: self.weight_ip.or(c.weight_ip).unwrap_or(d.weights.ip),
+                referer: self
+                    .weight_referer
+                    .or(c.weight_referer)
+                    .unwrap_or(d.weights.referer),
+                ua: self.weight_ua.or(c.weight_ua).unwrap_or(d.weights.ua),
             },
         };
         params.validate()?;
@@ -195,6 +263,8 @@ pub struct ScoreArgs {
     pub window: WindowArgs,
     #[command(flatten)]
     pub scoring: ScoringArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
     /// List every scored session, not only the flagged ones.
     #[arg(long)]
     pub all: bool,
@@ -206,11 +276,188 @@ pub struct ScoreArgs {
     pub output: Option<PathBuf>,
 }
 
+/// The rule group options shared by `run --compile-waf`, `waf compile` and `init`.
+#[derive(Debug, Args)]
+pub struct RuleGroupArgs {
+    /// WAFv2 rule group name (scope CLOUDFRONT).
+    #[arg(long, value_name = "NAME")]
+    pub rule_group: Option<String>,
+    /// Its id (default: looked up by name).
+    #[arg(long, value_name = "ID")]
+    pub rule_group_id: Option<String>,
+    /// WCU available for rules; each rule costs 2 [default: 100].
+    #[arg(long, value_name = "WCU")]
+    pub capacity: Option<u32>,
+    /// Items older than this many minutes are not compiled [default: 30].
+    #[arg(long, value_name = "MINUTES")]
+    pub retention: Option<u32>,
+}
+
+impl RuleGroupArgs {
+    /// The rule group to compile into.
+    pub fn target(&self, cfg: &Config) -> Result<WafTarget> {
+        let w = &cfg.waf;
+        Ok(WafTarget {
+            rule_group: self
+                .rule_group
+                .clone()
+                .or_else(|| w.rule_group.clone())
+                .ok_or(Error::Setting {
+                    setting: "--rule-group",
+                    reason: "give the WAF rule group's name (or [waf] rule_group in --config)"
+                        .into(),
+                })?,
+            rule_group_id: self
+                .rule_group_id
+                .clone()
+                .or_else(|| w.rule_group_id.clone()),
+            capacity: self.capacity.or(w.capacity).unwrap_or(100),
+            retention_minutes: self.retention.or(w.retention_minutes).unwrap_or(30),
+        })
+    }
+}
+
+/// The revocation table's name: the flag, else the config file.
+fn table_name(flag: &Option<String>, cfg: &Config) -> Result<String> {
+    flag.clone()
+        .or_else(|| cfg.revocation.table.clone())
+        .ok_or(Error::Setting {
+            setting: "--table",
+            reason: "give the revocation table's name (or [revocation] table in --config)".into(),
+        })
+}
+
+/// `autorevoke run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub read: ReadArgs,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// The DynamoDB revocation table.
+    #[arg(long, value_name = "NAME")]
+    pub table: Option<String>,
+    /// Days until an AUTO item expires [default: 7].
+    #[arg(long, value_name = "DAYS")]
+    pub ttl_days: Option<u32>,
+    /// Conditional writes in flight at once [default: 16].
+    #[arg(long, value_name = "N")]
+    pub write_concurrency: Option<usize>,
+    /// Print what would be written (and compiled); write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Compile the WAF rule group after writing.
+    #[arg(long)]
+    pub compile_waf: bool,
+    #[command(flatten)]
+    pub rule_group: RuleGroupArgs,
+    /// Output format of the report.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+impl RunArgs {
+    /// The checked run options.
+    pub fn options(&self, cfg: &Config) -> Result<RunOptions> {
+        let compile = self.compile_waf || cfg.waf.compile_after_run.unwrap_or(false);
+        Ok(RunOptions {
+            table: table_name(&self.table, cfg)?,
+            ttl_days: self.ttl_days.or(cfg.revocation.ttl_days).unwrap_or(7),
+            write_concurrency: self
+                .write_concurrency
+                .or(cfg.revocation.write_concurrency)
+                .unwrap_or(16)
+                .max(1),
+            dry_run: self.dry_run,
+            compile: if compile {
+                Some(self.rule_group.target(cfg)?)
+            } else {
+                None
+            },
+        })
+    }
+}
+
+/// `autorevoke revoke`.
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// Session ids to revoke ([A-Za-z0-9_-], 1 to 128 characters).
+    #[arg(required = true, value_name = "SESSION_ID")]
+    pub session_ids: Vec<String>,
+    /// The DynamoDB revocation table.
+    #[arg(long, value_name = "NAME")]
+    pub table: Option<String>,
+    /// Seconds until the revocation expires [default: 86400].
+    #[arg(long, value_name = "SECONDS")]
+    pub ttl: Option<u64>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+impl RevokeArgs {
+    /// The table and the TTL.
+    pub fn options(&self, cfg: &Config) -> Result<(String, u64)> {
+        Ok((
+            table_name(&self.table, cfg)?,
+            self.ttl
+                .or(cfg.revocation.manual_ttl_seconds)
+                .unwrap_or(86_400),
+        ))
+    }
+}
+
+/// `autorevoke waf compile`.
+#[derive(Debug, Args)]
+pub struct WafCompileArgs {
+    /// The DynamoDB revocation table.
+    #[arg(long, value_name = "NAME")]
+    pub table: Option<String>,
+    #[command(flatten)]
+    pub rule_group: RuleGroupArgs,
+    /// Print the rules and the diff against the group; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+impl WafCompileArgs {
+    /// The table name.
+    pub fn table(&self, cfg: &Config) -> Result<String> {
+        table_name(&self.table, cfg)
+    }
+}
+
+/// `autorevoke init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The DynamoDB revocation table to create.
+    #[arg(long, value_name = "NAME")]
+    pub table: Option<String>,
+    #[command(flatten)]
+    pub rule_group: RuleGroupArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+impl InitArgs {
+    /// The table name.
+    pub fn table(&self, cfg: &Config) -> Result<String> {
+        table_name(&self.table, cfg)
+    }
+}
+
 /// `autorevoke query`.
 #[derive(Debug, Args)]
 pub struct QueryArgs {
     #[command(flatten)]
     pub read: ReadArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
     /// The SQL to run; the logs are the table `logs`.
     #[arg(
         long,
@@ -274,5 +521,78 @@ fn parse_now(s: &str) -> Result<Now, String> {
         Ok(Now::Latest)
     } else {
         parse_time(s).map(Now::At)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("autorevoke").chain(args.iter().copied()))
+            .expect("parses")
+    }
+
+    #[test]
+    fn flags_override_the_config_file_which_overrides_defaults() {
+        let cfg = Config::parse(
+            "[scoring]\nthreshold = 3.5\nmin_sessions = 10\nlookback_minutes = 20\n\
+             [revocation]\ntable = \"T\"\nttl_days = 2\n[waf]\nrule_group = \"G\"\ncompile_after_run = true\n\
+             [logs]\nlocations = [\"sample-logs\"]\nlate_margin_minutes = 5\n",
+        )
+        .expect("config");
+        let Command::Run(run) = parse(&["run", "--threshold", "4", "--table", "Other"]).command
+        else {
+            panic!("run");
+        };
+        let p = run.scoring.params(&cfg).expect("params");
+        assert_eq!((p.threshold, p.min_sessions, p.min_duration), (4.0, 10, 30));
+        let o = run.options(&cfg).expect("options");
+        assert_eq!(
+            (o.table.as_str(), o.ttl_days, o.dry_run),
+            ("Other", 2, false)
+        );
+        let target = o.compile.expect("compile_after_run");
+        assert_eq!(
+            (
+                target.rule_group.as_str(),
+                target.capacity,
+                target.retention_minutes
+            ),
+            ("G", 100, 30)
+        );
+        let WindowSpec::Lookback { lookback, .. } = run.window.spec(&cfg).expect("window") else {
+            panic!("lookback");
+        };
+        assert_eq!(lookback.num_minutes(), 20);
+        assert!(
+            run.read
+                .engine(&cfg, Arc::new(AwsAccess::default()))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn missing_settings_name_their_flag() {
+        let cfg = Config::default();
+        let Command::Run(run) = parse(&["run", "sample-logs"]).command else {
+            panic!("run")
+        };
+        let e = run.options(&cfg).expect_err("no table");
+        assert!(e.to_string().contains("--table"), "{e}");
+        let Command::Run(run) = parse(&["run", "--table", "T", "--compile-waf"]).command else {
+            panic!("run")
+        };
+        assert!(
+            run.options(&cfg)
+                .expect_err("no group")
+                .to_string()
+                .contains("--rule-group")
+        );
+        let e = run
+            .read
+            .engine(&cfg, Arc::new(AwsAccess::default()))
+            .expect_err("no location");
+        assert!(e.to_string().contains("LOCATION"), "{e}");
     }
 }

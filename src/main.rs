@@ -12,9 +12,13 @@ use anyhow::Context;
 use clap::Parser;
 
 use autorevoke::cloudfront::StatsSnapshot;
+use autorevoke::config::Config;
 use autorevoke::synth::{self, SynthConfig};
-use autorevoke::{report, score};
-use cli::{Cli, Command, QueryArgs, ScoreArgs, SynthArgs};
+use autorevoke::{job, report, score};
+use cli::{
+    Cli, Command, InitArgs, QueryArgs, RevokeArgs, RunArgs, ScoreArgs, SynthArgs, WafCommand,
+    WafCompileArgs,
+};
 
 /// Exit code: the run completed and read all of its input.
 const EXIT_OK: u8 = 0;
@@ -87,17 +91,22 @@ fn innermost(e: &anyhow::Error) -> Option<&autorevoke::Error> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<u8> {
+    let cfg = cli.load_config()?;
     match cli.command {
-        Command::Score(args) => run_score(args).await,
-        Command::Query(args) => run_query(args).await,
+        Command::Score(args) => run_score(args, &cfg).await,
+        Command::Run(args) => run_job(args, &cfg).await,
+        Command::Revoke(args) => run_revoke(args, &cfg).await,
+        Command::Waf(WafCommand::Compile(args)) => run_waf_compile(args, &cfg).await,
+        Command::Init(args) => run_init(args, &cfg).await,
+        Command::Query(args) => run_query(args, &cfg).await,
         Command::Synth(args) => run_synth(args),
     }
 }
 
-async fn run_score(args: ScoreArgs) -> anyhow::Result<u8> {
-    let spec = args.window.spec()?;
-    let params = args.scoring.params()?;
-    let engine = args.read.engine()?;
+async fn run_score(args: ScoreArgs, cfg: &Config) -> anyhow::Result<u8> {
+    let spec = args.window.spec(cfg)?;
+    let params = args.scoring.params(cfg)?;
+    let engine = args.read.engine(cfg, args.aws.access(cfg))?;
     let report = score::score(&engine, spec, params).await?;
     with_output(args.output.as_deref(), |out| {
         report::render(&report, args.format, args.all, out)
@@ -105,14 +114,53 @@ async fn run_score(args: ScoreArgs) -> anyhow::Result<u8> {
     Ok(finish(&report.stats))
 }
 
-async fn run_query(args: QueryArgs) -> anyhow::Result<u8> {
+async fn run_job(args: RunArgs, cfg: &Config) -> anyhow::Result<u8> {
+    let spec = args.window.spec(cfg)?;
+    let params = args.scoring.params(cfg)?;
+    let options = args.options(cfg)?;
+    let aws = args.aws.access(cfg);
+    let engine = args.read.engine(cfg, std::sync::Arc::clone(&aws))?;
+    let report = job::run(&engine, &aws, spec, params, &options).await?;
+    with_output(None, |out| report::render_run(&report, args.format, out))?;
+    Ok(finish(&report.score.stats))
+}
+
+async fn run_revoke(args: RevokeArgs, cfg: &Config) -> anyhow::Result<u8> {
+    let (table, ttl) = args.options(cfg)?;
+    let aws = args.aws.access(cfg);
+    let items = job::revoke(&aws, &table, &args.session_ids, ttl).await?;
+    with_output(None, |out| report::render_revoke(&items, &table, out))?;
+    Ok(EXIT_OK)
+}
+
+async fn run_waf_compile(args: WafCompileArgs, cfg: &Config) -> anyhow::Result<u8> {
+    let table = args.table(cfg)?;
+    let target = args.rule_group.target(cfg)?;
+    let aws = args.aws.access(cfg);
+    let compiled = job::compile_waf(&aws, &table, &target, args.dry_run).await?;
+    with_output(None, |out| report::render_compile(&compiled, out))?;
+    Ok(EXIT_OK)
+}
+
+async fn run_init(args: InitArgs, cfg: &Config) -> anyhow::Result<u8> {
+    let table = args.table(cfg)?;
+    let target = args.rule_group.target(cfg)?;
+    let aws = args.aws.access(cfg);
+    let made = job::init(&aws, &table, &target.rule_group, target.capacity).await?;
+    with_output(None, |out| {
+        report::render_init(&made, &table, &target.rule_group, out)
+    })?;
+    Ok(EXIT_OK)
+}
+
+async fn run_query(args: QueryArgs, cfg: &Config) -> anyhow::Result<u8> {
     let sql = match (&args.sql, &args.sql_file) {
         (Some(sql), _) => sql.clone(),
         (None, Some(path)) => std::fs::read_to_string(path)
             .with_context(|| format!("reading --sql-file {}", path.display()))?,
         (None, None) => anyhow::bail!("give --sql or --sql-file"),
     };
-    let engine = args.read.engine()?;
+    let engine = args.read.engine(cfg, args.aws.access(cfg))?;
     let output = engine.run(&sql, None).await?;
     with_output(args.output.as_deref(), |out| {
         report::render_batches(&output.schema, &output.batches, args.format, out)

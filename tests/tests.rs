@@ -6,5 +6,6 @@ mod util;
 mod cli;
 mod reader;
 mod reference;
+mod revocation;
 mod s3;
 mod scoring;

@@ -1,9 +1,11 @@
 //! Renders a [`ScoreReport`] for people (`table`) and programs (`csv`, `json`), and the rows
 //! of an ad-hoc query.
 
+mod job;
 mod query;
 mod table;
 
+pub use job::{render_compile, render_init, render_revoke, render_run};
 pub use query::{QueryFormat, render_batches};
 
 use std::io::{self, Write};

@@ -1,0 +1,160 @@
+//! The configuration file (`--config autorevoke.toml`): every option of every command, so a
+//! scheduler runs `autorevoke run --config /etc/autorevoke.toml`. Flags override the file;
+//! unknown keys are errors (a typo must not silently fall back to a default).
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::layout::Layout;
+
+/// The whole file. Every section and key is optional.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[aws]`: region, profile, endpoint.
+    #[serde(default)]
+    pub aws: AwsConfig,
+    /// `[logs]`: where the logs are and how to read them.
+    #[serde(default)]
+    pub logs: LogsConfig,
+    /// `[scoring]`: the window and SCORING.md's parameters.
+    #[serde(default)]
+    pub scoring: ScoringConfig,
+    /// `[revocation]`: the DynamoDB table.
+    #[serde(default)]
+    pub revocation: RevocationConfig,
+    /// `[waf]`: the rule group.
+    #[serde(default)]
+    pub waf: WafConfig,
+}
+
+/// `[aws]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsConfig {
+    /// As `--region`.
+    pub region: Option<String>,
+    /// As `--profile`.
+    pub profile: Option<String>,
+    /// As `--endpoint-url`.
+    pub endpoint_url: Option<String>,
+}
+
+/// `[logs]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsConfig {
+    /// Used when no LOCATION is given on the command line.
+    #[serde(default)]
+    pub locations: Vec<String>,
+    /// As `--layout`.
+    pub layout: Option<Layout>,
+    /// As `--late-margin`.
+    pub late_margin_minutes: Option<u32>,
+    /// As `--concurrency`.
+    pub concurrency: Option<usize>,
+    /// As `--strict`.
+    pub strict: Option<bool>,
+    /// As `--threads`.
+    pub threads: Option<usize>,
+}
+
+/// `[scoring]`
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoringConfig {
+    /// As `--lookback`.
+    pub lookback_minutes: Option<f64>,
+    /// As `--threshold`.
+    pub threshold: Option<f64>,
+    /// As `--min-sessions`.
+    pub min_sessions: Option<u64>,
+    /// As `--min-duration`.
+    pub min_duration: Option<u64>,
+    /// As `--weight-rate`.
+    pub weight_rate: Option<f64>,
+    /// As `--weight-ip`.
+    pub weight_ip: Option<f64>,
+    /// As `--weight-referer`.
+    pub weight_referer: Option<f64>,
+    /// As `--weight-ua`.
+    pub weight_ua: Option<f64>,
+}
+
+/// `[revocation]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevocationConfig {
+    /// As `--table`.
+    pub table: Option<String>,
+    /// As `run --ttl-days`.
+    pub ttl_days: Option<u32>,
+    /// As `revoke --ttl`.
+    pub manual_ttl_seconds: Option<u64>,
+    /// As `run --write-concurrency`.
+    pub write_concurrency: Option<usize>,
+}
+
+/// `[waf]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WafConfig {
+    /// As `--rule-group`.
+    pub rule_group: Option<String>,
+    /// As `--rule-group-id`.
+    pub rule_group_id: Option<String>,
+    /// As `--capacity`.
+    pub capacity: Option<u32>,
+    /// As `--retention`.
+    pub retention_minutes: Option<u32>,
+    /// As `run --compile-waf`.
+    pub compile_after_run: Option<bool>,
+}
+
+impl Config {
+    /// Reads and checks a config file, naming the file and the bad key in errors.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Setting {
+            setting: "--config",
+            reason: format!("{}: {e}", path.display()),
+        })?;
+        Self::parse(&text).map_err(|reason| Error::Setting {
+            setting: "--config",
+            reason: format!("{}: {reason}", path.display()),
+        })
+    }
+
+    /// Parses config text.
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_parses_with_every_section() {
+        let text = include_str!("../autorevoke.example.toml");
+        let c = Config::parse(text).expect("the example parses");
+        assert_eq!(
+            c.revocation.table.as_deref(),
+            Some("SecureMediaDelivery-AutoRevocationTable")
+        );
+        assert_eq!(c.logs.layout, Some(Layout::Auto));
+        assert_eq!(c.scoring.threshold, Some(2.2));
+        assert_eq!(c.waf.capacity, Some(100));
+        assert_eq!(c.waf.compile_after_run, Some(true));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let e = Config::parse("[scoring]\nthreshhold = 3\n").expect_err("typo");
+        assert!(e.contains("threshhold"), "{e}");
+        assert!(Config::parse("[nope]\n").is_err());
+        assert_eq!(Config::parse("").expect("empty is fine"), Config::default());
+    }
+}

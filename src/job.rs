@@ -1,0 +1,190 @@
+//! The scheduled job and the operator commands, as library functions the CLI calls: `run`
+//! (score, then write AUTO items, optionally compile), `revoke` (MANUAL items), `compile_waf`
+//! and `init`.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+
+use crate::aws::AwsAccess;
+use crate::engine::LogEngine;
+use crate::error::{Error, Result};
+use crate::revocation::{AutoItem, ManualItem, RevocationTable, WriteSummary};
+use crate::score::{ScoreParams, ScoreReport, WindowSpec, score};
+use crate::waf::{ApplyOutcome, Compiled, WafRuleGroup, compile};
+
+/// The rule group and how to compile into it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WafTarget {
+    /// Rule group name.
+    pub rule_group: String,
+    /// Rule group id (looked up by name when not given).
+    pub rule_group_id: Option<String>,
+    /// WCU available for rules (2 per rule).
+    pub capacity: u32,
+    /// Items older than this many minutes are left out.
+    pub retention_minutes: u32,
+}
+
+/// How `run` writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOptions {
+    /// The revocation table.
+    pub table: String,
+    /// Days until an AUTO item expires.
+    pub ttl_days: u32,
+    /// Writes in flight at once.
+    pub write_concurrency: usize,
+    /// Print what would be written; write nothing.
+    pub dry_run: bool,
+    /// Compile the rule group right after writing.
+    pub compile: Option<WafTarget>,
+}
+
+/// What `run` did.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// The scoring.
+    pub score: ScoreReport,
+    /// The AUTO items for the flagged sessions.
+    pub items: Vec<AutoItem>,
+    /// Flagged sessions that cannot be written (invalid id or number), with the reason.
+    pub rejected: Vec<String>,
+    /// What the writes did (None in a dry run).
+    pub write: Option<WriteSummary>,
+    /// The compile that followed, if asked for.
+    pub compile: Option<CompileReport>,
+}
+
+/// What a compile did.
+#[derive(Debug, Clone)]
+pub struct CompileReport {
+    /// The rules computed from the table.
+    pub compiled: Compiled,
+    /// What applying them did (or would do).
+    pub outcome: ApplyOutcome,
+    /// Was this a dry run?
+    pub dry_run: bool,
+}
+
+/// Scores the window and writes one AUTO item per flagged session.
+pub async fn run(
+    engine: &LogEngine,
+    aws: &AwsAccess,
+    spec: WindowSpec,
+    params: ScoreParams,
+    options: &RunOptions,
+) -> Result<RunReport> {
+    let table = RevocationTable::new(aws.dynamodb_client().await, &options.table);
+    if !options.dry_run {
+        // The healthcheck: fail before reading logs if the table cannot be reached.
+        table.check().await?;
+    }
+    let report = score(engine, spec, params).await?;
+    let now = Utc::now().timestamp();
+    let mut items = Vec::new();
+    let mut rejected = Vec::new();
+    for s in report.flagged_sessions() {
+        match AutoItem::from_session(s, now, options.ttl_days) {
+            Ok(item) => items.push(item),
+            Err(e) => rejected.push(e.to_string()),
+        }
+    }
+    let write = if options.dry_run {
+        None
+    } else {
+        Some(table.write_auto(&items, options.write_concurrency).await?)
+    };
+    let compile = match &options.compile {
+        Some(target) => Some(compile_waf(aws, &options.table, target, options.dry_run).await?),
+        None => None,
+    };
+    Ok(RunReport {
+        score: report,
+        items,
+        rejected,
+        write,
+        compile,
+    })
+}
+
+/// Writes MANUAL items for `ids` (all checked before any is written).
+pub async fn revoke(
+    aws: &AwsAccess,
+    table: &str,
+    ids: &[String],
+    ttl_seconds: u64,
+) -> Result<Vec<ManualItem>> {
+    let now = Utc::now().timestamp();
+    let items = ids
+        .iter()
+        .map(|id| ManualItem::new(id, now, ttl_seconds))
+        .collect::<Result<Vec<_>>>()?;
+    RevocationTable::new(aws.dynamodb_client().await, table)
+        .put_manual(&items)
+        .await?;
+    Ok(items)
+}
+
+/// Reads the table and makes the rule group hold its rules.
+pub async fn compile_waf(
+    aws: &AwsAccess,
+    table: &str,
+    target: &WafTarget,
+    dry_run: bool,
+) -> Result<CompileReport> {
+    let client = aws.wafv2_client().await;
+    let id = match &target.rule_group_id {
+        Some(id) => id.clone(),
+        None => WafRuleGroup::find_id(&client, &target.rule_group)
+            .await?
+            .ok_or_else(|| Error::Aws {
+                kind: crate::error::AwsErrorKind::NotFound,
+                context: format!("WAF rule group {}", target.rule_group),
+                message: "no CLOUDFRONT rule group has this name".into(),
+            })?,
+    };
+    let now = Utc::now().timestamp();
+    let since = now - i64::from(target.retention_minutes) * 60;
+    let items = RevocationTable::new(aws.dynamodb_client().await, table)
+        .active_items(since)
+        .await?;
+    let compiled = compile(items, now, target.retention_minutes, target.capacity);
+    let group = WafRuleGroup::new(client, &target.rule_group, &id);
+    let outcome = group.apply(&compiled.rules, dry_run).await?;
+    Ok(CompileReport {
+        compiled,
+        outcome,
+        dry_run,
+    })
+}
+
+/// What `init` found or made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitReport {
+    /// The table was created (false: it existed).
+    pub table_created: bool,
+    /// The rule group's id.
+    pub rule_group_id: String,
+    /// The rule group was created (false: it existed).
+    pub rule_group_created: bool,
+}
+
+/// Creates the table and the rule group when they do not exist.
+pub async fn init(
+    aws: &Arc<AwsAccess>,
+    table: &str,
+    rule_group: &str,
+    capacity: u32,
+) -> Result<InitReport> {
+    let table_created = RevocationTable::new(aws.dynamodb_client().await, table)
+        .create()
+        .await?;
+    let (rule_group_id, rule_group_created) =
+        WafRuleGroup::create(&aws.wafv2_client().await, rule_group, capacity).await?;
+    Ok(InitReport {
+        table_created,
+        rule_group_id,
+        rule_group_created,
+    })
+}

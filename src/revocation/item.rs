@@ -1,0 +1,269 @@
+//! Revocation table items, exactly as `shared/docs/REVOCATION.md` defines them, as plain data.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::cloudfront::is_valid_session_id;
+use crate::error::{Error, Result};
+use crate::score::ScoredSession;
+
+/// `reason` of every item autorevoke writes or compiles.
+pub const REASON: &str = "COMPROMISED";
+
+/// Who revoked a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemType {
+    /// The scoring job.
+    Auto,
+    /// An operator.
+    Manual,
+}
+
+impl ItemType {
+    /// The `type` attribute's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemType::Auto => "AUTO",
+            ItemType::Manual => "MANUAL",
+        }
+    }
+}
+
+/// An AUTO item: a session the scoring job flagged, with its score's components.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutoItem {
+    /// The session id (always `[A-Za-z0-9_-]{1,128}`).
+    pub session_id: String,
+    /// The score.
+    pub score: f64,
+    /// Its rate component.
+    pub ip_rate: f64,
+    /// Its IP penalty.
+    pub ip_penalty: f64,
+    /// Its referer penalty.
+    pub referer_penalty: f64,
+    /// Its user-agent penalty.
+    pub ua_penalty: f64,
+    /// Time of the write, epoch seconds.
+    pub last_updated: i64,
+    /// Expiry, epoch seconds.
+    pub ttl: i64,
+}
+
+/// A MANUAL item: an operator's revocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManualItem {
+    /// The session id (always `[A-Za-z0-9_-]{1,128}`).
+    pub session_id: String,
+    /// Time of the write, epoch seconds.
+    pub last_updated: i64,
+    /// Expiry, epoch seconds.
+    pub ttl: i64,
+}
+
+/// An item as the WAF compiler reads it back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RevocationItem {
+    /// The session id as stored (validated again before it becomes a rule).
+    pub session_id: String,
+    /// AUTO or MANUAL.
+    pub item_type: ItemType,
+    /// The score (0 for MANUAL).
+    pub score: f64,
+    /// Last write, epoch seconds.
+    pub last_updated: i64,
+}
+
+fn check_id(id: &str) -> Result<()> {
+    if is_valid_session_id(id.as_bytes()) {
+        Ok(())
+    } else {
+        Err(Error::Setting {
+            setting: "SESSION_ID",
+            reason: format!("{id:?} is not a session id: expected 1 to 128 of [A-Za-z0-9_-]"),
+        })
+    }
+}
+
+fn check_finite(id: &str, name: &str, v: f64) -> Result<f64> {
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(Error::Other(format!(
+            "session {id}: {name} is {v}, not a finite number"
+        )))
+    }
+}
+
+impl AutoItem {
+    /// The item for a flagged session written at `now`, expiring `ttl_days` later. Fails for
+    /// an invalid id or a non-finite number (never written).
+    pub fn from_session(s: &ScoredSession, now: i64, ttl_days: u32) -> Result<Self> {
+        check_id(&s.session_id)?;
+        let id = &s.session_id;
+        Ok(AutoItem {
+            session_id: id.clone(),
+            score: check_finite(id, "score", s.score)?,
+            ip_rate: check_finite(id, "ip_rate", s.ip_rate)?,
+            ip_penalty: check_finite(id, "ip_penalty", s.ip_penalty)?,
+            referer_penalty: check_finite(id, "referer_penalty", s.referer_penalty)?,
+            ua_penalty: check_finite(id, "ua_penalty", s.ua_penalty)?,
+            last_updated: now,
+            ttl: now + i64::from(ttl_days) * 86_400,
+        })
+    }
+
+    /// The DynamoDB attributes.
+    pub fn attributes(&self) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            s("session_id", &self.session_id),
+            s("type", ItemType::Auto.as_str()),
+            s("reason", REASON),
+            n("score", self.score),
+            n("ip_rate", self.ip_rate),
+            n("ip_penalty", self.ip_penalty),
+            n("referer_penalty", self.referer_penalty),
+            n("ua_penalty", self.ua_penalty),
+            int("last_updated", self.last_updated),
+            int("ttl", self.ttl),
+        ])
+    }
+}
+
+impl ManualItem {
+    /// An operator's revocation of `session_id` at `now`, expiring `ttl_seconds` later.
+    pub fn new(session_id: &str, now: i64, ttl_seconds: u64) -> Result<Self> {
+        check_id(session_id)?;
+        Ok(ManualItem {
+            session_id: session_id.to_string(),
+            last_updated: now,
+            ttl: now.saturating_add(i64::try_from(ttl_seconds).unwrap_or(i64::MAX)),
+        })
+    }
+
+    /// The DynamoDB attributes.
+    pub fn attributes(&self) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            s("session_id", &self.session_id),
+            s("type", ItemType::Manual.as_str()),
+            s("reason", REASON),
+            int("score", 0),
+            int("last_updated", self.last_updated),
+            int("ttl", self.ttl),
+        ])
+    }
+}
+
+impl RevocationItem {
+    /// Reads an item back; `None` for an item without the attributes the compiler needs.
+    pub fn from_attributes(map: &HashMap<String, AttributeValue>) -> Option<Self> {
+        let text = |k: &str| map.get(k).and_then(|v| v.as_s().ok());
+        let num = |k: &str| map.get(k).and_then(|v| v.as_n().ok());
+        let item_type = match text("type")?.as_str() {
+            "AUTO" => ItemType::Auto,
+            "MANUAL" => ItemType::Manual,
+            _ => return None,
+        };
+        Some(RevocationItem {
+            session_id: text("session_id")?.clone(),
+            item_type,
+            score: num("score")
+                .and_then(|v| v.parse().ok())
+                .filter(|v: &f64| v.is_finite())
+                .unwrap_or(0.0),
+            last_updated: num("last_updated")?
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())? as i64,
+        })
+    }
+}
+
+fn s(k: &str, v: &str) -> (String, AttributeValue) {
+    (k.to_string(), AttributeValue::S(v.to_string()))
+}
+
+/// A finite float as a DynamoDB number (shortest round-trip text, never an exponent).
+fn n(k: &str, v: f64) -> (String, AttributeValue) {
+    (k.to_string(), AttributeValue::N(format!("{v}")))
+}
+
+fn int(k: &str, v: i64) -> (String, AttributeValue) {
+    (k.to_string(), AttributeValue::N(v.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::DateTime;
+
+    use super::*;
+
+    fn session(id: &str, score: f64) -> ScoredSession {
+        let t = DateTime::from_timestamp(0, 0).unwrap_or_default();
+        ScoredSession {
+            session_id: id.into(),
+            score,
+            ip_rate: score - 2.0,
+            ip_penalty: 1.0,
+            referer_penalty: 0.0,
+            ua_penalty: 1.0,
+            pairs: 10,
+            distinct_ips: 2,
+            distinct_user_agents: 2,
+            distinct_referers: 1,
+            first_seen: t,
+            last_seen: t,
+            duration_s: 60,
+            rate: 0.5,
+            requests: 12,
+            flagged: true,
+        }
+    }
+
+    #[test]
+    fn auto_items_carry_exactly_the_contract_attributes() {
+        let item = AutoItem::from_session(&session("abcDEF123456", 4.25), 1_000, 7).expect("valid");
+        let a = item.attributes();
+        let mut keys: Vec<&str> = a.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "ip_penalty",
+                "ip_rate",
+                "last_updated",
+                "reason",
+                "referer_penalty",
+                "score",
+                "session_id",
+                "ttl",
+                "type",
+                "ua_penalty"
+            ]
+        );
+        assert_eq!(a["type"], AttributeValue::S("AUTO".into()));
+        assert_eq!(a["reason"], AttributeValue::S("COMPROMISED".into()));
+        assert_eq!(a["score"], AttributeValue::N("4.25".into()));
+        assert_eq!(a["ip_rate"], AttributeValue::N("2.25".into()));
+        assert_eq!(a["ttl"], AttributeValue::N("605800".into()));
+        assert_eq!(a["last_updated"], AttributeValue::N("1000".into()));
+    }
+
+    #[test]
+    fn bad_ids_and_numbers_are_never_written() {
+        assert!(AutoItem::from_session(&session("a.b", 3.0), 0, 7).is_err());
+        assert!(AutoItem::from_session(&session(&"x".repeat(129), 3.0), 0, 7).is_err());
+        assert!(AutoItem::from_session(&session("ok", f64::INFINITY), 0, 7).is_err());
+        assert!(AutoItem::from_session(&session("ok", f64::NAN), 0, 7).is_err());
+        assert!(ManualItem::new("", 0, 1).is_err());
+        assert!(ManualItem::new("has space", 0, 1).is_err());
+        let m = ManualItem::new("Manual_1-x", 100, 86_400).expect("valid");
+        assert_eq!(m.ttl, 86_500);
+        let back = RevocationItem::from_attributes(&m.attributes()).expect("readable");
+        assert_eq!(
+            (back.item_type, back.score, back.last_updated),
+            (ItemType::Manual, 0.0, 100)
+        );
+    }
+}

@@ -1,0 +1,8 @@
+//! The DynamoDB revocation table (`shared/docs/REVOCATION.md`): the items as plain data
+//! ([`item`]) apart from the SDK calls ([`table`]).
+
+pub mod item;
+pub mod table;
+
+pub use item::{AutoItem, ItemType, ManualItem, REASON, RevocationItem};
+pub use table::{GSI_NAME, RevocationTable, WriteSummary};

@@ -1,0 +1,8 @@
+//! The WAF rule group compiled from the revocation table: [`compile`] is pure (items to
+//! ordered rules within capacity), [`service`] makes the WAFv2 calls.
+
+pub mod compile;
+pub mod service;
+
+pub use compile::{Compiled, RuleDiff, RuleSpec, compile, diff, rule_name, search_string};
+pub use service::{ApplyOutcome, WafRuleGroup, waf_rule};

@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""moto's server (S3, DynamoDB, WAFv2) for the test suite, extended where moto 5.2.5 differs
+from AWS in ways the tests would otherwise depend on, and with faults the tests ask for.
+
+Extensions (each test that relies on one says so):
+- WAFv2 UpdateRuleGroup with an empty rule list empties the group (moto keeps the old rules;
+  AWS applies the empty list).
+
+Faults, triggered by resource names so that each test's faults stay its own:
+- DynamoDB table named `...-throttleN-...`: its first N PutItem calls fail with
+  ProvisionedThroughputExceededException.
+- WAFv2 rule group named `...-lockN-...`: its first N UpdateRuleGroup calls fail with
+  WAFOptimisticLockException (and the lock token changes, as when another writer got there
+  first).
+
+usage: moto_server.py -H 127.0.0.1 -p PORT
+"""
+import re
+import sys
+import threading
+
+from moto.core.exceptions import JsonRESTError
+from moto.dynamodb.models import DynamoDBBackend
+from moto.wafv2 import models as waf_models
+from moto.wafv2.exceptions import WAFOptimisticLockException
+
+_lock = threading.Lock()
+_seen = {}
+
+
+def _fault_due(kind, name):
+    """True for the first N calls of this kind on a resource named `...-<kind>N-...`."""
+    m = re.search(r"-%s(\d+)-" % kind, name or "")
+    if not m:
+        return False
+    with _lock:
+        n = _seen.get((kind, name), 0)
+        _seen[(kind, name)] = n + 1
+    return n < int(m.group(1))
+
+
+class ProvisionedThroughputExceeded(JsonRESTError):
+    def __init__(self):
+        super().__init__(
+            "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+            "The level of configured provisioned throughput for the table was exceeded.",
+        )
+
+
+_put_item = DynamoDBBackend.put_item
+
+
+def put_item(self, table_name, *args, **kwargs):
+    if _fault_due("throttle", table_name):
+        raise ProvisionedThroughputExceeded()
+    return _put_item(self, table_name, *args, **kwargs)
+
+
+DynamoDBBackend.put_item = put_item
+
+_update_rule_group = waf_models.WAFV2Backend.update_rule_group
+
+
+def update_rule_group(self, name, scope, id, description, rules, visibility_config, lock_token,
+                      custom_response_bodies):
+    if _fault_due("lock", name):
+        arn = waf_models.make_arn_for_rule_group(name, self.account_id, self.region_name, id, scope)
+        group = self.rule_groups.get(arn)
+        if group is not None:
+            group.lock_token = group._generate_lock_token()
+        raise WAFOptimisticLockException()
+    group = _update_rule_group(self, name, scope, id, description, rules, visibility_config,
+                               lock_token, custom_response_bodies)
+    if rules is not None and len(rules) == 0:
+        group.rules = []
+    return group
+
+
+waf_models.WAFV2Backend.update_rule_group = update_rule_group
+
+if __name__ == "__main__":
+    from moto.server import main
+
+    sys.exit(main(sys.argv[1:]))

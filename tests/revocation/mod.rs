@@ -1,0 +1,612 @@
+//! The revocation table and the WAF compiler against DynamoDB and WAFv2 on the local moto
+//! server (tests/moto_server.py, started by scripts/test).
+
+use std::collections::{BTreeMap, HashMap};
+
+use autorevoke::aws::{AwsAccess, AwsSettings};
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_wafv2::types::Scope;
+use chrono::Utc;
+
+use crate::s3::{bucket_name, endpoint};
+use crate::util::*;
+
+struct Env {
+    ep: String,
+    table: String,
+    group: String,
+    ddb: aws_sdk_dynamodb::Client,
+    waf: aws_sdk_wafv2::Client,
+}
+
+async fn setup(test: &str, table_tag: &str, group_tag: &str) -> Option<Env> {
+    let ep = endpoint()?;
+    let access = AwsAccess::new(AwsSettings {
+        endpoint_url: Some(ep.clone()),
+        ..AwsSettings::default()
+    });
+    let env = Env {
+        table: format!("{}{table_tag}", bucket_name(test)),
+        group: format!("{}{group_tag}", bucket_name(test)),
+        ddb: access.dynamodb_client().await,
+        waf: access.wafv2_client().await,
+        ep,
+    };
+    let out = env.cli(&[
+        "init",
+        "--table",
+        &env.table,
+        "--rule-group",
+        &env.group,
+        "--capacity",
+        "100",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("table {}: created", env.table)),
+        "{}",
+        stdout(&out)
+    );
+    Some(env)
+}
+
+impl Env {
+    fn cli(&self, args: &[&str]) -> std::process::Output {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--endpoint-url", &self.ep]);
+        autorevoke(&all)
+    }
+
+    async fn items(&self) -> BTreeMap<String, HashMap<String, AttributeValue>> {
+        let mut out = BTreeMap::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .ddb
+                .scan()
+                .table_name(&self.table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan");
+            for item in page.items() {
+                let id = item["session_id"].as_s().expect("id").clone();
+                out.insert(id, item.clone());
+            }
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                return out;
+            }
+        }
+    }
+
+    async fn group_id(&self) -> String {
+        let groups = self
+            .waf
+            .list_rule_groups()
+            .scope(Scope::Cloudfront)
+            .send()
+            .await
+            .expect("list");
+        groups
+            .rule_groups()
+            .iter()
+            .find(|g| g.name() == Some(self.group.as_str()))
+            .and_then(|g| g.id())
+            .expect("id")
+            .to_string()
+    }
+
+    /// (name, priority, search string) of every rule, and the lock token.
+    async fn rules(&self) -> (Vec<(String, i32, String)>, String) {
+        let g = self
+            .waf
+            .get_rule_group()
+            .name(&self.group)
+            .scope(Scope::Cloudfront)
+            .id(self.group_id().await)
+            .send()
+            .await
+            .expect("get");
+        let rules = g
+            .rule_group()
+            .map(|rg| {
+                rg.rules()
+                    .iter()
+                    .map(|r| {
+                        let s = r
+                            .statement()
+                            .and_then(|s| s.byte_match_statement())
+                            .expect("byte match");
+                        (
+                            r.name().to_string(),
+                            r.priority(),
+                            String::from_utf8_lossy(s.search_string().as_ref()).into_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        (rules, g.lock_token().expect("token").to_string())
+    }
+
+    async fn put(&self, id: &str, kind: &str, score: &str, last_updated: i64) {
+        let mut item = HashMap::from([
+            ("session_id".to_string(), AttributeValue::S(id.into())),
+            ("type".to_string(), AttributeValue::S(kind.into())),
+            (
+                "reason".to_string(),
+                AttributeValue::S("COMPROMISED".into()),
+            ),
+            ("score".to_string(), AttributeValue::N(score.into())),
+            (
+                "last_updated".to_string(),
+                AttributeValue::N(last_updated.to_string()),
+            ),
+            (
+                "ttl".to_string(),
+                AttributeValue::N((last_updated + 86_400).to_string()),
+            ),
+        ]);
+        if kind == "AUTO" {
+            for k in ["ip_rate", "ip_penalty", "referer_penalty", "ua_penalty"] {
+                item.insert(k.to_string(), AttributeValue::N("1".into()));
+            }
+        }
+        self.ddb
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .expect("put");
+    }
+}
+
+fn flagged_csv() -> Vec<(String, f64)> {
+    let csv =
+        std::fs::read_to_string(repo().join("tests/expected/sample-logs.score.csv")).expect("csv");
+    csv.lines()
+        .skip(1)
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            (c[0].to_string(), c[1].parse().expect("score"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn run_writes_auto_items_with_exactly_the_contract_attributes() {
+    let Some(env) = setup("attrs", "", "").await else {
+        return;
+    };
+    let before = Utc::now().timestamp();
+    let out = env.cli(&[
+        "run",
+        "sample-logs",
+        "--now",
+        "latest",
+        "--table",
+        &env.table,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("wrote 5 AUTO item(s); 0 session(s) kept their MANUAL item"),
+        "{}",
+        stdout(&out)
+    );
+    let items = env.items().await;
+    let expected = flagged_csv();
+    assert_eq!(items.keys().cloned().collect::<Vec<_>>(), {
+        let mut ids: Vec<String> = expected.iter().map(|(id, _)| id.clone()).collect();
+        ids.sort();
+        ids
+    });
+    for (id, score) in expected {
+        let item = &items[&id];
+        let mut keys: Vec<&str> = item.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "ip_penalty",
+                "ip_rate",
+                "last_updated",
+                "reason",
+                "referer_penalty",
+                "score",
+                "session_id",
+                "ttl",
+                "type",
+                "ua_penalty"
+            ]
+        );
+        assert_eq!(item["type"], AttributeValue::S("AUTO".into()));
+        assert_eq!(item["reason"], AttributeValue::S("COMPROMISED".into()));
+        for k in [
+            "score",
+            "ip_rate",
+            "ip_penalty",
+            "referer_penalty",
+            "ua_penalty",
+            "last_updated",
+            "ttl",
+        ] {
+            assert!(item[k].is_n(), "{k} is not a number: {:?}", item[k]);
+        }
+        let n = |k: &str| item[k].as_n().expect("n").parse::<f64>().expect("number");
+        assert_eq!(n("score"), score);
+        assert_eq!(
+            n("score"),
+            n("ip_rate") + n("ip_penalty") + n("referer_penalty") + n("ua_penalty")
+        );
+        let updated = n("last_updated") as i64;
+        assert!(updated >= before && updated <= Utc::now().timestamp());
+        assert_eq!(n("ttl") as i64, updated + 7 * 86_400);
+    }
+}
+
+#[tokio::test]
+async fn a_manual_revocation_stays_manual_when_run_flags_the_session() {
+    let Some(env) = setup("manual", "", "").await else {
+        return;
+    };
+    let out = env.cli(&[
+        "revoke",
+        "bUFcOJp2iTCS",
+        "--table",
+        &env.table,
+        "--ttl",
+        "3600",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let manual = env.items().await["bUFcOJp2iTCS"].clone();
+    let out = env.cli(&[
+        "run",
+        "sample-logs",
+        "--now",
+        "latest",
+        "--table",
+        &env.table,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("wrote 4 AUTO item(s); 1 session(s) kept their MANUAL item"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("kept MANUAL: bUFcOJp2iTCS"),
+        "{}",
+        stdout(&out)
+    );
+    let items = env.items().await;
+    assert_eq!(items["bUFcOJp2iTCS"], manual);
+    assert_eq!(manual["type"], AttributeValue::S("MANUAL".into()));
+    assert_eq!(manual["score"], AttributeValue::N("0".into()));
+    let n = |k: &str| manual[k].as_n().expect("n").parse::<i64>().expect("int");
+    assert_eq!(n("ttl") - n("last_updated"), 3600);
+    assert_eq!(items.len(), 5);
+}
+
+#[tokio::test]
+async fn revoke_rejects_bad_ids_and_writes_nothing() {
+    let Some(env) = setup("badid", "", "").await else {
+        return;
+    };
+    let long = "a".repeat(129);
+    for bad in ["has space", "dot.ted", "", long.as_str()] {
+        let out = env.cli(&["revoke", "goodOne", bad, "--table", &env.table]);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("is not a session id: expected 1 to 128 of [A-Za-z0-9_-]"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert!(env.items().await.is_empty());
+}
+
+#[tokio::test]
+async fn sixty_flagged_sessions_are_all_written_through_throttling_and_a_rerun_keeps_the_set() {
+    // The table's name asks the test server to throttle its first 5 PutItem calls.
+    let Some(env) = setup("sixty", "-throttle5-x", "").await else {
+        return;
+    };
+    let dir = tempdir();
+    let logs = dir.path().join("logs");
+    let synth = autorevoke(&[
+        "synth",
+        "--out",
+        &logs.display().to_string(),
+        "--viewers",
+        "150",
+        "--shared",
+        "64",
+        "--minutes",
+        "15",
+        "--seed",
+        "60",
+    ]);
+    assert_eq!(synth.status.code(), Some(0), "{}", stderr(&synth));
+    let l = logs.display().to_string();
+    let scored = autorevoke(&["score", &l, "--now", "latest", "--format", "csv"]);
+    let mut flagged: Vec<String> = stdout(&scored)
+        .lines()
+        .skip(1)
+        .map(|x| x.split(',').next().unwrap_or("").to_string())
+        .collect();
+    flagged.sort();
+    assert!(flagged.len() >= 60, "{} flagged", flagged.len());
+
+    let out = env.cli(&[
+        "run", &l, "--now", "latest", "--table", &env.table, "--format", "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert!(
+        v["write_retries"].as_u64().is_some_and(|r| r >= 5),
+        "{}",
+        v["write_retries"]
+    );
+    let first = env.items().await;
+    assert_eq!(first.keys().cloned().collect::<Vec<_>>(), flagged);
+
+    let out = env.cli(&["run", &l, "--now", "latest", "--table", &env.table]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let second = env.items().await;
+    assert_eq!(
+        second.keys().collect::<Vec<_>>(),
+        first.keys().collect::<Vec<_>>()
+    );
+    for (id, item) in &second {
+        assert_eq!(item["score"], first[id]["score"], "{id}");
+        let t = |m: &HashMap<String, AttributeValue>| {
+            m["last_updated"]
+                .as_n()
+                .expect("n")
+                .parse::<i64>()
+                .expect("int")
+        };
+        assert!(t(item) >= t(&first[id]));
+    }
+}
+
+#[tokio::test]
+async fn compile_orders_caps_and_applies_exactly_the_expected_rules() {
+    let Some(env) = setup("compile", "", "").await else {
+        return;
+    };
+    let now = Utc::now().timestamp();
+    env.put("manualOld", "MANUAL", "0", now - 100).await;
+    env.put("manualNew", "MANUAL", "0", now - 10).await;
+    env.put("autoTop", "AUTO", "9.5", now - 50).await;
+    env.put("autoTieOld", "AUTO", "5", now - 20).await;
+    env.put("autoTieNew", "AUTO", "5", now - 5).await;
+    env.put("autoLow", "AUTO", "3", now - 30).await; // over capacity
+    env.put("autoExpired", "AUTO", "99", now - 3600).await; // outside the 30-minute retention
+
+    // The dry run prints the rules, the diff and what did not fit, and changes nothing.
+    let (empty, token0) = env.rules().await;
+    assert!(empty.is_empty());
+    let out = env.cli(&[
+        "waf",
+        "compile",
+        "--table",
+        &env.table,
+        "--rule-group",
+        &env.group,
+        "--capacity",
+        "10",
+        "--dry-run",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("    1  autorevoke-manualNew  block uri_path starts_with \"/manualNew.\""),
+        "{text}"
+    );
+    assert!(text.contains("added   (5): autorevoke-manualNew autorevoke-manualOld autorevoke-autoTop autorevoke-autoTieNew autorevoke-autoTieOld"), "{text}");
+    assert!(
+        text.contains("did not fit the capacity (1): autoLow"),
+        "{text}"
+    );
+    assert!(
+        text.contains("dry run: the rule group was not changed"),
+        "{text}"
+    );
+    assert_eq!(env.rules().await.1, token0);
+
+    let out = env.cli(&[
+        "waf",
+        "compile",
+        "--table",
+        &env.table,
+        "--rule-group",
+        &env.group,
+        "--capacity",
+        "10",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("the rule group was updated"),
+        "{}",
+        stdout(&out)
+    );
+    let (rules, token1) = env.rules().await;
+    let expected: Vec<(String, i32, String)> = [
+        "manualNew",
+        "manualOld",
+        "autoTop",
+        "autoTieNew",
+        "autoTieOld",
+    ]
+    .iter()
+    .zip(1..)
+    .map(|(id, p)| (format!("autorevoke-{id}"), p, format!("/{id}.")))
+    .collect();
+    assert_eq!(rules, expected);
+
+    // Unchanged selection: no UpdateRuleGroup call, so the lock token stays.
+    let out = env.cli(&[
+        "waf",
+        "compile",
+        "--table",
+        &env.table,
+        "--rule-group",
+        &env.group,
+        "--capacity",
+        "10",
+    ]);
+    assert!(
+        stdout(&out).contains("already holds these rules: not updated"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(env.rules().await, (expected, token1));
+
+    // An empty selection empties the group. (moto 5.2.5 keeps the old rules on an empty
+    // update; tests/moto_server.py makes it apply the empty list, as AWS does.)
+    let out = env.cli(&[
+        "waf",
+        "compile",
+        "--table",
+        &env.table,
+        "--rule-group",
+        &env.group,
+        "--retention",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("removed (5)"), "{}", stdout(&out));
+    assert!(env.rules().await.0.is_empty());
+}
+
+#[tokio::test]
+async fn lock_conflicts_are_retried_and_nothing_is_lost() {
+    // The group's name asks the test server to fail its first 2 updates with
+    // WAFOptimisticLockException (changing the lock token each time).
+    let Some(env) = setup("lock", "", "-lock2-x").await else {
+        return;
+    };
+    let now = Utc::now().timestamp();
+    env.put("sessionA", "AUTO", "4", now - 10).await;
+    env.put("sessionB", "MANUAL", "0", now - 20).await;
+    let out = env.cli(&[
+        "waf",
+        "compile",
+        "--table",
+        &env.table,
+        "--rule-group",
+        &env.group,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (rules, _) = env.rules().await;
+    assert_eq!(
+        rules,
+        [
+            (
+                "autorevoke-sessionB".to_string(),
+                1,
+                "/sessionB.".to_string()
+            ),
+            (
+                "autorevoke-sessionA".to_string(),
+                2,
+                "/sessionA.".to_string()
+            )
+        ]
+    );
+}
+
+#[tokio::test]
+async fn run_then_compile_from_a_config_file_and_a_second_run_changes_nothing() {
+    let Some(env) = setup("e2e", "", "").await else {
+        return;
+    };
+    let dir = tempdir();
+    let config = dir.path().join("autorevoke.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[aws]\nendpoint_url = \"{}\"\n[logs]\nlocations = [\"sample-logs\"]\n[revocation]\ntable = \"{}\"\n\
+             [waf]\nrule_group = \"{}\"\ncompile_after_run = true\n",
+            env.ep, env.table, env.group
+        ),
+    )
+    .expect("config");
+    let c = config.display().to_string();
+    let revoke = env.cli(&["revoke", "opKeratorPick", "--config", &c]);
+    assert_eq!(revoke.status.code(), Some(0), "{}", stderr(&revoke));
+    let out = autorevoke(&["run", "--config", &c, "--now", "latest"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (rules, token) = env.rules().await;
+    let mut expected = vec![(
+        "autorevoke-opKeratorPick".to_string(),
+        1,
+        "/opKeratorPick.".to_string(),
+    )];
+    for ((id, _), p) in flagged_csv().into_iter().zip(2..) {
+        expected.push((format!("autorevoke-{id}"), p, format!("/{id}.")));
+    }
+    assert_eq!(rules, expected);
+    let items = env.items().await;
+    let out = autorevoke(&["run", "--config", &c, "--now", "latest"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("already holds these rules: not updated"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(env.rules().await, (expected, token));
+    assert_eq!(
+        env.items().await.keys().collect::<Vec<_>>(),
+        items.keys().collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_dry_run_writes_nothing_and_says_what_it_would_write() {
+    let Some(ep) = endpoint() else { return };
+    let out = autorevoke(&[
+        "run",
+        "sample-logs",
+        "--now",
+        "latest",
+        "--table",
+        "ar-never-created",
+        "--dry-run",
+        "--endpoint-url",
+        &ep,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("dry run: would write 5 AUTO item(s):"),
+        "{text}"
+    );
+    for (id, _) in flagged_csv() {
+        assert!(text.contains(&format!("  {id} score ")), "{text}");
+    }
+}
+
+#[test]
+fn run_fails_loudly_before_reading_when_the_table_is_missing() {
+    let Some(ep) = endpoint() else { return };
+    let out = autorevoke(&[
+        "run",
+        "sample-logs",
+        "--now",
+        "latest",
+        "--table",
+        "ar-no-such-table",
+        "--endpoint-url",
+        &ep,
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("table ar-no-such-table: "),
+        "{}",
+        stderr(&out)
+    );
+}
