@@ -9,6 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use object_store::aws::{AmazonS3Builder, AwsCredential};
 use object_store::{BackoffConfig, CredentialProvider, ObjectStore, RetryConfig};
 use tokio::sync::OnceCell;
@@ -161,6 +162,24 @@ impl AwsAccess {
             })?);
         lock(&self.stores).insert(bucket.to_string(), Arc::clone(&store));
         Ok(store)
+    }
+}
+
+/// An SDK error as the library's error: classified by its code (for the exit code), with the
+/// full message and what was being done.
+pub fn sdk_error<E, R>(
+    context: &str,
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let message = aws_smithy_types::error::display::DisplayErrorContext(e).to_string();
+    Error::Aws {
+        kind: crate::error::AwsErrorKind::classify(e.code(), &message),
+        context: context.to_string(),
+        message,
     }
 }
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
     KeyType, Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
@@ -12,7 +12,8 @@ use aws_sdk_dynamodb::types::{
 use futures::StreamExt;
 
 use super::item::{AutoItem, ManualItem, REASON, RevocationItem};
-use crate::error::{AwsErrorKind, Error, Result};
+use crate::aws::sdk_error;
+use crate::error::{Error, Result};
 use crate::retry::{Backoff, classify_sdk, with_backoff};
 
 /// The reference solution's GSI: partition `reason`, sort `last_updated`.
@@ -38,18 +39,6 @@ pub struct WriteSummary {
     pub kept_manual: Vec<String>,
     /// Attempts beyond the first (throttling, 5xx, timeouts).
     pub retries: u64,
-}
-
-fn aws_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
-    context: &str,
-    e: &SdkError<E, R>,
-) -> Error {
-    let message = DisplayErrorContext(e).to_string();
-    Error::Aws {
-        kind: AwsErrorKind::classify(e.code(), &message),
-        context: context.to_string(),
-        message,
-    }
 }
 
 impl RevocationTable {
@@ -87,7 +76,7 @@ impl RevocationTable {
                 let outcome = match result {
                     Ok(_) => Ok(true),
                     Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
-                    Err(e) => Err(aws_error(
+                    Err(e) => Err(sdk_error(
                         &format!("writing session {} to table {}", item.session_id, self.name),
                         &e,
                     )),
@@ -131,7 +120,7 @@ impl RevocationTable {
             .await;
             retries += u64::from(attempts - 1);
             result.map_err(|e| {
-                aws_error(
+                sdk_error(
                     &format!(
                         "revoking session {} in table {}",
                         item.session_id, self.name
@@ -163,7 +152,7 @@ impl RevocationTable {
             })
             .await;
             let page =
-                result.map_err(|e| aws_error(&format!("reading table {}", self.name), &e))?;
+                result.map_err(|e| sdk_error(&format!("reading table {}", self.name), &e))?;
             items.extend(
                 page.items()
                     .iter()
@@ -184,7 +173,7 @@ impl RevocationTable {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| aws_error(&format!("table {}", self.name), &e))
+            .map_err(|e| sdk_error(&format!("table {}", self.name), &e))
     }
 
     /// Creates the table as the reference solution has it (key `session_id`, TTL on `ttl`, the
@@ -243,14 +232,14 @@ impl RevocationTable {
             .billing_mode(BillingMode::PayPerRequest)
             .send()
             .await
-            .map_err(|e| aws_error(&format!("creating table {}", self.name), &e))?;
+            .map_err(|e| sdk_error(&format!("creating table {}", self.name), &e))?;
         self.client
             .update_time_to_live()
             .table_name(&self.name)
             .time_to_live_specification(ttl)
             .send()
             .await
-            .map_err(|e| aws_error(&format!("enabling TTL on table {}", self.name), &e))?;
+            .map_err(|e| sdk_error(&format!("enabling TTL on table {}", self.name), &e))?;
         Ok(true)
     }
 }

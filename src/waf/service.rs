@@ -2,7 +2,6 @@
 //! on `WAFOptimisticLockException`), and creating it for standalone use. Scope CLOUDFRONT.
 
 use aws_sdk_wafv2::Client;
-use aws_sdk_wafv2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_wafv2::primitives::Blob;
 use aws_sdk_wafv2::types::{
     BlockAction, ByteMatchStatement, FieldToMatch, PositionalConstraint, Rule, RuleAction, Scope,
@@ -10,7 +9,8 @@ use aws_sdk_wafv2::types::{
 };
 
 use super::compile::{RuleDiff, RuleSpec, diff};
-use crate::error::{AwsErrorKind, Error, Result};
+use crate::aws::sdk_error;
+use crate::error::{Error, Result};
 use crate::retry::{Backoff, Verdict, classify_sdk, with_backoff};
 
 /// A rule group to keep in step with the revocation table.
@@ -72,18 +72,6 @@ fn shape(r: &Rule) -> RuleShape {
             .visibility_config()
             .map(|v| v.metric_name().to_string())
             .unwrap_or_default(),
-    }
-}
-
-fn aws_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
-    context: &str,
-    e: &SdkError<E, R>,
-) -> Error {
-    let message = DisplayErrorContext(e).to_string();
-    Error::Aws {
-        kind: AwsErrorKind::classify(e.code(), &message),
-        context: context.to_string(),
-        message,
     }
 }
 
@@ -158,7 +146,7 @@ impl WafRuleGroup {
                 .set_next_marker(marker.clone())
                 .send()
                 .await
-                .map_err(|e| aws_error("listing WAF rule groups", &e))?;
+                .map_err(|e| sdk_error("listing WAF rule groups", &e))?;
             if let Some(g) = page.rule_groups().iter().find(|g| g.name() == Some(name)) {
                 return Ok(g.id().map(str::to_string));
             }
@@ -186,7 +174,7 @@ impl WafRuleGroup {
             .visibility_config(visibility(name)?)
             .send()
             .await
-            .map_err(|e| aws_error(&format!("creating WAF rule group {name}"), &e))?;
+            .map_err(|e| sdk_error(&format!("creating WAF rule group {name}"), &e))?;
         let id = out
             .summary()
             .and_then(|s| s.id())
@@ -210,7 +198,7 @@ impl WafRuleGroup {
                 .send()
         })
         .await;
-        let out = result.map_err(|e| aws_error(&format!("WAF rule group {}", self.name), &e))?;
+        let out = result.map_err(|e| sdk_error(&format!("WAF rule group {}", self.name), &e))?;
         let lock = out
             .lock_token()
             .ok_or_else(|| {
@@ -279,7 +267,7 @@ impl WafRuleGroup {
                     tokio::time::sleep(self.backoff.initial * lock_retries).await;
                 }
                 Err(e) => {
-                    return Err(aws_error(
+                    return Err(sdk_error(
                         &format!("updating WAF rule group {}", self.name),
                         &e,
                     ));
