@@ -558,6 +558,14 @@ async fn run_then_compile_from_a_config_file_and_a_second_run_changes_nothing() 
         "{}",
         stdout(&out)
     );
+    // And `waf compile` on its own, after the run, finds nothing to change either.
+    let out = autorevoke(&["waf", "compile", "--config", &c]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("added   (0): \nremoved (0): \nkept    (6): "),
+        "{}",
+        stdout(&out)
+    );
     assert_eq!(env.rules().await, (expected, token));
     assert_eq!(
         env.items().await.keys().collect::<Vec<_>>(),
