@@ -7,5 +7,6 @@ mod cli;
 mod reader;
 mod reference;
 mod revocation;
+mod robustness;
 mod s3;
 mod scoring;

@@ -449,4 +449,51 @@ mod tests {
         let arr = b.finish();
         assert_eq!(arr.value(0), "Mozilla%FF%C3%A9");
     }
+
+    fn parser_of_everything() -> ObjectParser {
+        let projection: Arc<[usize]> = (0..COLUMNS.len()).collect();
+        let schema = Arc::new(
+            crate::cloudfront::logs_schema()
+                .project(&projection)
+                .expect("projection"),
+        );
+        ObjectParser::new(projection, schema, Arc::new(RowFilter::default()), 7).expect("parser")
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_lines_never_panic_and_every_data_line_is_counted(
+            lines in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200), 0..40)
+        ) {
+            let mut p = parser_of_everything();
+            let mut rows = 0usize;
+            for line in &lines {
+                // A header line may fail the object; data lines are either rows or malformed.
+                if let Ok(Some(batch)) = p.push_line(line) {
+                    rows += batch.num_rows();
+                }
+            }
+            if let Ok(Some(batch)) = p.finish() {
+                rows += batch.num_rows();
+            }
+            let data_lines = lines.iter().filter(|l| !l.is_empty() && l[0] != b'#').count() as u64;
+            proptest::prop_assert_eq!(p.counts.rows_read, data_lines);
+            proptest::prop_assert_eq!(rows as u64 + p.counts.rows_malformed, data_lines);
+        }
+
+        #[test]
+        fn mutated_valid_lines_never_panic(
+            cut in 0usize..400, byte in proptest::prelude::any::<u8>(), at in 0usize..400
+        ) {
+            let line = "2026-01-01\t00:00:01\tFRA56\t5000\t192.0.2.1\tGET\td.net\t/s1.h.p.s/a.ts\t200\t-\tUA\t-\t-\tHit\tID\th\thttps\t300\t0.01\t-\tTLSv1.3\tC\tHit\tHTTP/2.0\t-\t-\t5\t0.1\tHit\tvideo/MP2T\t46\t-\t-";
+            let mut bytes = line.as_bytes().to_vec();
+            bytes.truncate(cut.max(1));
+            let n = bytes.len();
+            bytes[at % n] = byte;
+            let mut p = parser_of_everything();
+            let _ = p.push_line(&bytes);
+            let _ = p.finish();
+            proptest::prop_assert_eq!(p.counts.rows_read, u64::from(bytes[0] != b'#'));
+        }
+    }
 }

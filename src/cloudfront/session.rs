@@ -89,4 +89,28 @@ mod tests {
         let max = format!("/{}.h.p.s/x", "a".repeat(128));
         assert!(matches!(session_token(max.as_bytes()), Session(id) if id.len() == 128));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_give_a_valid_id_that_starts_the_first_segment_or_none(
+            uri in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)
+        ) {
+            if let Session(id) = session_token(&uri) {
+                proptest::prop_assert!(is_valid_session_id(id));
+                let first = uri.iter().position(|b| *b == b'/').expect("a slash");
+                let mut expected = id.to_vec();
+                expected.push(b'.');
+                proptest::prop_assert!(uri[first + 1..].starts_with(&expected));
+            }
+        }
+
+        #[test]
+        fn tokens_built_from_valid_ids_are_found(
+            id in "[A-Za-z0-9_-]{1,128}",
+            rest in "[a-z0-9/._-]{0,40}",
+        ) {
+            let uri = format!("/{id}.eyJh.eyJz.c2ln/{rest}");
+            proptest::prop_assert_eq!(session_token(uri.as_bytes()), Session(id.as_bytes()));
+        }
+    }
 }
