@@ -350,6 +350,13 @@ pub struct RunArgs {
     /// Print what would be written (and compiled); write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Write at most N items per run, the highest scores; the rest are reported.
+    #[arg(long, value_name = "N")]
+    pub max_revocations: Option<usize>,
+    /// Circuit breaker: when more than this share of the scored sessions is flagged, write
+    /// nothing and exit 7 [default: 0.05].
+    #[arg(long, value_name = "F")]
+    pub max_flagged_fraction: Option<f64>,
     /// Compile the WAF rule group after writing.
     #[arg(long)]
     pub compile_waf: bool,
@@ -364,7 +371,19 @@ impl RunArgs {
     /// The checked run options.
     pub fn options(&self, cfg: &Config) -> Result<RunOptions> {
         let compile = self.compile_waf || cfg.waf.compile_after_run.unwrap_or(false);
+        let max_flagged_fraction = self
+            .max_flagged_fraction
+            .or(cfg.revocation.max_flagged_fraction)
+            .unwrap_or(autorevoke::job::DEFAULT_MAX_FLAGGED_FRACTION);
+        if !(0.0..=1.0).contains(&max_flagged_fraction) {
+            return Err(Error::Setting {
+                setting: "--max-flagged-fraction",
+                reason: format!("{max_flagged_fraction} is not between 0 and 1"),
+            });
+        }
         Ok(RunOptions {
+            max_revocations: self.max_revocations.or(cfg.revocation.max_revocations),
+            max_flagged_fraction,
             table: table_name(&self.table, cfg)?,
             ttl_days: self.ttl_days.or(cfg.revocation.ttl_days).unwrap_or(7),
             write_concurrency: self

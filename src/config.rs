@@ -84,7 +84,7 @@ pub struct ScoringConfig {
 }
 
 /// `[revocation]`
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RevocationConfig {
     /// As `--table`.
@@ -95,6 +95,10 @@ pub struct RevocationConfig {
     pub manual_ttl_seconds: Option<u64>,
     /// As `run --write-concurrency`.
     pub write_concurrency: Option<usize>,
+    /// As `run --max-revocations`.
+    pub max_revocations: Option<usize>,
+    /// As `run --max-flagged-fraction`.
+    pub max_flagged_fraction: Option<f64>,
 }
 
 /// `[waf]`

@@ -27,7 +27,7 @@ pub struct WafTarget {
 }
 
 /// How `run` writes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunOptions {
     /// The revocation table.
     pub table: String,
@@ -39,7 +39,15 @@ pub struct RunOptions {
     pub dry_run: bool,
     /// Compile the rule group right after writing.
     pub compile: Option<WafTarget>,
+    /// Write at most this many items per run (the highest scores); report the rest.
+    pub max_revocations: Option<usize>,
+    /// The circuit breaker: when more than this share of the scored sessions is flagged,
+    /// write nothing and fail (a skewed median or a bad setting must not mass-revoke).
+    pub max_flagged_fraction: f64,
 }
+
+/// The default circuit breaker: 5% of the scored sessions.
+pub const DEFAULT_MAX_FLAGGED_FRACTION: f64 = 0.05;
 
 /// What `run` did.
 #[derive(Debug, Clone)]
@@ -50,6 +58,10 @@ pub struct RunReport {
     pub items: Vec<AutoItem>,
     /// Flagged sessions that cannot be written (invalid id or number), with the reason.
     pub rejected: Vec<String>,
+    /// Flagged sessions left out by `max_revocations` (lowest scores).
+    pub over_limit: Vec<String>,
+    /// Why the circuit breaker stopped the run, when it did (then nothing was written).
+    pub breaker: Option<String>,
     /// What the writes did (None in a dry run).
     pub write: Option<WriteSummary>,
     /// The compile that followed, if asked for.
@@ -84,11 +96,38 @@ pub async fn run(
     let now = Utc::now().timestamp();
     let mut items = Vec::new();
     let mut rejected = Vec::new();
+    // Flagged sessions come by score, highest first.
     for s in report.flagged_sessions() {
         match AutoItem::from_session(s, now, options.ttl_days) {
             Ok(item) => items.push(item),
             Err(e) => rejected.push(e.to_string()),
         }
+    }
+    let mut over_limit = Vec::new();
+    if let Some(max) = options.max_revocations
+        && items.len() > max
+    {
+        over_limit = items
+            .split_off(max)
+            .into_iter()
+            .map(|i| i.session_id)
+            .collect();
+    }
+    let breaker = breaker(
+        report.flagged,
+        report.sessions_scored,
+        options.max_flagged_fraction,
+    );
+    if breaker.is_some() {
+        return Ok(RunReport {
+            score: report,
+            items,
+            rejected,
+            over_limit,
+            breaker,
+            write: None,
+            compile: None,
+        });
     }
     let write = if options.dry_run {
         None
@@ -103,9 +142,46 @@ pub async fn run(
         score: report,
         items,
         rejected,
+        over_limit,
+        breaker: None,
         write,
         compile,
     })
+}
+
+/// The circuit breaker's verdict: why the run must stop, if more than `max_fraction` of the
+/// scored sessions are flagged.
+pub fn breaker(flagged: u64, scored: u64, max_fraction: f64) -> Option<String> {
+    if scored == 0 || flagged == 0 {
+        return None;
+    }
+    let fraction = flagged as f64 / scored as f64;
+    (fraction > max_fraction).then(|| {
+        format!(
+            "{flagged} of {scored} scored sessions ({:.1}%) are flagged, more than \
+             --max-flagged-fraction {max_fraction} ({:.1}%): nothing was written. A skewed median \
+             or a bad setting would revoke real viewers; check the report (autorevoke score) and \
+             raise the limit if this is real",
+            fraction * 100.0,
+            max_fraction * 100.0
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_breaker_trips_above_the_fraction_only() {
+        assert_eq!(breaker(5, 100, 0.05), None);
+        assert!(
+            breaker(6, 100, 0.05).is_some_and(|m| m.starts_with("6 of 100 scored sessions (6.0%)"))
+        );
+        assert_eq!(breaker(0, 0, 0.05), None);
+        assert_eq!(breaker(56, 56, 1.0), None);
+        assert!(breaker(1, 1, 0.0).is_some());
+    }
 }
 
 /// Writes MANUAL items for `ids` (all checked before any is written).

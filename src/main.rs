@@ -34,6 +34,8 @@ const EXIT_NOT_FOUND: u8 = 4;
 const EXIT_ACCESS_DENIED: u8 = 5;
 /// Exit code: no (valid) AWS credentials.
 const EXIT_NO_CREDENTIALS: u8 = 6;
+/// Exit code: the circuit breaker stopped `run`: too many sessions flagged, nothing written.
+const EXIT_BREAKER: u8 = 7;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -122,7 +124,12 @@ async fn run_job(args: RunArgs, cfg: &Config) -> anyhow::Result<u8> {
     let engine = args.read.engine(cfg, std::sync::Arc::clone(&aws))?;
     let report = job::run(&engine, &aws, spec, params, &options).await?;
     with_output(None, |out| report::render_run(&report, args.format, out))?;
-    Ok(finish(&report.score.stats))
+    let code = finish(&report.score.stats);
+    if let Some(reason) = &report.breaker {
+        eprintln!("autorevoke: circuit breaker: {reason}");
+        return Ok(EXIT_BREAKER);
+    }
+    Ok(code)
 }
 
 async fn run_revoke(args: RevokeArgs, cfg: &Config) -> anyhow::Result<u8> {

@@ -25,6 +25,8 @@ pub fn render_run(r: &RunReport, format: Format, out: &mut dyn Write) -> io::Res
             "dry_run": r.write.is_none(),
             "items": items,
             "rejected": r.rejected,
+            "over_limit": r.over_limit,
+            "breaker": r.breaker,
             "written": r.write.as_ref().map(|w| &w.written),
             "kept_manual": r.write.as_ref().map(|w| &w.kept_manual),
             "write_retries": r.write.as_ref().map(|w| w.retries),
@@ -37,6 +39,17 @@ pub fn render_run(r: &RunReport, format: Format, out: &mut dyn Write) -> io::Res
     writeln!(out)?;
     for reason in &r.rejected {
         writeln!(out, "not written: {reason}")?;
+    }
+    if !r.over_limit.is_empty() {
+        writeln!(
+            out,
+            "not written, over --max-revocations ({}): {}",
+            r.over_limit.len(),
+            r.over_limit.join(" ")
+        )?;
+    }
+    if let Some(reason) = &r.breaker {
+        return writeln!(out, "circuit breaker: {reason}");
     }
     match &r.write {
         None => {

@@ -188,6 +188,8 @@ async fn run_writes_auto_items_with_exactly_the_contract_attributes() {
         "latest",
         "--table",
         &env.table,
+        "--max-flagged-fraction",
+        "0.1",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
@@ -268,6 +270,8 @@ async fn a_manual_revocation_stays_manual_when_run_flags_the_session() {
         "latest",
         "--table",
         &env.table,
+        "--max-flagged-fraction",
+        "0.1",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
@@ -340,7 +344,16 @@ async fn sixty_flagged_sessions_are_all_written_through_throttling_and_a_rerun_k
     assert!(flagged.len() >= 60, "{} flagged", flagged.len());
 
     let out = env.cli(&[
-        "run", &l, "--now", "latest", "--table", &env.table, "--format", "json",
+        "run",
+        &l,
+        "--now",
+        "latest",
+        "--table",
+        &env.table,
+        "--format",
+        "json",
+        "--max-flagged-fraction",
+        "1",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
@@ -352,7 +365,16 @@ async fn sixty_flagged_sessions_are_all_written_through_throttling_and_a_rerun_k
     let first = env.items().await;
     assert_eq!(first.keys().cloned().collect::<Vec<_>>(), flagged);
 
-    let out = env.cli(&["run", &l, "--now", "latest", "--table", &env.table]);
+    let out = env.cli(&[
+        "run",
+        &l,
+        "--now",
+        "latest",
+        "--table",
+        &env.table,
+        "--max-flagged-fraction",
+        "1",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let second = env.items().await;
     assert_eq!(
@@ -529,7 +551,7 @@ async fn run_then_compile_from_a_config_file_and_a_second_run_changes_nothing() 
     std::fs::write(
         &config,
         format!(
-            "[aws]\nendpoint_url = \"{}\"\n[logs]\nlocations = [\"sample-logs\"]\n[revocation]\ntable = \"{}\"\n\
+            "[aws]\nendpoint_url = \"{}\"\n[logs]\nlocations = [\"sample-logs\"]\n[revocation]\ntable = \"{}\"\nmax_flagged_fraction = 0.1\n\
              [waf]\nrule_group = \"{}\"\ncompile_after_run = true\n",
             env.ep, env.table, env.group
         ),
@@ -584,6 +606,8 @@ fn a_dry_run_writes_nothing_and_says_what_it_would_write() {
         "--table",
         "ar-never-created",
         "--dry-run",
+        "--max-flagged-fraction",
+        "0.1",
         "--endpoint-url",
         &ep,
     ]);
@@ -617,4 +641,100 @@ fn run_fails_loudly_before_reading_when_the_table_is_missing() {
         "{}",
         stderr(&out)
     );
+}
+
+#[tokio::test]
+async fn the_circuit_breaker_stops_a_run_that_flags_too_many() {
+    let Some(env) = setup("breaker", "", "").await else {
+        return;
+    };
+    // 5 of the sample's 56 scored sessions (8.9%) are flagged: over the default 5%.
+    let out = env.cli(&[
+        "run",
+        "sample-logs",
+        "--now",
+        "latest",
+        "--table",
+        &env.table,
+    ]);
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("circuit breaker: 5 of 56 scored sessions (8.9%) are flagged, more than --max-flagged-fraction 0.05 (5.0%): nothing was written"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(env.items().await.is_empty());
+}
+
+#[tokio::test]
+async fn max_revocations_keeps_the_highest_scores_and_reports_the_rest() {
+    let Some(env) = setup("maxrev", "", "").await else {
+        return;
+    };
+    let out = env.cli(&[
+        "run",
+        "sample-logs",
+        "--now",
+        "latest",
+        "--table",
+        &env.table,
+        "--max-flagged-fraction",
+        "0.1",
+        "--max-revocations",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let flagged = flagged_csv();
+    let rest: Vec<&str> = flagged[2..].iter().map(|(id, _)| id.as_str()).collect();
+    assert!(
+        stdout(&out).contains(&format!(
+            "not written, over --max-revocations (3): {}",
+            rest.join(" ")
+        )),
+        "{}",
+        stdout(&out)
+    );
+    let mut top: Vec<String> = flagged[..2].iter().map(|(id, _)| id.clone()).collect();
+    top.sort();
+    assert_eq!(env.items().await.into_keys().collect::<Vec<_>>(), top);
+}
+
+#[tokio::test]
+async fn a_run_that_fails_half_way_converges_when_run_again() {
+    // The table throttles its first 10 writes. One write at a time: the first session's write
+    // exhausts its 10 attempts, the other four are written, and the run fails loudly.
+    let Some(env) = setup("halfway", "-throttle10-x", "").await else {
+        return;
+    };
+    let run = || {
+        env.cli(&[
+            "run",
+            "sample-logs",
+            "--now",
+            "latest",
+            "--table",
+            &env.table,
+            "--max-flagged-fraction",
+            "0.1",
+            "--write-concurrency",
+            "1",
+        ])
+    };
+    let first = run();
+    assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
+    let flagged = flagged_csv();
+    assert!(
+        stderr(&first).contains(&format!(
+            "writing session {} to table {}",
+            flagged[0].0, env.table
+        )),
+        "{}",
+        stderr(&first)
+    );
+    assert_eq!(env.items().await.len(), 4);
+    let second = run();
+    assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
+    let mut all: Vec<String> = flagged.iter().map(|(id, _)| id.clone()).collect();
+    all.sort();
+    assert_eq!(env.items().await.into_keys().collect::<Vec<_>>(), all);
 }
