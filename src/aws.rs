@@ -11,7 +11,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use object_store::aws::{AmazonS3Builder, AwsCredential};
-use object_store::{BackoffConfig, CredentialProvider, ObjectStore, RetryConfig};
+use object_store::{BackoffConfig, ClientOptions, CredentialProvider, ObjectStore, RetryConfig};
 use tokio::sync::OnceCell;
 
 use crate::error::{Error, Result};
@@ -26,6 +26,8 @@ pub struct AwsSettings {
     /// Endpoint override (`--endpoint-url`; else `AWS_ENDPOINT_URL_<SERVICE>` or
     /// `AWS_ENDPOINT_URL`). Custom endpoints use path-style S3 addressing.
     pub endpoint_url: Option<String>,
+    /// Longest wait for one object request before it is retried (default 30 s).
+    pub read_timeout: Option<Duration>,
 }
 
 /// The region used when no setting names one.
@@ -140,6 +142,13 @@ impl AwsAccess {
             .with_bucket_name(bucket)
             .with_region(self.region().await)
             .with_credentials(Arc::new(SdkCredentials(credentials)))
+            .with_client_options(
+                ClientOptions::new().with_timeout(
+                    self.settings
+                        .read_timeout
+                        .unwrap_or(Duration::from_secs(30)),
+                ),
+            )
             .with_retry(RetryConfig {
                 backoff: BackoffConfig {
                     init_backoff: Duration::from_millis(100),

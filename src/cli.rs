@@ -83,6 +83,9 @@ pub struct AwsArgs {
     /// or AWS_ENDPOINT_URL); S3 uses path-style addressing with it.
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
+    /// Seconds one S3 object request may take before it is retried [default: 30].
+    #[arg(long, value_name = "SECONDS")]
+    pub read_timeout: Option<u64>,
 }
 
 impl AwsArgs {
@@ -95,6 +98,10 @@ impl AwsArgs {
                 .endpoint_url
                 .clone()
                 .or_else(|| cfg.aws.endpoint_url.clone()),
+            read_timeout: self
+                .read_timeout
+                .or(cfg.aws.read_timeout_seconds)
+                .map(std::time::Duration::from_secs),
         }))
     }
 }

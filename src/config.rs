@@ -40,6 +40,8 @@ pub struct AwsConfig {
     pub profile: Option<String>,
     /// As `--endpoint-url`.
     pub endpoint_url: Option<String>,
+    /// As `--read-timeout`.
+    pub read_timeout_seconds: Option<u64>,
 }
 
 /// `[logs]`

@@ -12,12 +12,16 @@ Faults, triggered by resource names so that each test's faults stay its own:
 - WAFv2 rule group named `...-lockN-...`: its first N UpdateRuleGroup calls fail with
   WAFOptimisticLockException (and the lock token changes, as when another writer got there
   first).
+- S3 object whose key contains `-s3failN-`: its first N GetObject calls answer 503 SlowDown.
+- S3 object whose key contains `-s3slowN-`: its first N GetObject calls wait 4 seconds before
+  answering (longer than the client's timeout in the tests that use it).
 
 usage: moto_server.py -H 127.0.0.1 -p PORT
 """
 import re
 import sys
 import threading
+import time
 
 from moto.core.exceptions import JsonRESTError
 from moto.dynamodb.models import DynamoDBBackend
@@ -77,6 +81,24 @@ def update_rule_group(self, name, scope, id, description, rules, visibility_conf
 
 
 waf_models.WAFV2Backend.update_rule_group = update_rule_group
+
+from moto.s3.responses import S3Response
+
+_s3_get_object = S3Response.get_object
+
+
+def s3_get_object(self):
+    key = self.parse_key_name()
+    if _fault_due("s3fail", key):
+        body = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code>"
+                "<Message>Please reduce your request rate.</Message></Error>")
+        return 503, {"Content-Type": "application/xml"}, body
+    if _fault_due("s3slow", key):
+        time.sleep(4)
+    return _s3_get_object(self)
+
+
+S3Response.get_object = s3_get_object
 
 if __name__ == "__main__":
     from moto.server import main

@@ -37,8 +37,8 @@ pub fn bucket_name(test: &str) -> String {
 pub async fn client(endpoint: &str) -> aws_sdk_s3::Client {
     AwsAccess::new(AwsSettings {
         region: Some("us-east-1".into()),
-        profile: None,
         endpoint_url: Some(endpoint.into()),
+        ..AwsSettings::default()
     })
     .s3_client()
     .await
@@ -553,4 +553,45 @@ fn access_denied_has_its_message_and_exit_code() {
         "{}",
         stderr(&out)
     );
+}
+
+#[tokio::test]
+async fn s3_errors_and_timeouts_are_retried_then_reported() {
+    let Some(ep) = endpoint() else { return };
+    let dir = tempdir();
+    // The test server answers 503 to the first 3 reads of `a`, to every read of `b` (100), and
+    // makes the first read of `c` wait 4 s, past the 2 s timeout given below.
+    for (name, second) in [("a-s3fail3-x", 1), ("b-s3fail100-x", 2), ("c-s3slow1-x", 3)] {
+        write_log(
+            &dir.path().join(format!("E1.2026-01-01-00.{name}.gz")),
+            &[row("s1", second, "/x.ts")],
+        );
+    }
+    let c = client(&ep).await;
+    let bucket = bucket_name("faults");
+    create_bucket(&c, &bucket).await;
+    upload_dir(&c, &bucket, dir.path(), "").await;
+    let out = run_cli(
+        &[
+            "query",
+            &format!("s3://{bucket}/"),
+            "--format",
+            "csv",
+            "--read-timeout",
+            "2",
+            "--sql",
+            "SELECT count(*) AS n FROM logs",
+        ],
+        &ep,
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "n\n2\n");
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "s3://{bucket}/E1.2026-01-01-00.b-s3fail100-x.gz: cannot fetch: "
+        )),
+        "{err}"
+    );
+    assert!(err.contains("1 object(s) failed"), "{err}");
 }
