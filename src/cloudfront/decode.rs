@@ -88,7 +88,13 @@ pub fn for_each_line<R: Read, E>(
                 skipping = false;
             } else {
                 line_no += 1;
-                if let Err(e) = on_line(line_no, Line::Text(trim_cr(&buf[start..end]))) {
+                let text = trim_cr(&buf[start..end]);
+                let line = if text.len() > max_line {
+                    Line::TooLong
+                } else {
+                    Line::Text(text)
+                };
+                if let Err(e) = on_line(line_no, line) {
                     return Ok(Err(e));
                 }
             }
@@ -97,7 +103,13 @@ pub fn for_each_line<R: Read, E>(
         if eof {
             if start < filled && !skipping {
                 line_no += 1;
-                if let Err(e) = on_line(line_no, Line::Text(trim_cr(&buf[start..filled]))) {
+                let text = trim_cr(&buf[start..filled]);
+                let line = if text.len() > max_line {
+                    Line::TooLong
+                } else {
+                    Line::Text(text)
+                };
+                if let Err(e) = on_line(line_no, line) {
                     return Ok(Err(e));
                 }
             }
@@ -185,6 +197,14 @@ mod tests {
         assert_eq!(
             lines(&text, 1000).expect("valid"),
             ["1:ok", "2:<too long>", "3:after"]
+        );
+    }
+
+    #[test]
+    fn a_complete_line_over_the_cap_is_too_long_too() {
+        assert_eq!(
+            lines(b"short\n0123456789\n0123456789", 5).expect("valid"),
+            ["1:short", "2:<too long>", "3:<too long>"]
         );
     }
 
