@@ -1,8 +1,20 @@
-//! Junk beside valid logs: every bad object and line is accounted for in `stats`, nothing
-//! panics, and the valid logs score exactly as they do alone.
+//! Robustness (issue "Hostile input, faults and safety rails"): junk beside valid logs is
+//! accounted for and changes no score; crafted session ids are never scored; S3, DynamoDB and
+//! WAF faults are retried or reported; the safety rails stop a run that would mass-revoke; a
+//! run that fails half-way converges. (Property tests of the parser and session ids are next
+//! to the code; the fuzz targets are in fuzz/.)
 
 use std::path::Path;
+use std::sync::Arc;
 
+use autorevoke::aws::{AwsAccess, AwsSettings};
+use autorevoke::cloudfront::{CloudFrontTable, ReadOptions};
+use autorevoke::location::{ListOptions, LogLocation};
+use chrono::Utc;
+use datafusion::prelude::SessionContext;
+
+use crate::revocation::{flagged_csv, setup};
+use crate::s3::{bucket_name, client, create_bucket, endpoint, run_cli, upload_dir};
 use crate::util::*;
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -168,4 +180,236 @@ fn junk_beside_valid_logs_changes_no_score_and_is_all_accounted_for() {
         failed[2],
         "truncated.gz: truncated gzip (unexpected end of data)"
     );
+}
+
+#[tokio::test]
+async fn lock_conflicts_are_retried_and_nothing_is_lost() {
+    // The group's name asks the test server to fail its first 2 updates with
+    // WAFOptimisticLockException (changing the lock token each time).
+    let Some(env) = setup("lock", "", "-lock2-x").await else {
+        return;
+    };
+    let now = Utc::now().timestamp();
+    env.put("sessionA", "AUTO", "4", now - 10).await;
+    env.put("sessionB", "MANUAL", "0", now - 20).await;
+    let out = env.cli(&[
+        "waf",
+        "compile",
+        "--table",
+        &env.table,
+        "--rule-group",
+        &env.group,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (rules, _) = env.rules().await;
+    assert_eq!(
+        rules,
+        [
+            (
+                "autorevoke-sessionB".to_string(),
+                1,
+                "/sessionB.".to_string()
+            ),
+            (
+                "autorevoke-sessionA".to_string(),
+                2,
+                "/sessionA.".to_string()
+            )
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_circuit_breaker_stops_a_run_that_flags_too_many() {
+    let Some(env) = setup("breaker", "", "").await else {
+        return;
+    };
+    // 5 of the sample's 56 scored sessions (8.9%) are flagged: over the default 5%.
+    let out = env.cli(&[
+        "run",
+        "sample-logs",
+        "--now",
+        "latest",
+        "--table",
+        &env.table,
+    ]);
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("circuit breaker: 5 of 56 scored sessions (8.9%) are flagged, more than --max-flagged-fraction 0.05 (5.0%): nothing was written"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(env.items().await.is_empty());
+}
+
+#[tokio::test]
+async fn max_revocations_keeps_the_highest_scores_and_reports_the_rest() {
+    let Some(env) = setup("maxrev", "", "").await else {
+        return;
+    };
+    let out = env.cli(&[
+        "run",
+        "sample-logs",
+        "--now",
+        "latest",
+        "--table",
+        &env.table,
+        "--max-flagged-fraction",
+        "0.1",
+        "--max-revocations",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let flagged = flagged_csv();
+    let rest: Vec<&str> = flagged[2..].iter().map(|(id, _)| id.as_str()).collect();
+    assert!(
+        stdout(&out).contains(&format!(
+            "not written, over --max-revocations (3): {}",
+            rest.join(" ")
+        )),
+        "{}",
+        stdout(&out)
+    );
+    let mut top: Vec<String> = flagged[..2].iter().map(|(id, _)| id.clone()).collect();
+    top.sort();
+    assert_eq!(env.items().await.into_keys().collect::<Vec<_>>(), top);
+}
+
+#[tokio::test]
+async fn a_run_that_fails_half_way_converges_when_run_again() {
+    // The table throttles its first 10 writes. One write at a time: the first session's write
+    // exhausts its 10 attempts, the other four are written, and the run fails loudly.
+    let Some(env) = setup("halfway", "-throttle10-x", "").await else {
+        return;
+    };
+    let run = || {
+        env.cli(&[
+            "run",
+            "sample-logs",
+            "--now",
+            "latest",
+            "--table",
+            &env.table,
+            "--max-flagged-fraction",
+            "0.1",
+            "--write-concurrency",
+            "1",
+        ])
+    };
+    let first = run();
+    assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
+    let flagged = flagged_csv();
+    assert!(
+        stderr(&first).contains(&format!(
+            "writing session {} to table {}",
+            flagged[0].0, env.table
+        )),
+        "{}",
+        stderr(&first)
+    );
+    assert_eq!(env.items().await.len(), 4);
+    let second = run();
+    assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
+    let mut all: Vec<String> = flagged.iter().map(|(id, _)| id.clone()).collect();
+    all.sort();
+    assert_eq!(env.items().await.into_keys().collect::<Vec<_>>(), all);
+}
+
+#[tokio::test]
+async fn an_object_gone_between_listing_and_reading_is_a_failed_object() {
+    let Some(ep) = endpoint() else { return };
+    let dir = tempdir();
+    write_log(
+        &dir.path().join("E1.2026-01-01-00.a.gz"),
+        &[row("s1", 1, "/a")],
+    );
+    write_log(
+        &dir.path().join("E1.2026-01-01-00.b.gz"),
+        &[row("s1", 2, "/b")],
+    );
+    let c = client(&ep).await;
+    let bucket = bucket_name("gone");
+    create_bucket(&c, &bucket).await;
+    upload_dir(&c, &bucket, dir.path(), "").await;
+
+    let aws = Arc::new(AwsAccess::new(AwsSettings {
+        endpoint_url: Some(ep.clone()),
+        ..AwsSettings::default()
+    }));
+    let location = LogLocation::parse(&format!("s3://{bucket}")).expect("url");
+    let table = Arc::new(CloudFrontTable::new(
+        vec![location],
+        aws,
+        ListOptions::default(),
+        ReadOptions::default(),
+    ));
+    let ctx = SessionContext::new();
+    ctx.register_table("logs", Arc::clone(&table) as _)
+        .expect("registered");
+    let df = ctx.sql("SELECT uri FROM logs").await.expect("planned");
+    let plan = df.create_physical_plan().await.expect("listed");
+    c.delete_object()
+        .bucket(&bucket)
+        .key("E1.2026-01-01-00.b.gz")
+        .send()
+        .await
+        .expect("deleted");
+    let batches = datafusion::physical_plan::collect(plan, ctx.task_ctx())
+        .await
+        .expect("runs on");
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+    let s = table.stats().snapshot();
+    assert_eq!(
+        (s.objects_listed, s.objects_read, s.objects_failed),
+        (2, 1, 1)
+    );
+    assert_eq!(
+        s.failures[0].object,
+        format!("s3://{bucket}/E1.2026-01-01-00.b.gz")
+    );
+    assert_eq!(
+        s.failures[0].reason,
+        "cannot fetch: not found (gone since it was listed)"
+    );
+}
+
+#[tokio::test]
+async fn s3_errors_and_timeouts_are_retried_then_reported() {
+    let Some(ep) = endpoint() else { return };
+    let dir = tempdir();
+    // The test server answers 503 to the first 3 reads of `a`, to every read of `b` (100), and
+    // makes the first read of `c` wait 4 s, past the 2 s timeout given below.
+    for (name, second) in [("a-s3fail3-x", 1), ("b-s3fail100-x", 2), ("c-s3slow1-x", 3)] {
+        write_log(
+            &dir.path().join(format!("E1.2026-01-01-00.{name}.gz")),
+            &[row("s1", second, "/x.ts")],
+        );
+    }
+    let c = client(&ep).await;
+    let bucket = bucket_name("faults");
+    create_bucket(&c, &bucket).await;
+    upload_dir(&c, &bucket, dir.path(), "").await;
+    let out = run_cli(
+        &[
+            "query",
+            &format!("s3://{bucket}/"),
+            "--format",
+            "csv",
+            "--read-timeout",
+            "2",
+            "--sql",
+            "SELECT count(*) AS n FROM logs",
+        ],
+        &ep,
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "n\n2\n");
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "s3://{bucket}/E1.2026-01-01-00.b-s3fail100-x.gz: cannot fetch: "
+        )),
+        "{err}"
+    );
+    assert!(err.contains("1 object(s) failed"), "{err}");
 }

@@ -4,14 +4,10 @@
 //! "skipped: no local S3 endpoint" and return.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use autorevoke::aws::{AwsAccess, AwsSettings};
-use autorevoke::cloudfront::{CloudFrontTable, ReadOptions};
-use autorevoke::location::{ListOptions, LogLocation};
 use aws_sdk_s3::primitives::ByteStream;
-use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 
 use crate::util::*;
@@ -126,7 +122,7 @@ fn relayout(flat: &Path, hive: &Path, dated: &Path) {
     }
 }
 
-fn run_cli(args: &[&str], endpoint: &str) -> std::process::Output {
+pub fn run_cli(args: &[&str], endpoint: &str) -> std::process::Output {
     let mut all: Vec<&str> = args.to_vec();
     all.extend(["--endpoint-url", endpoint]);
     autorevoke(&all)
@@ -402,64 +398,6 @@ async fn more_than_a_thousand_objects_are_all_listed() {
     assert_eq!(v["stats"]["list_requests"], 5);
 }
 
-#[tokio::test]
-async fn an_object_gone_between_listing_and_reading_is_a_failed_object() {
-    let Some(ep) = endpoint() else { return };
-    let dir = tempdir();
-    write_log(
-        &dir.path().join("E1.2026-01-01-00.a.gz"),
-        &[row("s1", 1, "/a")],
-    );
-    write_log(
-        &dir.path().join("E1.2026-01-01-00.b.gz"),
-        &[row("s1", 2, "/b")],
-    );
-    let c = client(&ep).await;
-    let bucket = bucket_name("gone");
-    create_bucket(&c, &bucket).await;
-    upload_dir(&c, &bucket, dir.path(), "").await;
-
-    let aws = Arc::new(AwsAccess::new(AwsSettings {
-        endpoint_url: Some(ep.clone()),
-        ..AwsSettings::default()
-    }));
-    let location = LogLocation::parse(&format!("s3://{bucket}")).expect("url");
-    let table = Arc::new(CloudFrontTable::new(
-        vec![location],
-        aws,
-        ListOptions::default(),
-        ReadOptions::default(),
-    ));
-    let ctx = SessionContext::new();
-    ctx.register_table("logs", Arc::clone(&table) as _)
-        .expect("registered");
-    let df = ctx.sql("SELECT uri FROM logs").await.expect("planned");
-    let plan = df.create_physical_plan().await.expect("listed");
-    c.delete_object()
-        .bucket(&bucket)
-        .key("E1.2026-01-01-00.b.gz")
-        .send()
-        .await
-        .expect("deleted");
-    let batches = datafusion::physical_plan::collect(plan, ctx.task_ctx())
-        .await
-        .expect("runs on");
-    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
-    let s = table.stats().snapshot();
-    assert_eq!(
-        (s.objects_listed, s.objects_read, s.objects_failed),
-        (2, 1, 1)
-    );
-    assert_eq!(
-        s.failures[0].object,
-        format!("s3://{bucket}/E1.2026-01-01-00.b.gz")
-    );
-    assert_eq!(
-        s.failures[0].reason,
-        "cannot fetch: not found (gone since it was listed)"
-    );
-}
-
 #[test]
 fn s3_errors_have_their_messages_and_exit_codes() {
     let Some(ep) = endpoint() else { return };
@@ -553,45 +491,4 @@ fn access_denied_has_its_message_and_exit_code() {
         "{}",
         stderr(&out)
     );
-}
-
-#[tokio::test]
-async fn s3_errors_and_timeouts_are_retried_then_reported() {
-    let Some(ep) = endpoint() else { return };
-    let dir = tempdir();
-    // The test server answers 503 to the first 3 reads of `a`, to every read of `b` (100), and
-    // makes the first read of `c` wait 4 s, past the 2 s timeout given below.
-    for (name, second) in [("a-s3fail3-x", 1), ("b-s3fail100-x", 2), ("c-s3slow1-x", 3)] {
-        write_log(
-            &dir.path().join(format!("E1.2026-01-01-00.{name}.gz")),
-            &[row("s1", second, "/x.ts")],
-        );
-    }
-    let c = client(&ep).await;
-    let bucket = bucket_name("faults");
-    create_bucket(&c, &bucket).await;
-    upload_dir(&c, &bucket, dir.path(), "").await;
-    let out = run_cli(
-        &[
-            "query",
-            &format!("s3://{bucket}/"),
-            "--format",
-            "csv",
-            "--read-timeout",
-            "2",
-            "--sql",
-            "SELECT count(*) AS n FROM logs",
-        ],
-        &ep,
-    );
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "n\n2\n");
-    let err = stderr(&out);
-    assert!(
-        err.contains(&format!(
-            "s3://{bucket}/E1.2026-01-01-00.b-s3fail100-x.gz: cannot fetch: "
-        )),
-        "{err}"
-    );
-    assert!(err.contains("1 object(s) failed"), "{err}");
 }
