@@ -51,6 +51,23 @@ pub async fn setup(test: &str, table_tag: &str, group_tag: &str) -> Option<Env> 
 }
 
 impl Env {
+    /// `run sample-logs --now latest --table <table>` with the circuit breaker at 10% (the
+    /// sample flags 8.9%), plus `extra`.
+    pub fn run_sample(&self, extra: &[&str]) -> std::process::Output {
+        let mut args = vec![
+            "run",
+            "sample-logs",
+            "--now",
+            "latest",
+            "--table",
+            &self.table,
+            "--max-flagged-fraction",
+            "0.1",
+        ];
+        args.extend_from_slice(extra);
+        self.cli(&args)
+    }
+
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
         let mut all: Vec<&str> = args.to_vec();
         all.extend(["--endpoint-url", &self.ep]);
@@ -181,16 +198,7 @@ async fn run_writes_auto_items_with_exactly_the_contract_attributes() {
         return;
     };
     let before = Utc::now().timestamp();
-    let out = env.cli(&[
-        "run",
-        "sample-logs",
-        "--now",
-        "latest",
-        "--table",
-        &env.table,
-        "--max-flagged-fraction",
-        "0.1",
-    ]);
+    let out = env.run_sample(&[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
         stdout(&out).contains("wrote 5 AUTO item(s); 0 session(s) kept their MANUAL item"),
@@ -263,16 +271,7 @@ async fn a_manual_revocation_stays_manual_when_run_flags_the_session() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let manual = env.items().await["bUFcOJp2iTCS"].clone();
-    let out = env.cli(&[
-        "run",
-        "sample-logs",
-        "--now",
-        "latest",
-        "--table",
-        &env.table,
-        "--max-flagged-fraction",
-        "0.1",
-    ]);
+    let out = env.run_sample(&[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
         stdout(&out).contains("wrote 4 AUTO item(s); 1 session(s) kept their MANUAL item"),

@@ -247,18 +247,7 @@ async fn max_revocations_keeps_the_highest_scores_and_reports_the_rest() {
     let Some(env) = setup("maxrev", "", "").await else {
         return;
     };
-    let out = env.cli(&[
-        "run",
-        "sample-logs",
-        "--now",
-        "latest",
-        "--table",
-        &env.table,
-        "--max-flagged-fraction",
-        "0.1",
-        "--max-revocations",
-        "2",
-    ]);
+    let out = env.run_sample(&["--max-revocations", "2"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let flagged = flagged_csv();
     let rest: Vec<&str> = flagged[2..].iter().map(|(id, _)| id.as_str()).collect();
@@ -282,20 +271,7 @@ async fn a_run_that_fails_half_way_converges_when_run_again() {
     let Some(env) = setup("halfway", "-throttle10-x", "").await else {
         return;
     };
-    let run = || {
-        env.cli(&[
-            "run",
-            "sample-logs",
-            "--now",
-            "latest",
-            "--table",
-            &env.table,
-            "--max-flagged-fraction",
-            "0.1",
-            "--write-concurrency",
-            "1",
-        ])
-    };
+    let run = || env.run_sample(&["--write-concurrency", "1"]);
     let first = run();
     assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
     let flagged = flagged_csv();
