@@ -291,7 +291,7 @@ fn list_folder(root: &FsPath, request: &ListRequest) -> Result<ListPage> {
             if request.delimiter {
                 prefixes.push(format!("{key}/"));
             } else {
-                walk(&entry.path(), &key, &mut objects)?;
+                walk(&entry.path(), &key, &mut objects, 1)?;
             }
         } else if meta.is_file() {
             objects.push(Listed {
@@ -342,7 +342,18 @@ fn list_folder(root: &FsPath, request: &ListRequest) -> Result<ListPage> {
     })
 }
 
-fn walk(dir: &FsPath, key: &str, out: &mut Vec<Listed>) -> Result<()> {
+/// Deepest folder nesting read; deeper is a symbolic link loop or a mistake.
+const MAX_FOLDER_DEPTH: usize = 32;
+
+fn walk(dir: &FsPath, key: &str, out: &mut Vec<Listed>, depth: usize) -> Result<()> {
+    if depth > MAX_FOLDER_DEPTH {
+        return Err(Error::Location {
+            location: dir.display().to_string(),
+            reason: format!(
+                "folders nested deeper than {MAX_FOLDER_DEPTH} levels (a symbolic link loop?)"
+            ),
+        });
+    }
     let entries =
         std::fs::read_dir(dir).map_err(Error::io(format!("listing {}", dir.display())))?;
     for entry in entries {
@@ -353,7 +364,7 @@ fn walk(dir: &FsPath, key: &str, out: &mut Vec<Listed>) -> Result<()> {
             continue;
         };
         if meta.is_dir() {
-            walk(&entry.path(), &child, out)?;
+            walk(&entry.path(), &child, out, depth + 1)?;
         } else if meta.is_file() {
             out.push(Listed {
                 key: child,
@@ -469,6 +480,19 @@ mod tests {
         );
         assert!(LogLocation::parse("/no/such/dir/anywhere").is_err());
         Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_symbolic_link_loop_is_an_error_not_a_crash() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("a.gz"), b"x").expect("write");
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("loop")).expect("symlink");
+        let loc = LogLocation::parse(&dir.path().display().to_string()).expect("exists");
+        let err = loc
+            .select(&AwsAccess::default(), ListOptions::default(), None)
+            .await
+            .expect_err("a loop");
+        assert!(err.to_string().contains("symbolic link loop"), "{err}");
     }
 
     #[test]
