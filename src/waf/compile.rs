@@ -57,7 +57,8 @@ pub fn rule_name(session_id: &str) -> String {
     let hash = session_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
-    format!("{RULE_PREFIX}{}-{hash:016x}", &session_id[..100])
+    let head: String = session_id.chars().take(100).collect();
+    format!("{RULE_PREFIX}{head}-{hash:016x}")
 }
 
 /// The compiler's order: MANUAL before AUTO; MANUAL newest first; AUTO by score descending,
