@@ -15,6 +15,8 @@ Faults, triggered by resource names so that each test's faults stay its own:
 - S3 object whose key contains `-s3failN-`: its first N GetObject calls answer 503 SlowDown.
 - S3 object whose key contains `-s3slowN-`: its first N GetObject calls wait 4 seconds before
   answering (longer than the client's timeout in the tests that use it).
+- S3 object whose key contains `-s3cutN-`: its first N GetObject calls send the headers of the
+  whole object and then only half of its bytes (the connection ends mid-object).
 
 usage: moto_server.py -H 127.0.0.1 -p PORT
 """
@@ -95,6 +97,12 @@ def s3_get_object(self):
         return 503, {"Content-Type": "application/xml"}, body
     if _fault_due("s3slow", key):
         time.sleep(4)
+    if _fault_due("s3cut", key):
+        status, headers, body = _s3_get_object(self)
+        data = body if isinstance(body, bytes) else str(body).encode()
+        headers = dict(headers)
+        headers["Content-Length"] = str(len(data))
+        return status, headers, data[: len(data) // 2]
     return _s3_get_object(self)
 
 

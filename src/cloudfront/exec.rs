@@ -30,6 +30,7 @@ use super::filter::RowFilter;
 use super::parser::{ObjectParser, ParseProblem};
 use super::stats::{MalformedLine, ObjectFailure, ScanStats};
 use crate::location::LogObject;
+use crate::retry::{Backoff, Verdict, with_backoff};
 
 /// How objects are read: limits and strictness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -311,17 +312,65 @@ impl PartitionReader {
     }
 }
 
+/// Attempts at a whole object when the transfer breaks off or comes back short (requests that
+/// fail outright are already retried inside `object_store`).
+const FETCH_ATTEMPTS: u32 = 3;
+
+/// Why one fetch failed, and whether fetching again may help.
+struct FetchError {
+    message: String,
+    retry: bool,
+}
+
+/// Fetches an object whole. A transfer cut mid-object, or one shorter than the listed size, is
+/// fetched again (with backoff); a missing object or a request that failed after
+/// `object_store`'s own retries is not.
 async fn fetch(object: &LogObject) -> Result<bytes::Bytes, String> {
-    let result = object.store.get(&object.path).await.map_err(|e| match e {
-        object_store::Error::NotFound { .. } => {
-            "cannot fetch: not found (gone since it was listed)".to_string()
+    let backoff = Backoff {
+        attempts: FETCH_ATTEMPTS,
+        initial: std::time::Duration::from_millis(200),
+        max: std::time::Duration::from_secs(2),
+    };
+    let verdict = |e: &FetchError| {
+        if e.retry {
+            Verdict::Retry
+        } else {
+            Verdict::Fail
         }
-        e => format!("cannot fetch: {e}"),
-    })?;
-    result
-        .bytes()
+    };
+    let (result, _) = with_backoff(backoff, verdict, || fetch_once(object)).await;
+    result.map_err(|e| e.message)
+}
+
+async fn fetch_once(object: &LogObject) -> Result<bytes::Bytes, FetchError> {
+    let result = object
+        .store
+        .get(&object.path)
         .await
-        .map_err(|e| format!("cannot fetch: {e}"))
+        .map_err(|e| FetchError {
+            message: match e {
+                object_store::Error::NotFound { .. } => {
+                    "cannot fetch: not found (gone since it was listed)".to_string()
+                }
+                e => format!("cannot fetch: {e}"),
+            },
+            retry: false,
+        })?;
+    let bytes = result.bytes().await.map_err(|e| FetchError {
+        message: format!("cannot fetch: the transfer broke off: {e}"),
+        retry: true,
+    })?;
+    if bytes.len() as u64 != object.size {
+        return Err(FetchError {
+            message: format!(
+                "cannot fetch: read {} bytes of the {} listed",
+                bytes.len(),
+                object.size
+            ),
+            retry: true,
+        });
+    }
+    Ok(bytes)
 }
 
 fn problem_text(p: ParseProblem) -> String {

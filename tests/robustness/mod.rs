@@ -353,9 +353,16 @@ async fn an_object_gone_between_listing_and_reading_is_a_failed_object() {
 async fn s3_errors_and_timeouts_are_retried_then_reported() {
     let Some(ep) = endpoint() else { return };
     let dir = tempdir();
-    // The test server answers 503 to the first 3 reads of `a`, to every read of `b` (100), and
-    // makes the first read of `c` wait 4 s, past the 2 s timeout given below.
-    for (name, second) in [("a-s3fail3-x", 1), ("b-s3fail100-x", 2), ("c-s3slow1-x", 3)] {
+    // The test server answers 503 to the first 3 reads of `a`, to every read of `b` (100),
+    // makes the first read of `c` wait 4 s, past the 2 s timeout given below, and sends only
+    // half of `d` the first time and half of `e` every time.
+    for (name, second) in [
+        ("a-s3fail3-x", 1),
+        ("b-s3fail100-x", 2),
+        ("c-s3slow1-x", 3),
+        ("d-s3cut1-x", 4),
+        ("e-s3cut100-x", 5),
+    ] {
         write_log(
             &dir.path().join(format!("E1.2026-01-01-00.{name}.gz")),
             &[row("s1", second, "/x.ts")],
@@ -379,7 +386,7 @@ async fn s3_errors_and_timeouts_are_retried_then_reported() {
         &ep,
     );
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "n\n2\n");
+    assert_eq!(stdout(&out), "n\n3\n");
     let err = stderr(&out);
     assert!(
         err.contains(&format!(
@@ -387,5 +394,15 @@ async fn s3_errors_and_timeouts_are_retried_then_reported() {
         )),
         "{err}"
     );
-    assert!(err.contains("1 object(s) failed"), "{err}");
+    let e_size = std::fs::metadata(dir.path().join("E1.2026-01-01-00.e-s3cut100-x.gz"))
+        .expect("e")
+        .len();
+    assert!(
+        err.contains(&format!(
+            "s3://{bucket}/E1.2026-01-01-00.e-s3cut100-x.gz: cannot fetch: read {} bytes of the {e_size} listed",
+            e_size / 2
+        )),
+        "{err}"
+    );
+    assert!(err.contains("2 object(s) failed"), "{err}");
 }
