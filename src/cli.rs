@@ -369,7 +369,7 @@ pub struct RunArgs {
     pub compile_waf: bool,
     #[command(flatten)]
     pub rule_group: RuleGroupArgs,
-    /// Output format of the report.
+    /// Output format of the report (table or json).
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }
@@ -377,6 +377,12 @@ pub struct RunArgs {
 impl RunArgs {
     /// The checked run options.
     pub fn options(&self, cfg: &Config) -> Result<RunOptions> {
+        if self.format == Format::Csv {
+            return Err(Error::Setting {
+                setting: "--format",
+                reason: "run reports as table or json (use score --format csv for CSV)".into(),
+            });
+        }
         let compile = self.compile_waf || cfg.waf.compile_after_run.unwrap_or(false);
         let max_flagged_fraction = self
             .max_flagged_fraction
