@@ -377,7 +377,7 @@ pub struct RunArgs {
 impl RunArgs {
     /// The checked run options.
     pub fn options(&self, cfg: &Config) -> Result<RunOptions> {
-        if self.format == Format::Csv {
+        if matches!(self.format, Format::Csv | Format::Parquet) {
             return Err(Error::Setting {
                 setting: "--format",
                 reason: "run reports as table or json (use score --format csv for CSV)".into(),

@@ -105,7 +105,23 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
+/// Parquet is binary: it goes to a file, never to a terminal.
+fn check_parquet_output(parquet: bool, output: Option<&Path>) -> anyhow::Result<()> {
+    if parquet && output.is_none() {
+        return Err(autorevoke::Error::Setting {
+            setting: "--format parquet",
+            reason: "needs --output FILE".into(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
 async fn run_score(args: ScoreArgs, cfg: &Config) -> anyhow::Result<u8> {
+    check_parquet_output(
+        args.format == report::Format::Parquet,
+        args.output.as_deref(),
+    )?;
     let spec = args.window.spec(cfg)?;
     let params = args.scoring.params(cfg)?;
     let engine = args.read.engine(cfg, args.aws.access(cfg))?;
@@ -161,6 +177,10 @@ async fn run_init(args: InitArgs, cfg: &Config) -> anyhow::Result<u8> {
 }
 
 async fn run_query(args: QueryArgs, cfg: &Config) -> anyhow::Result<u8> {
+    check_parquet_output(
+        args.format == report::QueryFormat::Parquet,
+        args.output.as_deref(),
+    )?;
     let sql = match (&args.sql, &args.sql_file) {
         (Some(sql), _) => sql.clone(),
         (None, Some(path)) => std::fs::read_to_string(path)

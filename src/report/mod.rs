@@ -9,7 +9,13 @@ pub use job::{render_compile, render_init, render_revoke, render_run};
 pub use query::{QueryFormat, render_batches};
 
 use std::io::{self, Write};
+use std::sync::Arc;
 
+use arrow::array::{
+    ArrayRef, Float64Array, RecordBatch, StringArray, TimestampSecondArray, UInt64Array,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::error::ArrowError;
 use serde::Serialize;
 
 use crate::cloudfront::{MalformedLine, ObjectFailure, StatsSnapshot};
@@ -24,6 +30,8 @@ pub enum Format {
     Csv,
     /// One JSON object with the window, parameters, statistics and sessions.
     Json,
+    /// The CSV's columns as a Parquet file (needs `--output`), for loading into other tools.
+    Parquet,
 }
 
 /// The CSV header of `score --format csv` (a contract: do not reorder).
@@ -61,7 +69,84 @@ pub fn render(
             serde_json::to_writer_pretty(&mut *out, &JsonReport::new(report, &sessions))?;
             writeln!(out)
         }
+        Format::Parquet => {
+            let batch = sessions_batch(&sessions).map_err(io::Error::other)?;
+            write_parquet(&batch.schema(), &[batch], out).map_err(io::Error::other)
+        }
     }
+}
+
+/// The sessions as one record batch with the CSV's columns (timestamps as UTC timestamps).
+pub fn sessions_batch(sessions: &[&ScoredSession]) -> Result<RecordBatch, ArrowError> {
+    let f64s = |f: fn(&ScoredSession) -> f64| -> ArrayRef {
+        Arc::new(Float64Array::from_iter_values(
+            sessions.iter().map(|s| f(s)),
+        ))
+    };
+    let u64s = |f: fn(&ScoredSession) -> u64| -> ArrayRef {
+        Arc::new(UInt64Array::from_iter_values(sessions.iter().map(|s| f(s))))
+    };
+    let times = |f: fn(&ScoredSession) -> i64| -> ArrayRef {
+        Arc::new(
+            TimestampSecondArray::from_iter_values(sessions.iter().map(|s| f(s)))
+                .with_timezone("UTC"),
+        )
+    };
+    let ts = DataType::Timestamp(TimeUnit::Second, Some("UTC".into()));
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("session_id", DataType::Utf8, false),
+        Field::new("score", DataType::Float64, false),
+        Field::new("ip_rate", DataType::Float64, false),
+        Field::new("ip_penalty", DataType::Float64, false),
+        Field::new("referer_penalty", DataType::Float64, false),
+        Field::new("ua_penalty", DataType::Float64, false),
+        Field::new("pairs", DataType::UInt64, false),
+        Field::new("distinct_ips", DataType::UInt64, false),
+        Field::new("distinct_user_agents", DataType::UInt64, false),
+        Field::new("distinct_referers", DataType::UInt64, false),
+        Field::new("first_seen", ts.clone(), false),
+        Field::new("last_seen", ts, false),
+    ]));
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                sessions.iter().map(|s| s.session_id.as_str()),
+            )),
+            f64s(|s| s.score),
+            f64s(|s| s.ip_rate),
+            f64s(|s| s.ip_penalty),
+            f64s(|s| s.referer_penalty),
+            f64s(|s| s.ua_penalty),
+            u64s(|s| s.pairs),
+            u64s(|s| s.distinct_ips),
+            u64s(|s| s.distinct_user_agents),
+            u64s(|s| s.distinct_referers),
+            times(|s| s.first_seen.timestamp()),
+            times(|s| s.last_seen.timestamp()),
+        ],
+    )
+}
+
+/// Writes batches as one Parquet file (zstd-compressed) to `out`.
+pub fn write_parquet(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    out: &mut dyn Write,
+) -> Result<(), parquet::errors::ParquetError> {
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+        .build();
+    // The writer wants an owned `Write + Send`; results are small, so buffer them.
+    let mut buf = Vec::new();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(&mut buf, Arc::clone(schema), Some(props))?;
+    for b in batches {
+        writer.write(b)?;
+    }
+    writer.close()?;
+    out.write_all(&buf)?;
+    Ok(())
 }
 
 /// A float as Rust's shortest round-trip text (`1.0`, `0.1`, `2.2000000000000006`).

@@ -15,6 +15,8 @@ pub enum QueryFormat {
     Csv,
     /// A JSON array of objects, one per row.
     Json,
+    /// A Parquet file (needs `--output`).
+    Parquet,
 }
 
 /// Writes `batches` (with `schema`, also when there are no rows) in `format`.
@@ -42,6 +44,10 @@ pub fn render_batches(
             for b in batches {
                 w.write(b)?;
             }
+        }
+        QueryFormat::Parquet => {
+            super::write_parquet(schema, batches, out)
+                .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
         }
         QueryFormat::Json => {
             let mut w = arrow::json::ArrayWriter::new(&mut *out);

@@ -296,3 +296,101 @@ fn example_queries_give_their_golden_output() {
         assert_eq!(stdout(&out), expected, "{stem}");
     }
 }
+
+fn read_parquet(path: &std::path::Path) -> Vec<arrow::array::RecordBatch> {
+    let file = std::fs::File::open(path).expect("parquet file");
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("a parquet file")
+        .build()
+        .expect("reader")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("batches")
+}
+
+#[test]
+fn parquet_output_holds_the_same_sessions_and_rows() {
+    use arrow::array::{AsArray, Float64Array};
+    let dir = tempdir();
+    let file = dir.path().join("scores.parquet");
+    let out = autorevoke(&[
+        "score",
+        "sample-logs",
+        "--now",
+        "latest",
+        "--all",
+        "--format",
+        "parquet",
+        "--output",
+        &file.display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let csv = autorevoke(&[
+        "score",
+        "sample-logs",
+        "--now",
+        "latest",
+        "--all",
+        "--format",
+        "csv",
+    ]);
+    let rows: Vec<Vec<String>> = stdout(&csv)
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    let batches = read_parquet(&file);
+    let batch = arrow::compute::concat_batches(&batches[0].schema(), &batches).expect("one batch");
+    let schema = batch.schema();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(names, autorevoke::report::CSV_HEADER);
+    assert_eq!(batch.num_rows(), rows.len());
+    let ids = batch.column(0).as_string::<i32>();
+    let scores = batch
+        .column(1)
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .expect("f64");
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(ids.value(i), row[0]);
+        assert_eq!(scores.value(i), row[1].parse::<f64>().expect("score"));
+    }
+
+    let q = dir.path().join("q.parquet");
+    let out = autorevoke(&[
+        "query",
+        "sample-logs",
+        "--format",
+        "parquet",
+        "--output",
+        &q.display().to_string(),
+        "--sql",
+        "SELECT session_id, ts, bytes FROM logs WHERE status = 206",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let count = autorevoke(&[
+        "query",
+        "sample-logs",
+        "--format",
+        "csv",
+        "--sql",
+        "SELECT count(*) AS n FROM logs WHERE status = 206",
+    ]);
+    let n: usize = stdout(&count)
+        .lines()
+        .nth(1)
+        .and_then(|l| l.parse().ok())
+        .expect("n");
+    assert!(n > 100, "{n}");
+    assert_eq!(
+        read_parquet(&q).iter().map(|b| b.num_rows()).sum::<usize>(),
+        n
+    );
+
+    let no_file = autorevoke(&["score", "sample-logs", "--format", "parquet"]);
+    assert_eq!(no_file.status.code(), Some(2));
+    assert!(
+        stderr(&no_file).contains("--format parquet: needs --output FILE"),
+        "{}",
+        stderr(&no_file)
+    );
+}
