@@ -139,24 +139,9 @@ pub async fn select(
         sel: Selection::default(),
         seen: HashSet::new(),
     };
-    let Some(hours) = hours else {
-        walk.everything(prefix, None).await?;
-        return Ok(walk.sel);
-    };
-    let layout = match layout {
-        Layout::Auto => match walk.detect(prefix).await? {
-            Some(layout) => layout,
-            None => {
-                // No key names an hour: read them all.
-                walk.everything(prefix, None).await?;
-                return Ok(walk.sel);
-            }
-        },
-        other => other,
-    };
-    match layout {
-        Layout::Hive | Layout::Dated => walk.by_hour_prefix(prefix, layout, hours).await?,
-        Layout::Flat | Layout::Auto => walk.by_distribution(prefix, hours).await?,
+    match hours {
+        None => walk.everything(prefix, None).await?,
+        Some(hours) => walk.pruned(prefix, layout, hours, 0).await?,
     }
     walk.sel.objects.sort_by(|a, b| a.key.cmp(&b.key));
     walk.sel.objects.dedup_by(|a, b| a.key == b.key);
@@ -171,6 +156,28 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
+    /// The objects under `prefix` that `hours` needs, in `layout` (detected when `Auto`).
+    async fn pruned(
+        &mut self,
+        prefix: &str,
+        layout: Layout,
+        hours: HourRange,
+        depth: usize,
+    ) -> Result<()> {
+        let layout = match layout {
+            Layout::Auto => match self.detect(prefix).await? {
+                Some(layout) => layout,
+                // No key names an hour: read them all.
+                None => return self.everything(prefix, None).await,
+            },
+            other => other,
+        };
+        match layout {
+            Layout::Hive | Layout::Dated => self.by_hour_prefix(prefix, layout, hours).await,
+            Layout::Flat | Layout::Auto => self.by_distribution(prefix, hours, depth).await,
+        }
+    }
+
     async fn page(&mut self, request: ListRequest) -> Result<ListPage> {
         self.sel.list_requests += 1;
         let page = self.lister.list(request).await?;
@@ -326,12 +333,19 @@ impl Walk<'_> {
 
     /// Flat: find each distribution id by skipping over the previous one's keys, then list each
     /// distribution from the first hour's name on, stopping after the last hour.
-    async fn by_distribution(&mut self, prefix: &str, hours: HourRange) -> Result<()> {
+    async fn by_distribution(
+        &mut self,
+        prefix: &str,
+        hours: HourRange,
+        depth: usize,
+    ) -> Result<()> {
         let mut distributions = Vec::new();
+        let mut folders = Vec::new();
+        let selected_before = self.sel.objects.len();
         let mut start_after: Option<String> = None;
         loop {
             if distributions.len() as i64 > MAX_TARGETED_LISTS {
-                self.sel.objects.clear();
+                self.sel.objects.truncate(selected_before);
                 return self.everything(prefix, Some(hours)).await;
             }
             let page = self
@@ -348,9 +362,17 @@ impl Walk<'_> {
             let folder = page.prefixes.into_iter().next();
             let next = match (object, folder) {
                 (None, None) => break,
-                // A folder is not part of a flat layout: skip everything below it.
-                (None, Some(f)) => format!("{}0", f.trim_end_matches('/')),
-                (Some(o), Some(f)) if f < o.key => format!("{}0", f.trim_end_matches('/')),
+                // A folder: skip past its keys here, prune it on its own below.
+                (None, Some(f)) => {
+                    let skip = format!("{}0", f.trim_end_matches('/'));
+                    folders.push(f);
+                    skip
+                }
+                (Some(o), Some(f)) if f < o.key => {
+                    let skip = format!("{}0", f.trim_end_matches('/'));
+                    folders.push(f);
+                    skip
+                }
                 (Some(o), _) => {
                     let name = &o.key[prefix.len().min(o.key.len())..];
                     match flat_name(name) {
@@ -369,6 +391,14 @@ impl Walk<'_> {
                 }
             };
             start_after = Some(next);
+        }
+        // Folders beside the flat files hold logs too: each is pruned in its own layout.
+        for folder in folders {
+            if depth < MAX_BASE_DEPTH {
+                Box::pin(self.pruned(&folder, Layout::Auto, hours, depth + 1)).await?;
+            } else {
+                self.everything(&folder, Some(hours)).await?;
+            }
         }
         for distribution in distributions {
             let stem = format!("{prefix}{distribution}.");

@@ -483,6 +483,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn folders_beside_flat_files_are_pruned_too() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for rel in [
+            "E1.2026-01-01-00.a.gz",
+            "E1.2026-01-05-00.b.gz",
+            "archive/E1.2026-01-01-00.c.gz",
+            "archive/E1.2026-01-09-00.d.gz",
+            "archive/notes.txt",
+        ] {
+            let p = dir.path().join(rel);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&p, rel).expect("write");
+        }
+        let loc = LogLocation::parse(&dir.path().display().to_string()).expect("exists");
+        // 2026-01-01T00:10Z, one hour of margin: hours 2025-12-31T23 to 2026-01-01T01.
+        let t = 1_767_226_200;
+        let hours = HourRange::around(t, t, 3600);
+        let listing = loc
+            .select(&AwsAccess::default(), ListOptions::default(), Some(hours))
+            .await
+            .expect("listed");
+        let names: Vec<String> = listing
+            .objects
+            .iter()
+            .map(|o| o.display.trim_start_matches(&loc.to_string()).to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "/E1.2026-01-01-00.a.gz",
+                "/archive/E1.2026-01-01-00.c.gz",
+                "/archive/notes.txt"
+            ]
+        );
+    }
+
+    #[tokio::test]
     async fn a_symbolic_link_loop_is_an_error_not_a_crash() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("a.gz"), b"x").expect("write");
