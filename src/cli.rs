@@ -56,6 +56,9 @@ pub enum Command {
     Waf(WafCommand),
     /// Create the revocation table and the WAF rule group when they do not exist.
     Init(InitArgs),
+    /// Explain one session's score: p50, each component with its inputs, its IPs, user agents
+    /// and referers, and the rows each rule dropped. Works under the threshold too.
+    Explain(ExplainArgs),
     /// Run any SQL over the logs, as the table `logs` (forensics).
     Query(QueryArgs),
     /// Write realistic CloudFront logs with planted shared sessions, and their truth file.
@@ -481,6 +484,22 @@ impl InitArgs {
     pub fn table(&self, cfg: &Config) -> Result<String> {
         table_name(&self.table, cfg)
     }
+}
+
+/// `autorevoke explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The session id to explain.
+    #[arg(value_name = "SESSION_ID")]
+    pub session_id: String,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 /// `autorevoke query`.

@@ -15,6 +15,7 @@ pub mod cloudfront;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod explain;
 pub mod job;
 pub mod layout;
 pub mod location;

@@ -16,8 +16,8 @@ use autorevoke::config::Config;
 use autorevoke::synth::{self, SynthConfig};
 use autorevoke::{job, report, score};
 use cli::{
-    Cli, Command, InitArgs, QueryArgs, RevokeArgs, RunArgs, ScoreArgs, SynthArgs, WafCommand,
-    WafCompileArgs,
+    Cli, Command, ExplainArgs, InitArgs, QueryArgs, RevokeArgs, RunArgs, ScoreArgs, SynthArgs,
+    WafCommand, WafCompileArgs,
 };
 
 /// Exit code: the run completed and read all of its input.
@@ -100,6 +100,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Revoke(args) => run_revoke(args, &cfg).await,
         Command::Waf(WafCommand::Compile(args)) => run_waf_compile(args, &cfg).await,
         Command::Init(args) => run_init(args, &cfg).await,
+        Command::Explain(args) => run_explain(args, &cfg).await,
         Command::Query(args) => run_query(args, &cfg).await,
         Command::Synth(args) => run_synth(args),
     }
@@ -130,6 +131,15 @@ async fn run_score(args: ScoreArgs, cfg: &Config) -> anyhow::Result<u8> {
         report::render(&report, args.format, args.all, out)
     })?;
     Ok(finish(&report.stats))
+}
+
+async fn run_explain(args: ExplainArgs, cfg: &Config) -> anyhow::Result<u8> {
+    let spec = args.window.spec(cfg)?;
+    let params = args.scoring.params(cfg)?;
+    let engine = args.read.engine(cfg, args.aws.access(cfg))?;
+    let explained = autorevoke::explain::explain(&engine, spec, params, &args.session_id).await?;
+    with_output(None, |out| report::render_explain(&explained, out))?;
+    Ok(finish(&explained.report.stats))
 }
 
 async fn run_job(args: RunArgs, cfg: &Config) -> anyhow::Result<u8> {

@@ -1,10 +1,12 @@
 //! Renders a [`ScoreReport`] for people (`table`) and programs (`csv`, `json`), and the rows
 //! of an ad-hoc query.
 
+mod explain;
 mod job;
 mod query;
 mod table;
 
+pub use explain::render_explain;
 pub use job::{render_compile, render_init, render_revoke, render_run};
 pub use query::{QueryFormat, render_batches};
 

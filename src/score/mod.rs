@@ -94,6 +94,8 @@ pub struct ScoreReport {
     pub stats: StatsSnapshot,
     /// Every scored session, by score descending then session id.
     pub sessions: Vec<ScoredSession>,
+    /// Sessions in the window that got no score (too short, or the gate held), for `explain`.
+    pub unscored: Vec<ScoredSession>,
 }
 
 impl ScoreReport {
@@ -127,6 +129,7 @@ pub async fn score(
             not_scored_reason: Some("the logs hold no rows, so `--now latest` has no time".into()),
             stats: latest_stats.unwrap_or_default(),
             sessions: Vec::new(),
+            unscored: Vec::new(),
         });
     };
     let output = engine.run(SCORE_SQL, Some(bind(&window, &params))).await?;
@@ -135,11 +138,10 @@ pub async fn score(
     let p50 = rows.first().and_then(|r| r.p50);
     let mut stats = output.stats;
     stats.rows_in_scope = rows.iter().map(|r| r.session.requests).sum();
-    let sessions: Vec<ScoredSession> = rows
-        .into_iter()
-        .filter(|r| r.scored)
-        .map(|r| r.session)
-        .collect();
+    let (scored, unscored): (Vec<SessionRow>, Vec<SessionRow>) =
+        rows.into_iter().partition(|r| r.scored);
+    let sessions: Vec<ScoredSession> = scored.into_iter().map(|r| r.session).collect();
+    let unscored: Vec<ScoredSession> = unscored.into_iter().map(|r| r.session).collect();
     let sessions_scored = sessions.len() as u64;
     let flagged = sessions.iter().filter(|s| s.flagged).count() as u64;
     let not_scored_reason = if sessions_in_window < params.min_sessions {
@@ -165,6 +167,7 @@ pub async fn score(
         not_scored_reason,
         stats,
         sessions,
+        unscored,
     })
 }
 

@@ -394,3 +394,59 @@ fn parquet_output_holds_the_same_sessions_and_rows() {
         stderr(&no_file)
     );
 }
+
+#[test]
+fn explain_shows_how_a_score_came_about() {
+    let out = autorevoke(&["explain", "bUFcOJp2iTCS", "sample-logs", "--now", "latest"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    // The same numbers as the checked-in CSV row of this session.
+    for line in [
+        "session  bUFcOJp2iTCS",
+        "window   2026-01-15T19:50:00Z .. 2026-01-15T20:00:00Z",
+        "p50      0.5145209011719203 pairs/s over 56 session(s) in the window (56 scored)",
+        "score    6.870914985436476 > threshold 2.2: flagged",
+        "  ip_rate          3.870914985436477 = w_rate 1.0 * rate 1.9916666666666667 / p50 0.5145209011719203  (rate = 1195 distinct (IP, URI) pairs / 600 s)",
+        "  ip_penalty       1.0  (weight 1.0: 4 distinct IPs; more than 1 costs the weight)",
+        "  referer_penalty  1.0  (weight 1.0: 2 distinct referers; more than 1 costs the weight)",
+        "  ua_penalty       1.0  (weight 1.0: 3 distinct user agents; more than 1 costs the weight)",
+        "  counted              1243",
+        "  outside the window   387",
+        "  status not 200/206   8",
+        "IPs (4):",
+        "user agents (3):",
+        "referers (2):",
+        "     324 requests  2026-01-15T19:50:00Z .. 2026-01-15T19:59:59Z  https://free-streams.example.net/watch?id=3981",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+    // Every counted request has one IP: the IPs' requests add up to the counted rows.
+    let ip_requests: u64 = text
+        .lines()
+        .skip_while(|l| !l.starts_with("IPs"))
+        .skip(1)
+        .take(4)
+        .filter_map(|l| {
+            l.split_whitespace()
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+        })
+        .sum();
+    assert_eq!(ip_requests, 1243);
+
+    // Under the threshold, and not in the logs at all.
+    let low = autorevoke(&["explain", "LmU4WgevBOWn", "sample-logs", "--now", "latest"]);
+    assert!(stdout(&low).lines().any(|l| l.starts_with("score    1.21") && l.ends_with("<= threshold 2.2: not flagged")), "{}", stdout(&low));
+    let none = autorevoke(&["explain", "notInTheLogs", "sample-logs", "--now", "latest"]);
+    assert_eq!(none.status.code(), Some(0));
+    assert!(
+        stdout(&none).contains("score    none: no counted request of this session in the window"),
+        "{}",
+        stdout(&none)
+    );
+    let bad = autorevoke(&["explain", "not.an.id", "sample-logs"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+}

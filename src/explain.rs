@@ -1,0 +1,175 @@
+//! `explain`: how one session's score came about: the window's p50, each component with its
+//! inputs, its distinct IPs, user agents and referers with their requests and first/last seen,
+//! and how many of its rows each rule of SCORING.md dropped. Works under the threshold too.
+
+use std::collections::HashMap;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{Int64Type, TimestampSecondType};
+use chrono::{DateTime, Utc};
+use datafusion::common::{ParamValues, ScalarValue};
+
+use crate::cloudfront::is_valid_session_id;
+use crate::engine::LogEngine;
+use crate::error::{Error, Result};
+use crate::score::{ScoreParams, ScoreReport, ScoredSession, Window, WindowSpec, score};
+
+/// The values query (`queries/explain_values.sql`).
+pub const VALUES_SQL: &str = include_str!("../queries/explain_values.sql");
+/// The dropped-rows query (`queries/explain_dropped.sql`).
+pub const DROPPED_SQL: &str = include_str!("../queries/explain_dropped.sql");
+
+/// One distinct IP, user agent or referer of the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValueUse {
+    /// `ip`, `user_agent` or `referer`.
+    pub kind: String,
+    /// The value as logged.
+    pub value: String,
+    /// Counted requests with it.
+    pub requests: u64,
+    /// First counted request.
+    pub first_seen: DateTime<Utc>,
+    /// Last counted request.
+    pub last_seen: DateTime<Utc>,
+}
+
+/// Everything `explain` prints.
+#[derive(Debug, Clone)]
+pub struct Explanation {
+    /// The session id asked about.
+    pub session_id: String,
+    /// The window's scoring (p50, parameters, window).
+    pub report: ScoreReport,
+    /// The session's numbers, when it had counted rows in the window.
+    pub session: Option<ScoredSession>,
+    /// Whether it was scored.
+    pub scored: bool,
+    /// Its distinct values.
+    pub values: Vec<ValueUse>,
+    /// Its rows by the first rule that drops them (`counted` for the rest).
+    pub rows_by_verdict: Vec<(String, u64)>,
+}
+
+/// Explains `session_id`'s score in a window.
+pub async fn explain(
+    engine: &LogEngine,
+    spec: WindowSpec,
+    params: ScoreParams,
+    session_id: &str,
+) -> Result<Explanation> {
+    if !is_valid_session_id(session_id.as_bytes()) {
+        return Err(Error::Setting {
+            setting: "SESSION_ID",
+            reason: format!(
+                "{session_id:?} is not a session id: expected 1 to 128 of [A-Za-z0-9_-]"
+            ),
+        });
+    }
+    let report = score(engine, spec, params).await?;
+    let scored_row = report.sessions.iter().find(|s| s.session_id == session_id);
+    let session = scored_row
+        .or_else(|| report.unscored.iter().find(|s| s.session_id == session_id))
+        .cloned();
+    let (values, rows_by_verdict) = match report.window {
+        Some(window) => {
+            let bound = bind(session_id, &window);
+            let values = engine.run(VALUES_SQL, Some(bound.clone())).await?;
+            let dropped = engine.run(DROPPED_SQL, Some(bound)).await?;
+            (
+                read_values(&values.batches)?,
+                read_verdicts(&dropped.batches)?,
+            )
+        }
+        None => (Vec::new(), Vec::new()),
+    };
+    Ok(Explanation {
+        session_id: session_id.to_string(),
+        scored: scored_row.is_some(),
+        report,
+        session,
+        values,
+        rows_by_verdict,
+    })
+}
+
+fn bind(session_id: &str, window: &Window) -> ParamValues {
+    let ts =
+        |t: &DateTime<Utc>| ScalarValue::TimestampSecond(Some(t.timestamp()), Some("UTC".into()));
+    let values: HashMap<String, ScalarValue> = [
+        (
+            "session_id",
+            ScalarValue::Utf8(Some(session_id.to_string())),
+        ),
+        ("window_from", ts(&window.from)),
+        ("window_to", ts(&window.to)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    ParamValues::Map(values.into_iter().map(|(k, v)| (k, v.into())).collect())
+}
+
+fn shape(query: &str, column: &str) -> Error {
+    Error::Other(format!(
+        "{query} returned column `{column}` missing or of an unexpected type"
+    ))
+}
+
+fn read_values(batches: &[RecordBatch]) -> Result<Vec<ValueUse>> {
+    let q = "queries/explain_values.sql";
+    let mut out = Vec::new();
+    for b in batches {
+        let text = |name: &str| {
+            b.column_by_name(name)
+                .and_then(|c| c.as_string_opt::<i32>())
+                .ok_or_else(|| shape(q, name))
+        };
+        let (kind, value) = (text("kind")?, text("value")?);
+        let requests = b
+            .column_by_name("requests")
+            .and_then(|c| c.as_primitive_opt::<Int64Type>())
+            .ok_or_else(|| shape(q, "requests"))?;
+        let time = |name: &str| {
+            b.column_by_name(name)
+                .and_then(|c| c.as_primitive_opt::<TimestampSecondType>())
+                .ok_or_else(|| shape(q, name))
+        };
+        let (first, last) = (time("first_seen")?, time("last_seen")?);
+        for i in 0..b.num_rows() {
+            if value.is_null(i) {
+                continue;
+            }
+            out.push(ValueUse {
+                kind: kind.value(i).to_string(),
+                value: value.value(i).to_string(),
+                requests: u64::try_from(requests.value(i)).unwrap_or(0),
+                first_seen: DateTime::from_timestamp(first.value(i), 0).unwrap_or_default(),
+                last_seen: DateTime::from_timestamp(last.value(i), 0).unwrap_or_default(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn read_verdicts(batches: &[RecordBatch]) -> Result<Vec<(String, u64)>> {
+    let q = "queries/explain_dropped.sql";
+    let mut out = Vec::new();
+    for b in batches {
+        let verdict = b
+            .column_by_name("verdict")
+            .and_then(|c| c.as_string_opt::<i32>())
+            .ok_or_else(|| shape(q, "verdict"))?;
+        let rows = b
+            .column_by_name("rows")
+            .and_then(|c| c.as_primitive_opt::<Int64Type>())
+            .ok_or_else(|| shape(q, "rows"))?;
+        for i in 0..b.num_rows() {
+            out.push((
+                verdict.value(i).to_string(),
+                u64::try_from(rows.value(i)).unwrap_or(0),
+            ));
+        }
+    }
+    Ok(out)
+}
