@@ -2,8 +2,6 @@
 //! inputs, its distinct IPs, user agents and referers with their requests and first/last seen,
 //! and how many of its rows each rule of SCORING.md dropped. Works under the threshold too.
 
-use std::collections::HashMap;
-
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Int64Type, TimestampSecondType};
 use chrono::{DateTime, Utc};
@@ -12,7 +10,9 @@ use datafusion::common::{ParamValues, ScalarValue};
 use crate::cloudfront::is_valid_session_id;
 use crate::engine::LogEngine;
 use crate::error::{Error, Result};
-use crate::score::{ScoreParams, ScoreReport, ScoredSession, Window, WindowSpec, score};
+use crate::score::{
+    ScoreParams, ScoreReport, ScoredSession, Window, WindowSpec, named_params, score, ts_param,
+};
 
 /// The values query (`queries/explain_values.sql`).
 pub const VALUES_SQL: &str = include_str!("../queries/explain_values.sql");
@@ -94,20 +94,14 @@ pub async fn explain(
 }
 
 fn bind(session_id: &str, window: &Window) -> ParamValues {
-    let ts =
-        |t: &DateTime<Utc>| ScalarValue::TimestampSecond(Some(t.timestamp()), Some("UTC".into()));
-    let values: HashMap<String, ScalarValue> = [
+    named_params([
         (
             "session_id",
             ScalarValue::Utf8(Some(session_id.to_string())),
         ),
-        ("window_from", ts(&window.from)),
-        ("window_to", ts(&window.to)),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    ParamValues::Map(values.into_iter().map(|(k, v)| (k, v.into())).collect())
+        ("window_from", ts_param(&window.from)),
+        ("window_to", ts_param(&window.to)),
+    ])
 }
 
 fn shape(query: &str, column: &str) -> Error {

@@ -360,19 +360,17 @@ impl Walk<'_> {
             // With a delimiter and one key, a page holds one object or one folder.
             let object = page.objects.into_iter().next();
             let folder = page.prefixes.into_iter().next();
+            // A folder that comes first: skip past its keys here, prune it on its own below.
+            let folder_first = folder
+                .as_ref()
+                .is_some_and(|f| object.as_ref().is_none_or(|o| *f < o.key));
             let next = match (object, folder) {
-                (None, None) => break,
-                // A folder: skip past its keys here, prune it on its own below.
-                (None, Some(f)) => {
+                (_, Some(f)) if folder_first => {
                     let skip = format!("{}0", f.trim_end_matches('/'));
                     folders.push(f);
                     skip
                 }
-                (Some(o), Some(f)) if f < o.key => {
-                    let skip = format!("{}0", f.trim_end_matches('/'));
-                    folders.push(f);
-                    skip
-                }
+                (None, _) => break,
                 (Some(o), _) => {
                     let name = &o.key[prefix.len().min(o.key.len())..];
                     match flat_name(name) {

@@ -12,15 +12,7 @@ pub fn render_explain(e: &Explanation, out: &mut dyn Write) -> io::Result<()> {
     let r = &e.report;
     let p = &r.params;
     writeln!(out, "session  {}", e.session_id)?;
-    match &r.window {
-        Some(w) => writeln!(
-            out,
-            "window   {} .. {}",
-            format_time(&w.from),
-            format_time(&w.to)
-        )?,
-        None => writeln!(out, "window   none")?,
-    }
+    super::write_window(r.window.as_ref(), out)?;
     let p50 = r.p50.map_or_else(|| "-".to_string(), float);
     writeln!(
         out,

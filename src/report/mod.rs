@@ -151,6 +151,19 @@ pub fn write_parquet(
     Ok(())
 }
 
+/// The `window   FROM .. TO` line that opens the human-readable reports.
+fn write_window(window: Option<&crate::score::Window>, out: &mut dyn Write) -> io::Result<()> {
+    match window {
+        Some(w) => writeln!(
+            out,
+            "window   {} .. {}",
+            format_time(&w.from),
+            format_time(&w.to)
+        ),
+        None => writeln!(out, "window   none"),
+    }
+}
+
 /// A float as Rust's shortest round-trip text (`1.0`, `0.1`, `2.2000000000000006`).
 pub fn float(v: f64) -> String {
     format!("{v:?}")

@@ -10,15 +10,7 @@ pub(super) fn render(
     all: bool,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    match &r.window {
-        Some(w) => writeln!(
-            out,
-            "window   {} .. {}",
-            format_time(&w.from),
-            format_time(&w.to)
-        )?,
-        None => writeln!(out, "window   none")?,
-    }
+    super::write_window(r.window.as_ref(), out)?;
     let s = &r.stats;
     writeln!(
         out,

@@ -3,8 +3,6 @@
 
 pub mod params;
 
-use std::collections::HashMap;
-
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, Int64Type, TimestampSecondType};
 use chrono::{DateTime, Utc};
@@ -194,13 +192,11 @@ async fn latest_row_time(
 
 /// The named parameters of `queries/score.sql`.
 pub fn bind(window: &Window, params: &ScoreParams) -> ParamValues {
-    let ts =
-        |t: &DateTime<Utc>| ScalarValue::TimestampSecond(Some(t.timestamp()), Some("UTC".into()));
     let int = |v: u64| ScalarValue::Int64(Some(i64::try_from(v).unwrap_or(i64::MAX)));
     let float = |v: f64| ScalarValue::Float64(Some(v));
-    let values: HashMap<String, ScalarValue> = [
-        ("window_from", ts(&window.from)),
-        ("window_to", ts(&window.to)),
+    named_params([
+        ("window_from", ts_param(&window.from)),
+        ("window_to", ts_param(&window.to)),
         ("min_sessions", int(params.min_sessions)),
         ("min_duration", int(params.min_duration)),
         ("threshold", float(params.threshold)),
@@ -208,11 +204,22 @@ pub fn bind(window: &Window, params: &ScoreParams) -> ParamValues {
         ("w_ip", float(params.weights.ip)),
         ("w_referer", float(params.weights.referer)),
         ("w_ua", float(params.weights.ua)),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    ParamValues::Map(values.into_iter().map(|(k, v)| (k, v.into())).collect())
+    ])
+}
+
+/// A time as the `logs` table's `ts` type, for a query parameter.
+pub fn ts_param(t: &DateTime<Utc>) -> ScalarValue {
+    ScalarValue::TimestampSecond(Some(t.timestamp()), Some("UTC".into()))
+}
+
+/// Named parameters (`$name`) for a query under `queries/`.
+pub fn named_params<const N: usize>(values: [(&str, ScalarValue); N]) -> ParamValues {
+    ParamValues::Map(
+        values
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.into()))
+            .collect(),
+    )
 }
 
 /// One row of the scoring query.
