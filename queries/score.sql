@@ -92,6 +92,12 @@ SELECT
     scored,
     scored AND ip_rate + ip_penalty + referer_penalty + ua_penalty > $threshold AS flagged,
     sessions_in_window,
-    p50
+    p50,
+    -- What the components compared, named alike in every profile (see score_concurrent.sql).
+    p50 AS reference_rate,
+    distinct_ips AS ip_evidence,
+    distinct_referers AS referer_evidence,
+    distinct_user_agents AS ua_evidence,
+    CAST(NULL AS VARCHAR) AS asset
 FROM components
 ORDER BY score DESC NULLS LAST, session_id

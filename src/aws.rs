@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 pub struct AwsSettings {
     /// Region (`--region`; else `AWS_REGION`, the profile, ...; else us-east-1 for S3).
     pub region: Option<String>,
-    /// Named profile of the shared config and credentials files (`--profile`).
+    /// Named profile of the shared config and credentials files (`--aws-profile`).
     pub profile: Option<String>,
     /// Endpoint override (`--endpoint-url`; else `AWS_ENDPOINT_URL_<SERVICE>` or
     /// `AWS_ENDPOINT_URL`). Custom endpoints use path-style S3 addressing.

@@ -14,8 +14,8 @@ use autorevoke::job::{RunOptions, WafTarget};
 use autorevoke::layout::Layout;
 use autorevoke::location::ListOptions;
 use autorevoke::report::{Format, QueryFormat};
-use autorevoke::score::{Now, ScoreParams, Weights, WindowSpec};
-use autorevoke::{Error, LogEngine, LogLocation, Result};
+use autorevoke::score::{Now, Profile, ScoreParams, Weights, WindowSpec};
+use autorevoke::{Error, LogEngine, LogLocation, Result, ScanObserver};
 
 /// Finds shared (compromised) video playback sessions in CloudFront access logs and revokes them.
 #[derive(Debug, Parser)]
@@ -25,12 +25,28 @@ pub struct Cli {
     /// override it.
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Print nothing on stderr but a fatal error: no progress bar, no warnings (the exit
+    /// code still tells partial input).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Structured logs on stderr: -v what the run does (listing, queries, writes), -vv every
+    /// object and request, -vvv other crates too. Replaces the progress bar.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
 impl Cli {
+    /// How chatty stderr is.
+    pub fn verbosity(&self) -> crate::progress::Verbosity {
+        crate::progress::Verbosity {
+            quiet: self.quiet,
+            verbose: self.verbose,
+        }
+    }
+
     /// The config file's contents (empty without `--config`).
     pub fn load_config(&self) -> Result<Config> {
         match &self.config {
@@ -59,6 +75,9 @@ pub enum Command {
     /// Explain one session's score: p50, each component with its inputs, its IPs, user agents
     /// and referers, and the rows each rule dropped. Works under the threshold too.
     Explain(ExplainArgs),
+    /// Score a window and compare with a truth file (as `synth` writes): precision, recall,
+    /// and the false positives grouped by cause.
+    Evaluate(EvaluateArgs),
     /// Run any SQL over the logs, as the table `logs` (forensics).
     Query(QueryArgs),
     /// Write realistic CloudFront logs with planted shared sessions, and their truth file.
@@ -79,9 +98,9 @@ pub struct AwsArgs {
     /// AWS region (default: the standard AWS settings, else us-east-1).
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
-    /// Named profile from the shared AWS config and credentials files.
+    /// Named profile from the shared AWS config and credentials files (as AWS_PROFILE).
     #[arg(long, value_name = "NAME")]
-    pub profile: Option<String>,
+    pub aws_profile: Option<String>,
     /// Endpoint override, e.g. a local AWS-compatible server (default: AWS_ENDPOINT_URL_<SERVICE>
     /// or AWS_ENDPOINT_URL); S3 uses path-style addressing with it.
     #[arg(long, value_name = "URL")]
@@ -96,7 +115,7 @@ impl AwsArgs {
     pub fn access(&self, cfg: &Config) -> Arc<AwsAccess> {
         Arc::new(AwsAccess::new(AwsSettings {
             region: self.region.clone().or_else(|| cfg.aws.region.clone()),
-            profile: self.profile.clone().or_else(|| cfg.aws.profile.clone()),
+            profile: self.aws_profile.clone().or_else(|| cfg.aws.profile.clone()),
             endpoint_url: self
                 .endpoint_url
                 .clone()
@@ -135,8 +154,14 @@ pub struct ReadArgs {
 }
 
 impl ReadArgs {
-    /// The engine over these locations, reaching AWS through `aws`.
-    pub fn engine(&self, cfg: &Config, aws: Arc<AwsAccess>) -> Result<LogEngine> {
+    /// The engine over these locations, reaching AWS through `aws`, telling `progress` (when
+    /// given) about its scans.
+    pub fn engine(
+        &self,
+        cfg: &Config,
+        aws: Arc<AwsAccess>,
+        progress: Option<Arc<dyn ScanObserver>>,
+    ) -> Result<LogEngine> {
         let texts = if self.locations.is_empty() {
             &cfg.logs.locations
         } else {
@@ -169,13 +194,17 @@ impl ReadArgs {
                     .unwrap_or(60),
             ) * 60,
         };
-        Ok(LogEngine::with_access(
+        let engine = LogEngine::with_access(
             locations,
             aws,
             list_options,
             options,
             self.threads.or(cfg.logs.threads),
-        ))
+        );
+        Ok(match progress {
+            Some(observer) => engine.with_observer(observer),
+            None => engine,
+        })
     }
 }
 
@@ -211,6 +240,14 @@ impl WindowArgs {
 /// Scoring parameters (SCORING.md).
 #[derive(Debug, Args)]
 pub struct ScoringArgs {
+    /// Scoring rules: `upstream` is SCORING.md exactly; `concurrent` counts viewers active at
+    /// the same time [default: upstream].
+    #[arg(long, value_enum)]
+    pub profile: Option<Profile>,
+    /// `concurrent`: seconds a network must overlap an earlier one to count as another
+    /// viewer [default: 60].
+    #[arg(long, value_name = "SECONDS")]
+    pub min_overlap: Option<u64>,
     /// Flag sessions whose score is strictly above this [default: 2.2].
     #[arg(long)]
     pub threshold: Option<f64>,
@@ -240,6 +277,11 @@ impl ScoringArgs {
         let c = &cfg.scoring;
         let d = ScoreParams::default();
         let params = ScoreParams {
+            profile: self.profile.or(c.profile).unwrap_or(d.profile),
+            min_overlap: self
+                .min_overlap
+                .or(c.min_overlap_seconds)
+                .unwrap_or(d.min_overlap),
             threshold: self.threshold.or(c.threshold).unwrap_or(d.threshold),
             min_sessions: self
                 .min_sessions
@@ -502,6 +544,25 @@ pub struct ExplainArgs {
     pub aws: AwsArgs,
 }
 
+/// `autorevoke evaluate`.
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// The truth file (`session_id,shared,viewers[,traits]`, as `synth` writes it).
+    #[arg(long, value_name = "FILE")]
+    pub truth: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
 /// `autorevoke query`.
 #[derive(Debug, Args)]
 pub struct QueryArgs {
@@ -559,6 +620,36 @@ pub struct SynthArgs {
     /// Share of rows delivered late, into the next hour's file.
     #[arg(long, default_value_t = 0.02)]
     pub late_fraction: f64,
+    /// Share of viewers playing natively on iOS (Safari for the master manifest,
+    /// AppleCoreMedia without a referer for the rest).
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub ios_native: f64,
+    /// Share of viewers moving from Wi-Fi to cellular once during playback.
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub network_switch: f64,
+    /// Share of viewers on IPv6 privacy addresses rotating inside one /64 every 2-5 minutes.
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub ipv6_rotate: f64,
+    /// Segment durations in seconds, assigned to the assets in turn (e.g. 4,2).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "4",
+        value_name = "SECONDS,..."
+    )]
+    pub segment_durations: Vec<i64>,
+}
+
+impl SynthArgs {
+    /// The confounders asked for.
+    pub fn confounders(&self) -> autorevoke::synth::Confounders {
+        autorevoke::synth::Confounders {
+            ios_native: self.ios_native,
+            network_switch: self.network_switch,
+            ipv6_rotate: self.ipv6_rotate,
+            segment_durations: self.segment_durations.clone(),
+        }
+    }
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
@@ -618,7 +709,7 @@ mod tests {
         assert_eq!(lookback.num_minutes(), 20);
         assert!(
             run.read
-                .engine(&cfg, Arc::new(AwsAccess::default()))
+                .engine(&cfg, Arc::new(AwsAccess::default()), None)
                 .is_ok()
         );
     }
@@ -642,7 +733,7 @@ mod tests {
         );
         let e = run
             .read
-            .engine(&cfg, Arc::new(AwsAccess::default()))
+            .engine(&cfg, Arc::new(AwsAccess::default()), None)
             .expect_err("no location");
         assert!(e.to_string().contains("LOCATION"), "{e}");
     }

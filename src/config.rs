@@ -36,7 +36,7 @@ pub struct Config {
 pub struct AwsConfig {
     /// As `--region`.
     pub region: Option<String>,
-    /// As `--profile`.
+    /// As `--aws-profile`.
     pub profile: Option<String>,
     /// As `--endpoint-url`.
     pub endpoint_url: Option<String>,
@@ -67,6 +67,10 @@ pub struct LogsConfig {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScoringConfig {
+    /// As `--profile`.
+    pub profile: Option<crate::score::Profile>,
+    /// As `--min-overlap`.
+    pub min_overlap_seconds: Option<u64>,
     /// As `--lookback`.
     pub lookback_minutes: Option<f64>,
     /// As `--threshold`.

@@ -12,12 +12,20 @@ use datafusion::execution::context::SessionContext;
 use datafusion::prelude::SessionConfig;
 
 use crate::aws::AwsAccess;
-use crate::cloudfront::{CloudFrontTable, ReadOptions, StatsSnapshot};
+use crate::cloudfront::{CloudFrontTable, ReadOptions, ScanStats, StatsSnapshot};
 use crate::error::{Error, Result};
 use crate::location::{ListOptions, LogLocation};
 
 /// The name SQL uses for the logs.
 pub const LOGS_TABLE: &str = "logs";
+
+/// Watches the scans a query makes, e.g. to draw a progress bar while they run.
+pub trait ScanObserver: Send + Sync + std::fmt::Debug {
+    /// A query is about to read the logs; `stats` fills in as it does.
+    fn scan_started(&self, stats: Arc<ScanStats>);
+    /// The query has finished (or failed).
+    fn scan_finished(&self);
+}
 
 /// Runs SQL over CloudFront logs at a set of locations.
 #[derive(Debug, Clone)]
@@ -27,6 +35,7 @@ pub struct LogEngine {
     list_options: ListOptions,
     options: ReadOptions,
     config: SessionConfig,
+    observer: Option<Arc<dyn ScanObserver>>,
 }
 
 /// The result of one query, with what its scan saw.
@@ -71,7 +80,14 @@ impl LogEngine {
             list_options,
             options,
             config,
+            observer: None,
         }
+    }
+
+    /// The same engine, telling `observer` about every scan.
+    pub fn with_observer(mut self, observer: Arc<dyn ScanObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// Runs `sql` with named parameters (`$name`) bound to `params`.
@@ -85,6 +101,7 @@ impl LogEngine {
         ));
         ctx.register_table(LOGS_TABLE, Arc::clone(&table) as _)
             .map_err(Error::query("registering the logs table"))?;
+        ctx.register_udf(crate::score::network::ip_network_udf());
         let mut df = ctx
             .sql(sql)
             .await
@@ -95,10 +112,20 @@ impl LogEngine {
                 .map_err(Error::query("binding the query's parameters"))?;
         }
         let schema = Arc::clone(df.schema().inner());
-        let batches = df
-            .collect()
-            .await
-            .map_err(Error::query("running the query"))?;
+        let started = std::time::Instant::now();
+        if let Some(observer) = &self.observer {
+            observer.scan_started(table.stats());
+        }
+        let batches = df.collect().await;
+        if let Some(observer) = &self.observer {
+            observer.scan_finished();
+        }
+        let batches = batches.map_err(Error::query("running the query"))?;
+        tracing::info!(
+            rows = batches.iter().map(RecordBatch::num_rows).sum::<usize>(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "query finished"
+        );
         Ok(QueryOutput {
             schema,
             batches,

@@ -118,7 +118,16 @@ pub async fn run(
         report.sessions_scored,
         options.max_flagged_fraction,
     );
-    if breaker.is_some() {
+    tracing::info!(
+        flagged = report.flagged,
+        scored = report.sessions_scored,
+        items = items.len(),
+        rejected = rejected.len(),
+        over_limit = over_limit.len(),
+        "scored the window"
+    );
+    if let Some(reason) = &breaker {
+        tracing::warn!(%reason, "circuit breaker: nothing written");
         return Ok(RunReport {
             score: report,
             items,
@@ -132,7 +141,9 @@ pub async fn run(
     let write = if options.dry_run {
         None
     } else {
-        Some(table.write_auto(&items, options.write_concurrency).await?)
+        let written = table.write_auto(&items, options.write_concurrency).await?;
+        tracing::info!(table = %options.table, outcome = ?written, "wrote the revocation items");
+        Some(written)
     };
     let compile = match &options.compile {
         Some(target) => Some(compile_waf(aws, &options.table, target, options.dry_run).await?),
@@ -228,6 +239,13 @@ pub async fn compile_waf(
     let compiled = compile(items, now, target.retention_minutes, target.capacity);
     let group = WafRuleGroup::new(client, &target.rule_group, &id);
     let outcome = group.apply(&compiled.rules, dry_run).await?;
+    tracing::info!(
+        rule_group = %target.rule_group,
+        rules = compiled.rules.len(),
+        outcome = ?outcome,
+        dry_run,
+        "compiled the WAF rule group"
+    );
     Ok(CompileReport {
         compiled,
         outcome,

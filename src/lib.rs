@@ -15,6 +15,7 @@ pub mod cloudfront;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod evaluate;
 pub mod explain;
 pub mod job;
 pub mod layout;
@@ -26,7 +27,7 @@ pub mod score;
 pub mod synth;
 pub mod waf;
 
-pub use engine::{LogEngine, QueryOutput};
+pub use engine::{LogEngine, QueryOutput, ScanObserver};
 pub use error::{Error, Result};
 pub use location::{LogLocation, LogObject};
 pub use score::{ScoreParams, ScoreReport, ScoredSession, Window, WindowSpec, score};

@@ -2,6 +2,7 @@
 //! and maps the outcome to the documented exit codes.
 
 mod cli;
+mod progress;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -15,9 +16,11 @@ use autorevoke::cloudfront::StatsSnapshot;
 use autorevoke::config::Config;
 use autorevoke::synth::{self, SynthConfig};
 use autorevoke::{job, report, score};
+use progress::Verbosity;
+
 use cli::{
-    Cli, Command, ExplainArgs, InitArgs, QueryArgs, RevokeArgs, RunArgs, ScoreArgs, SynthArgs,
-    WafCommand, WafCompileArgs,
+    Cli, Command, EvaluateArgs, ExplainArgs, InitArgs, QueryArgs, RevokeArgs, RunArgs, ScoreArgs,
+    SynthArgs, WafCommand, WafCompileArgs,
 };
 
 /// Exit code: the run completed and read all of its input.
@@ -39,6 +42,8 @@ const EXIT_BREAKER: u8 = 7;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let ui = cli.verbosity();
+    ui.init_logs();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -49,7 +54,7 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, ui)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             // Name the library's own error when DataFusion wrapped it (a failed listing).
@@ -92,17 +97,18 @@ fn innermost(e: &anyhow::Error) -> Option<&autorevoke::Error> {
     found
 }
 
-async fn run(cli: Cli) -> anyhow::Result<u8> {
+async fn run(cli: Cli, ui: Verbosity) -> anyhow::Result<u8> {
     let cfg = cli.load_config()?;
     match cli.command {
-        Command::Score(args) => run_score(args, &cfg).await,
-        Command::Run(args) => run_job(args, &cfg).await,
+        Command::Score(args) => run_score(args, &cfg, ui).await,
+        Command::Run(args) => run_job(args, &cfg, ui).await,
         Command::Revoke(args) => run_revoke(args, &cfg).await,
         Command::Waf(WafCommand::Compile(args)) => run_waf_compile(args, &cfg).await,
         Command::Init(args) => run_init(args, &cfg).await,
-        Command::Explain(args) => run_explain(args, &cfg).await,
-        Command::Query(args) => run_query(args, &cfg).await,
-        Command::Synth(args) => run_synth(args),
+        Command::Explain(args) => run_explain(args, &cfg, ui).await,
+        Command::Evaluate(args) => run_evaluate(args, &cfg, ui).await,
+        Command::Query(args) => run_query(args, &cfg, ui).await,
+        Command::Synth(args) => run_synth(args, ui),
     }
 }
 
@@ -118,39 +124,54 @@ fn check_parquet_output(parquet: bool, output: Option<&Path>) -> anyhow::Result<
     Ok(())
 }
 
-async fn run_score(args: ScoreArgs, cfg: &Config) -> anyhow::Result<u8> {
+async fn run_score(args: ScoreArgs, cfg: &Config, ui: Verbosity) -> anyhow::Result<u8> {
     check_parquet_output(
         args.format == report::Format::Parquet,
         args.output.as_deref(),
     )?;
     let spec = args.window.spec(cfg)?;
     let params = args.scoring.params(cfg)?;
-    let engine = args.read.engine(cfg, args.aws.access(cfg))?;
+    let engine = args.read.engine(cfg, args.aws.access(cfg), ui.progress())?;
     let report = score::score(&engine, spec, params).await?;
     with_output(args.output.as_deref(), |out| {
         report::render(&report, args.format, args.all, out)
     })?;
-    Ok(finish(&report.stats))
+    Ok(finish(&report.stats, ui))
 }
 
-async fn run_explain(args: ExplainArgs, cfg: &Config) -> anyhow::Result<u8> {
+async fn run_explain(args: ExplainArgs, cfg: &Config, ui: Verbosity) -> anyhow::Result<u8> {
     let spec = args.window.spec(cfg)?;
     let params = args.scoring.params(cfg)?;
-    let engine = args.read.engine(cfg, args.aws.access(cfg))?;
+    let engine = args.read.engine(cfg, args.aws.access(cfg), ui.progress())?;
     let explained = autorevoke::explain::explain(&engine, spec, params, &args.session_id).await?;
     with_output(None, |out| report::render_explain(&explained, out))?;
-    Ok(finish(&explained.report.stats))
+    Ok(finish(&explained.report.stats, ui))
 }
 
-async fn run_job(args: RunArgs, cfg: &Config) -> anyhow::Result<u8> {
+async fn run_evaluate(args: EvaluateArgs, cfg: &Config, ui: Verbosity) -> anyhow::Result<u8> {
+    let truth = autorevoke::evaluate::read_truth(&args.truth)?;
+    let spec = args.window.spec(cfg)?;
+    let params = args.scoring.params(cfg)?;
+    let engine = args.read.engine(cfg, args.aws.access(cfg), ui.progress())?;
+    let report = score::score(&engine, spec, params).await?;
+    let evaluation = autorevoke::evaluate::evaluate(&report, &truth);
+    with_output(None, |out| {
+        report::render_evaluation(&evaluation, args.json, out)
+    })?;
+    Ok(finish(&report.stats, ui))
+}
+
+async fn run_job(args: RunArgs, cfg: &Config, ui: Verbosity) -> anyhow::Result<u8> {
     let spec = args.window.spec(cfg)?;
     let params = args.scoring.params(cfg)?;
     let options = args.options(cfg)?;
     let aws = args.aws.access(cfg);
-    let engine = args.read.engine(cfg, std::sync::Arc::clone(&aws))?;
+    let engine = args
+        .read
+        .engine(cfg, std::sync::Arc::clone(&aws), ui.progress())?;
     let report = job::run(&engine, &aws, spec, params, &options).await?;
     with_output(None, |out| report::render_run(&report, args.format, out))?;
-    let code = finish(&report.score.stats);
+    let code = finish(&report.score.stats, ui);
     if let Some(reason) = &report.breaker {
         eprintln!("autorevoke: circuit breaker: {reason}");
         return Ok(EXIT_BREAKER);
@@ -186,7 +207,7 @@ async fn run_init(args: InitArgs, cfg: &Config) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
-async fn run_query(args: QueryArgs, cfg: &Config) -> anyhow::Result<u8> {
+async fn run_query(args: QueryArgs, cfg: &Config, ui: Verbosity) -> anyhow::Result<u8> {
     check_parquet_output(
         args.format == report::QueryFormat::Parquet,
         args.output.as_deref(),
@@ -197,16 +218,16 @@ async fn run_query(args: QueryArgs, cfg: &Config) -> anyhow::Result<u8> {
             .with_context(|| format!("reading --sql-file {}", path.display()))?,
         (None, None) => anyhow::bail!("give --sql or --sql-file"),
     };
-    let engine = args.read.engine(cfg, args.aws.access(cfg))?;
+    let engine = args.read.engine(cfg, args.aws.access(cfg), ui.progress())?;
     let output = engine.run(&sql, None).await?;
     with_output(args.output.as_deref(), |out| {
         report::render_batches(&output.schema, &output.batches, args.format, out)
             .map_err(io::Error::other)
     })?;
-    Ok(finish(&output.stats))
+    Ok(finish(&output.stats, ui))
 }
 
-fn run_synth(args: SynthArgs) -> anyhow::Result<u8> {
+fn run_synth(args: SynthArgs, ui: Verbosity) -> anyhow::Result<u8> {
     let truth = args
         .truth
         .clone()
@@ -221,7 +242,11 @@ fn run_synth(args: SynthArgs) -> anyhow::Result<u8> {
         seed: args.seed,
         files_per_hour: args.files_per_hour,
         late_fraction: args.late_fraction,
+        confounders: args.confounders(),
     })?;
+    if ui.quiet {
+        return Ok(EXIT_OK);
+    }
     eprintln!(
         "autorevoke: wrote {} files ({} rows, {} bytes uncompressed) to {} and {} sessions to {}",
         summary.files,
@@ -260,8 +285,15 @@ fn with_output(
     }
 }
 
-/// Reports lost input on stderr (`object: reason`) and picks the exit code.
-fn finish(stats: &StatsSnapshot) -> u8 {
+/// Reports lost input on stderr (`object: reason`; not with `-q`) and picks the exit code.
+fn finish(stats: &StatsSnapshot, ui: Verbosity) -> u8 {
+    if ui.quiet {
+        return if stats.is_partial() {
+            EXIT_PARTIAL
+        } else {
+            EXIT_OK
+        };
+    }
     for f in &stats.failures {
         eprintln!("autorevoke: {}: {}", f.object, f.reason);
     }

@@ -119,7 +119,13 @@ where
         match &result {
             Err(e) if attempt < backoff.attempts && verdict(e) == Verdict::Retry => {
                 attempt += 1;
-                tokio::time::sleep(backoff.delay(attempt)).await;
+                let delay = backoff.delay(attempt);
+                tracing::debug!(
+                    attempt,
+                    delay_ms = delay.as_millis() as u64,
+                    "retrying after a retryable failure"
+                );
+                tokio::time::sleep(delay).await;
             }
             _ => return (result, attempt),
         }

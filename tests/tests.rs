@@ -4,8 +4,10 @@
 mod util;
 
 mod cli;
+mod profiles;
 mod reader;
 mod reference;
+mod report;
 mod revocation;
 mod robustness;
 mod s3;

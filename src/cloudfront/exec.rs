@@ -213,29 +213,34 @@ impl PartitionReader {
         let mut fetched = futures::stream::iter(objects)
             .map(|object| async move {
                 let bytes = fetch(&object).await;
-                (object.display, bytes)
+                (object.display, object.size, bytes)
             })
             .buffered(self.prefetch);
-        while let Some((display, bytes)) = fetched.next().await {
+        while let Some((object_name, size, bytes)) = fetched.next().await {
             let outcome = match bytes {
                 Ok(bytes) => {
                     self.stats.add_bytes(bytes.len() as u64);
                     let reader = self.clone();
-                    let name = display.clone();
+                    let name = object_name.clone();
                     tokio::task::spawn_blocking(move || reader.parse(&name, &bytes))
                         .await
                         .unwrap_or_else(|e| Err(Stop::Failed(format!("parser task failed: {e}"))))
                 }
                 Err(reason) => Err(Stop::Failed(reason)),
             };
+            self.stats.object_done(size);
             match outcome {
-                Ok(()) => self.stats.object_read(),
+                Ok(()) => {
+                    tracing::debug!(object = %object_name, bytes = size, "object read");
+                    self.stats.object_read()
+                }
                 Err(Stop::Cancelled) => return Ok(()),
                 Err(Stop::Fatal(message)) => return Err(DataFusionError::Execution(message)),
                 Err(Stop::Failed(reason)) => {
-                    let message = format!("{display}: {reason}");
+                    tracing::warn!(object = %object_name, %reason, "object failed");
+                    let message = format!("{object_name}: {reason}");
                     self.stats.object_failed(ObjectFailure {
-                        object: display,
+                        object: object_name,
                         reason,
                     });
                     if self.options.strict {

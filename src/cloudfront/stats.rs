@@ -2,7 +2,7 @@
 //! objects that failed and a sample of the malformed lines, each with its location.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use serde::Serialize;
 
@@ -34,6 +34,10 @@ pub struct MalformedLine {
 pub struct ScanStats {
     objects_listed: AtomicU64,
     list_requests: AtomicU64,
+    listed: AtomicBool,
+    objects_selected: AtomicU64,
+    bytes_selected: AtomicU64,
+    bytes_done: AtomicU64,
     objects_read: AtomicU64,
     objects_failed: AtomicU64,
     bytes_read: AtomicU64,
@@ -59,10 +63,32 @@ pub struct ObjectCounts {
 }
 
 impl ScanStats {
-    /// Records the outcome of listing: how many objects were found with how many requests.
-    pub fn add_listing(&self, objects: u64, requests: u64) {
-        self.objects_listed.fetch_add(objects, Ordering::Relaxed);
+    /// Records the outcome of listing: how many keys were found with how many requests, and
+    /// the objects (and their bytes) selected for reading.
+    pub fn add_listing(&self, keys: u64, requests: u64, selected: u64, selected_bytes: u64) {
+        self.objects_listed.fetch_add(keys, Ordering::Relaxed);
         self.list_requests.fetch_add(requests, Ordering::Relaxed);
+        self.objects_selected.fetch_add(selected, Ordering::Relaxed);
+        self.bytes_selected
+            .fetch_add(selected_bytes, Ordering::Relaxed);
+        self.listed.store(true, Ordering::Release);
+    }
+
+    /// Records that an object of `size` listed bytes is done with (read or failed).
+    pub fn object_done(&self, size: u64) {
+        self.bytes_done.fetch_add(size, Ordering::Relaxed);
+    }
+
+    /// Where a running scan is, for a progress display (cheap: a few atomic loads).
+    pub fn progress(&self) -> ScanProgress {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        ScanProgress {
+            listed: self.listed.load(Ordering::Acquire),
+            objects_total: get(&self.objects_selected),
+            objects_done: get(&self.objects_read) + get(&self.objects_failed),
+            bytes_total: get(&self.bytes_selected),
+            bytes_done: get(&self.bytes_done),
+        }
     }
 
     /// Records the bytes fetched for one object.
@@ -127,6 +153,21 @@ impl ScanStats {
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave a Vec half-pushed; keep going.
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// How far a running scan is: objects and (listed, compressed) bytes done of those selected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanProgress {
+    /// Listing has finished, so the totals are known.
+    pub listed: bool,
+    /// Objects selected for reading.
+    pub objects_total: u64,
+    /// Objects read or failed.
+    pub objects_done: u64,
+    /// Listed size of the selected objects.
+    pub bytes_total: u64,
+    /// Listed size of the objects done.
+    pub bytes_done: u64,
 }
 
 /// The counters of a finished scan, as reported in `stats`.

@@ -104,8 +104,20 @@ impl TableProvider for CloudFrontTable {
         let listing = select_all(&self.locations, &self.aws, self.list_options, hours)
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        self.stats
-            .add_listing(listing.keys_listed, listing.list_requests);
+        let selected_bytes = listing.objects.iter().map(|o| o.size).sum();
+        self.stats.add_listing(
+            listing.keys_listed,
+            listing.list_requests,
+            listing.objects.len() as u64,
+            selected_bytes,
+        );
+        tracing::info!(
+            objects = listing.objects.len(),
+            bytes = selected_bytes,
+            keys_listed = listing.keys_listed,
+            list_requests = listing.list_requests,
+            "listed the log objects to read"
+        );
         Ok(Arc::new(CloudFrontExec::new(
             listing.objects,
             state.config().target_partitions(),

@@ -5,13 +5,14 @@ use std::io::{self, Write};
 
 use super::float;
 use crate::explain::Explanation;
-use crate::score::format_time;
+use crate::score::{Profile, format_time};
 
 /// Writes the explanation as text.
 pub fn render_explain(e: &Explanation, out: &mut dyn Write) -> io::Result<()> {
     let r = &e.report;
     let p = &r.params;
     writeln!(out, "session  {}", e.session_id)?;
+    writeln!(out, "profile  {}", p.profile.name())?;
     super::write_window(r.window.as_ref(), out)?;
     let p50 = r.p50.map_or_else(|| "-".to_string(), float);
     writeln!(
@@ -33,55 +34,53 @@ pub fn render_explain(e: &Explanation, out: &mut dyn Write) -> io::Result<()> {
                 float(s.score),
                 p.threshold
             )?;
+            let reference = match (p.profile, &s.asset) {
+                (Profile::Concurrent, Some(asset)) if Some(s.reference_rate) != r.p50 => {
+                    format!("the median of asset {asset} {}", float(s.reference_rate))
+                }
+                _ => format!("p50 {}", float(s.reference_rate)),
+            };
             writeln!(
                 out,
-                "  ip_rate          {} = w_rate {} * rate {} / p50 {p50}  (rate = {} distinct (IP, URI) pairs / {} s)",
+                "  ip_rate          {} = w_rate {} * rate {} / {reference}  (rate = {} distinct (IP, URI) pairs / {} s)",
                 float(s.ip_rate),
                 float(p.weights.rate),
                 float(s.rate),
                 s.pairs,
                 s.duration_s
             )?;
-            let penalty = |name: &str, v: f64, w: f64, n: u64, what: &str| {
-                format!(
-                    "  {name:<16} {}  (weight {}: {n} distinct {what}; more than 1 costs the weight)",
-                    float(v),
-                    float(w)
-                )
+            let (ips, referers, agents) = match p.profile {
+                Profile::Upstream => ("distinct IPs", "distinct referers", "distinct user agents"),
+                Profile::Concurrent => (
+                    "networks active at once (IPv6 by /64)",
+                    "real referers (`-` not counted)",
+                    "agents (a browser and its media stack count once)",
+                ),
             };
-            writeln!(
-                out,
-                "{}",
-                penalty(
-                    "ip_penalty",
-                    s.ip_penalty,
-                    p.weights.ip,
-                    s.distinct_ips,
-                    "IPs"
-                )
-            )?;
-            writeln!(
-                out,
-                "{}",
-                penalty(
+            for (name, value, weight, evidence, what) in [
+                ("ip_penalty", s.ip_penalty, p.weights.ip, s.ip_evidence, ips),
+                (
                     "referer_penalty",
                     s.referer_penalty,
                     p.weights.referer,
-                    s.distinct_referers,
-                    "referers"
-                )
-            )?;
-            writeln!(
-                out,
-                "{}",
-                penalty(
+                    s.referer_evidence,
+                    referers,
+                ),
+                (
                     "ua_penalty",
                     s.ua_penalty,
                     p.weights.ua,
-                    s.distinct_user_agents,
-                    "user agents"
-                )
-            )?;
+                    s.ua_evidence,
+                    agents,
+                ),
+            ] {
+                writeln!(
+                    out,
+                    "  {name:<16} {}  (weight {}: {evidence} {what}; more than 1 costs the weight)",
+                    float(value),
+                    float(weight)
+                )?;
+            }
         }
         (Some(s), false) => {
             let why = if r.sessions_in_window < p.min_sessions {

@@ -1,11 +1,15 @@
-//! Renders a [`ScoreReport`] for people (`table`) and programs (`csv`, `json`), and the rows
-//! of an ad-hoc query.
+//! Renders a [`ScoreReport`] for people (`table`, `html`) and programs (`csv`, `json`,
+//! `parquet`), and the rows of an ad-hoc query.
 
+mod evaluate;
 mod explain;
+mod html;
 mod job;
+mod plot;
 mod query;
 mod table;
 
+pub use evaluate::render_evaluation;
 pub use explain::render_explain;
 pub use job::{render_compile, render_init, render_revoke, render_run};
 pub use query::{QueryFormat, render_batches};
@@ -34,6 +38,9 @@ pub enum Format {
     Json,
     /// The CSV's columns as a Parquet file (needs `--output`), for loading into other tools.
     Parquet,
+    /// One self-contained HTML page with plots: the distribution of scores and rates, why
+    /// each flagged session was flagged, and what other thresholds would flag.
+    Html,
 }
 
 /// The CSV header of `score --format csv` (a contract: do not reorder).
@@ -52,7 +59,8 @@ pub const CSV_HEADER: [&str; 12] = [
     "last_seen",
 ];
 
-/// Writes `report` in `format`: the flagged sessions, or every scored one when `all`.
+/// Writes `report` in `format`: the flagged sessions, or every scored one when `all` (the HTML
+/// page always plots every scored session and lists the flagged ones).
 pub fn render(
     report: &ScoreReport,
     format: Format,
@@ -75,6 +83,7 @@ pub fn render(
             let batch = sessions_batch(&sessions).map_err(io::Error::other)?;
             write_parquet(&batch.schema(), &[batch], out).map_err(io::Error::other)
         }
+        Format::Html => html::render(report, out),
     }
 }
 
@@ -233,7 +242,7 @@ impl<'a> JsonReport<'a> {
                 to: format_time(&w.to),
             }),
             params: JsonParams {
-                profile: "upstream",
+                profile: p.profile.name(),
                 threshold: p.threshold,
                 min_sessions: p.min_sessions,
                 min_duration: p.min_duration,

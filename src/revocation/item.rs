@@ -217,6 +217,11 @@ mod tests {
             duration_s: 60,
             rate: 0.5,
             requests: 12,
+            reference_rate: 0.25,
+            ip_evidence: 2,
+            referer_evidence: 1,
+            ua_evidence: 2,
+            asset: None,
             flagged: true,
         }
     }

@@ -1,6 +1,7 @@
 //! Session scoring (`shared/docs/SCORING.md`, profile `upstream`): binds the parameters into
 //! `queries/score.sql`, runs it over the logs and returns typed scored sessions.
 
+pub mod network;
 pub mod params;
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -12,10 +13,20 @@ use serde::Serialize;
 use crate::cloudfront::StatsSnapshot;
 use crate::engine::LogEngine;
 use crate::error::{Error, Result};
-pub use params::{Now, ScoreParams, Weights, Window, WindowSpec};
+pub use params::{Now, Profile, ScoreParams, Weights, Window, WindowSpec};
 
-/// The scoring query (SCORING.md as SQL).
+/// The scoring query of the `upstream` profile (SCORING.md as SQL).
 pub const SCORE_SQL: &str = include_str!("../../queries/score.sql");
+/// The scoring query of the `concurrent` profile.
+pub const SCORE_CONCURRENT_SQL: &str = include_str!("../../queries/score_concurrent.sql");
+
+/// The scoring query of a profile.
+pub fn score_sql(profile: Profile) -> &'static str {
+    match profile {
+        Profile::Upstream => SCORE_SQL,
+        Profile::Concurrent => SCORE_CONCURRENT_SQL,
+    }
+}
 /// The query `--now latest` runs first.
 pub const LATEST_SQL: &str = include_str!("../../queries/latest.sql");
 
@@ -57,6 +68,24 @@ pub struct ScoredSession {
     /// Rows in scope.
     #[serde(skip)]
     pub requests: u64,
+    /// The rate `ip_rate` divides by: the window's p50 (`upstream`), or the median of the
+    /// sessions of the same asset (`concurrent`).
+    #[serde(skip)]
+    pub reference_rate: f64,
+    /// What `ip_penalty` compared with 1: distinct IPs (`upstream`), or networks active at
+    /// once (`concurrent`).
+    #[serde(skip)]
+    pub ip_evidence: u64,
+    /// What `referer_penalty` compared with 1: distinct referers, or real (non-`-`) ones.
+    #[serde(skip)]
+    pub referer_evidence: u64,
+    /// What `ua_penalty` compared with 1: distinct user agents, or agents (a browser and its
+    /// media stack count once).
+    #[serde(skip)]
+    pub ua_evidence: u64,
+    /// The asset the session played (`concurrent` only).
+    #[serde(skip)]
+    pub asset: Option<String>,
     /// score > threshold.
     #[serde(skip)]
     pub flagged: bool,
@@ -130,7 +159,9 @@ pub async fn score(
             unscored: Vec::new(),
         });
     };
-    let output = engine.run(SCORE_SQL, Some(bind(&window, &params))).await?;
+    let output = engine
+        .run(score_sql(params.profile), Some(bind(&window, &params)))
+        .await?;
     let rows = read_rows(&output.batches)?;
     let sessions_in_window = rows.len() as u64;
     let p50 = rows.first().and_then(|r| r.p50);
@@ -142,6 +173,15 @@ pub async fn score(
     let unscored: Vec<ScoredSession> = unscored.into_iter().map(|r| r.session).collect();
     let sessions_scored = sessions.len() as u64;
     let flagged = sessions.iter().filter(|s| s.flagged).count() as u64;
+    tracing::info!(
+        from = %format_time(&window.from),
+        to = %format_time(&window.to),
+        p50,
+        sessions_in_window,
+        sessions_scored,
+        flagged,
+        "scored the sessions of the window"
+    );
     let not_scored_reason = if sessions_in_window < params.min_sessions {
         Some(format!(
             "only {sessions_in_window} session(s) in the window, fewer than --min-sessions {}",
@@ -204,6 +244,7 @@ pub fn bind(window: &Window, params: &ScoreParams) -> ParamValues {
         ("w_ip", float(params.weights.ip)),
         ("w_referer", float(params.weights.referer)),
         ("w_ua", float(params.weights.ua)),
+        ("min_overlap", int(params.min_overlap)),
     ])
 }
 
@@ -258,7 +299,7 @@ fn read_rows(batches: &[RecordBatch]) -> Result<Vec<SessionRow>> {
         let bools = |name: &'static str| -> Result<_> {
             col(name)?.as_boolean_opt().ok_or_else(|| shape(name))
         };
-        let (score, ip_rate, ip_pen, ref_pen, ua_pen, rate, p50) = (
+        let (score, ip_rate, ip_pen, ref_pen, ua_pen, rate, p50, reference) = (
             f64s("score")?,
             f64s("ip_rate")?,
             f64s("ip_penalty")?,
@@ -266,7 +307,17 @@ fn read_rows(batches: &[RecordBatch]) -> Result<Vec<SessionRow>> {
             f64s("ua_penalty")?,
             f64s("rate")?,
             f64s("p50")?,
+            f64s("reference_rate")?,
         );
+        let (ip_ev, ref_ev, ua_ev) = (
+            i64s("ip_evidence")?,
+            i64s("referer_evidence")?,
+            i64s("ua_evidence")?,
+        );
+        // `CAST(NULL AS VARCHAR)` may come as a string view; read any string type.
+        let asset = arrow::compute::cast(col("asset")?, &arrow::datatypes::DataType::Utf8)
+            .map_err(|_| shape("asset"))?;
+        let asset = asset.as_string_opt::<i32>().ok_or_else(|| shape("asset"))?;
         let (pairs, ips, uas, refs, duration, requests) = (
             i64s("pairs")?,
             i64s("distinct_ips")?,
@@ -303,6 +354,11 @@ fn read_rows(batches: &[RecordBatch]) -> Result<Vec<SessionRow>> {
                     duration_s: duration.value(i),
                     rate: opt(rate, i).unwrap_or(0.0),
                     requests: count(requests, i),
+                    reference_rate: opt(reference, i).unwrap_or(0.0),
+                    ip_evidence: count(ip_ev, i),
+                    referer_evidence: count(ref_ev, i),
+                    ua_evidence: count(ua_ev, i),
+                    asset: asset.is_valid(i).then(|| asset.value(i).to_string()),
                     flagged: is_scored && flagged.is_valid(i) && flagged.value(i),
                 },
             });

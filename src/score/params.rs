@@ -29,9 +29,36 @@ impl Default for Weights {
     }
 }
 
-/// The scoring parameters of the `upstream` profile.
+/// How sessions are scored: the reference's rules, or evidence of simultaneous viewers.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// SCORING.md exactly (queries/score.sql): drop-in compatible with the reference solution.
+    #[default]
+    Upstream,
+    /// Several viewers at once (queries/score_concurrent.sql): networks active at the same
+    /// time (IPv6 by /64), a browser and its media stack as one agent, `-` beside one real
+    /// referer as one referer, rates against sessions of the same asset.
+    Concurrent,
+}
+
+impl Profile {
+    /// The profile's name, as on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Upstream => "upstream",
+            Profile::Concurrent => "concurrent",
+        }
+    }
+}
+
+/// The scoring parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct ScoreParams {
+    /// Which rules score a session.
+    pub profile: Profile,
     /// A session is flagged when its score is strictly above this.
     pub threshold: f64,
     /// Fewer sessions in the window and nothing is scored.
@@ -40,11 +67,16 @@ pub struct ScoreParams {
     pub min_duration: u64,
     /// Component weights.
     pub weights: Weights,
+    /// `concurrent`: seconds a network must overlap an earlier one to count as a second
+    /// viewer.
+    pub min_overlap: u64,
 }
 
 impl Default for ScoreParams {
     fn default() -> Self {
         ScoreParams {
+            profile: Profile::Upstream,
+            min_overlap: 60,
             threshold: 2.2,
             min_sessions: 3,
             min_duration: 30,
@@ -78,6 +110,12 @@ impl ScoreParams {
         if i64::try_from(self.min_sessions).is_err() {
             return Err(Error::Setting {
                 setting: "--min-sessions",
+                reason: "too large".into(),
+            });
+        }
+        if i64::try_from(self.min_overlap).is_err() {
+            return Err(Error::Setting {
+                setting: "--min-overlap",
                 reason: "too large".into(),
             });
         }

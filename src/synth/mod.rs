@@ -16,6 +16,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Error, Result};
+pub use model::Confounders;
 use model::{Request, Session};
 
 /// What to generate.
@@ -39,6 +40,8 @@ pub struct SynthConfig {
     pub files_per_hour: usize,
     /// Share of rows delivered late, into the next hour's file.
     pub late_fraction: f64,
+    /// Ordinary viewers that look shared to `upstream` scoring.
+    pub confounders: Confounders,
 }
 
 /// What was written.
@@ -81,49 +84,86 @@ pub fn generate(cfg: &SynthConfig) -> Result<SynthSummary> {
             reason: "must be between 0 and 1".into(),
         });
     }
+    let mix = &cfg.confounders;
+    for (setting, share) in [
+        ("--ios-native", mix.ios_native),
+        ("--network-switch", mix.network_switch),
+        ("--ipv6-rotate", mix.ipv6_rotate),
+    ] {
+        if !(0.0..=1.0).contains(&share) {
+            return Err(Error::Setting {
+                setting,
+                reason: format!("{share} is not a share between 0 and 1"),
+            });
+        }
+    }
+    if mix.segment_durations.is_empty()
+        || mix.segment_durations.iter().any(|d| !(2..=60).contains(d))
+    {
+        return Err(Error::Setting {
+            setting: "--segment-durations",
+            reason: "give one or more durations between 2 and 60 seconds".into(),
+        });
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let end = cfg.end.timestamp();
     let begin = end - i64::from(cfg.minutes) * 60;
-    let mut sessions: Vec<Session> = Vec::with_capacity(cfg.viewers + cfg.shared);
+    let mut sessions: Vec<(Session, String)> = Vec::with_capacity(cfg.viewers + cfg.shared);
     let mut requests: Vec<Request> = Vec::new();
 
     // Legitimate viewers: arrive at any time (some before the traffic starts), watch 1-40 min.
     for _ in 0..cfg.viewers {
         let session = model::new_session(&mut rng, 1, end + 6 * 3600);
-        let asset = model::random_asset(&mut rng);
-        let viewer = model::new_viewer(&mut rng, asset);
+        let (asset, segment_s) = model::random_asset(&mut rng, mix);
+        let mut viewer = model::new_viewer(&mut rng, asset);
         let start = rng.random_range(begin - 600..end - 20);
-        let stop = start + rng.random_range(60..2400);
+        let stop = (start + rng.random_range(60..2400)).min(end);
+        model::confound(&mut rng, &mut viewer, mix, start, stop);
         let mut rows = Vec::new();
         model::playback(
-            &mut rng,
-            &session,
-            &viewer,
-            asset,
-            start,
-            stop.min(end),
-            &mut rows,
+            &mut rng, &session, &viewer, asset, segment_s, start, stop, &mut rows,
         );
-        keep(session, rows, begin, end, &mut sessions, &mut requests);
+        let traits = traits(mix, segment_s, [&viewer]);
+        keep(
+            (session, traits),
+            rows,
+            begin,
+            end,
+            &mut sessions,
+            &mut requests,
+        );
     }
     // Shared sessions: 2-4 viewers of one token, arriving within a few minutes of each other
     // and watching until the end.
     for _ in 0..cfg.shared {
         let n = rng.random_range(2..=4);
         let session = model::new_session(&mut rng, n, end + 6 * 3600);
-        let asset = model::random_asset(&mut rng);
+        let (asset, segment_s) = model::random_asset(&mut rng, mix);
         let first = rng.random_range(begin - 300..(end - 480).max(begin - 299));
         let mut rows = Vec::new();
+        let mut viewers = Vec::with_capacity(n);
         for v in 0..n {
-            let viewer = if v == 0 {
+            let mut viewer = if v == 0 {
                 model::new_viewer(&mut rng, asset)
             } else {
                 model::new_pirate_viewer(&mut rng, asset)
             };
             let start = first + if v == 0 { 0 } else { rng.random_range(0..180) };
-            model::playback(&mut rng, &session, &viewer, asset, start, end, &mut rows);
+            model::confound(&mut rng, &mut viewer, mix, start, end);
+            model::playback(
+                &mut rng, &session, &viewer, asset, segment_s, start, end, &mut rows,
+            );
+            viewers.push(viewer);
         }
-        keep(session, rows, begin, end, &mut sessions, &mut requests);
+        let traits = traits(mix, segment_s, &viewers);
+        keep(
+            (session, traits),
+            rows,
+            begin,
+            end,
+            &mut sessions,
+            &mut requests,
+        );
     }
 
     std::fs::create_dir_all(&cfg.out)
@@ -147,11 +187,11 @@ pub fn generate(cfg: &SynthConfig) -> Result<SynthSummary> {
 /// Keeps a session's requests inside the traffic period, and the session itself (for the
 /// truth file) only when some of them are: the truth lists the sessions the logs hold.
 fn keep(
-    session: Session,
+    session: (Session, String),
     mut rows: Vec<Request>,
     begin: i64,
     end: i64,
-    sessions: &mut Vec<Session>,
+    sessions: &mut Vec<(Session, String)>,
     requests: &mut Vec<Request>,
 ) {
     rows.retain(|r| r.ts >= begin && r.ts <= end);
@@ -161,12 +201,36 @@ fn keep(
     }
 }
 
-fn write_truth(path: &Path, sessions: &[Session]) -> Result<()> {
-    let mut sorted: Vec<&Session> = sessions.iter().collect();
-    sorted.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut text = String::from("session_id,shared,viewers\n");
-    for s in sorted {
-        text.push_str(&format!("{},{},{}\n", s.id, s.viewers > 1, s.viewers));
+/// A session's confounders for the truth file: its viewers' traits and, when assets differ
+/// in segment duration, its own (`segment-2s`), joined by `;` (empty for none).
+fn traits<'a>(
+    mix: &Confounders,
+    segment_s: i64,
+    viewers: impl IntoIterator<Item = &'a model::Viewer>,
+) -> String {
+    let mut all: Vec<String> = viewers
+        .into_iter()
+        .flat_map(|v| v.traits.iter().map(|t| t.to_string()))
+        .collect();
+    if mix.segment_durations.len() > 1 {
+        all.push(format!("segment-{segment_s}s"));
+    }
+    all.sort();
+    all.dedup();
+    all.join(";")
+}
+
+fn write_truth(path: &Path, sessions: &[(Session, String)]) -> Result<()> {
+    let mut sorted: Vec<&(Session, String)> = sessions.iter().collect();
+    sorted.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    let mut text = String::from("session_id,shared,viewers,traits\n");
+    for (s, traits) in sorted {
+        text.push_str(&format!(
+            "{},{},{},{traits}\n",
+            s.id,
+            s.viewers > 1,
+            s.viewers
+        ));
     }
     std::fs::write(path, text).map_err(Error::io(format!("writing {}", path.display())))
 }

@@ -7,8 +7,40 @@ use rand::Rng;
 use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
 
-/// Seconds of media per segment.
+/// Seconds of media per segment, unless a mix of durations is asked for.
 pub const SEGMENT_SECONDS: i64 = 4;
+
+/// The ordinary viewers' situations that `upstream` scoring mistakes for sharing, and how
+/// often each occurs (README: "synth"). All off by default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confounders {
+    /// Share of viewers playing natively on iOS: Safari fetches the master manifest with the
+    /// page as referer, AppleCoreMedia fetches everything else with no referer.
+    pub ios_native: f64,
+    /// Share of viewers whose phone moves from Wi-Fi to cellular once during playback.
+    pub network_switch: f64,
+    /// Share of viewers on IPv6 whose privacy address rotates inside their /64 every 2-5 min.
+    pub ipv6_rotate: f64,
+    /// Segment durations in seconds; asset `i` uses `segment_durations[i % len]`.
+    pub segment_durations: Vec<i64>,
+}
+
+impl Default for Confounders {
+    fn default() -> Self {
+        Confounders {
+            ios_native: 0.0,
+            network_switch: 0.0,
+            ipv6_rotate: 0.0,
+            segment_durations: vec![SEGMENT_SECONDS],
+        }
+    }
+}
+
+/// The Safari user agent a native iOS playback starts with.
+const IOS_SAFARI_UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
+/// The media stack's user agent of a native iOS playback.
+const IOS_MEDIA_UA: &str =
+    "AppleCoreMedia/1.0.0.21F90 (iPhone; U; CPU OS 17_5 like Mac OS X; en_us)";
 
 /// One request as CloudFront would log it (values not yet percent-encoded).
 #[derive(Debug, Clone)]
@@ -100,12 +132,85 @@ pub fn new_session(rng: &mut ChaCha8Rng, viewers: usize, exp: i64) -> Session {
 /// One viewer's address, device and page.
 #[derive(Debug, Clone)]
 pub struct Viewer {
-    /// Address (IPv4 or IPv6).
+    /// Address (IPv4 or IPv6) at the start.
     pub ip: String,
     /// User agent.
     pub user_agent: &'static str,
     /// Referer sent with every request.
     pub referer: String,
+    /// Native playback: the media stack's user agent, sent (with no referer) on every
+    /// request but the master manifest.
+    pub media_agent: Option<&'static str>,
+    /// Later addresses, as (from this epoch second, address), in time order.
+    pub moves: Vec<(i64, String)>,
+    /// The confounders this viewer has (`ios-native`, `network-switch`, `ipv6-rotate`).
+    pub traits: Vec<&'static str>,
+}
+
+impl Viewer {
+    /// The address in use at `ts`.
+    pub fn ip_at(&self, ts: i64) -> &str {
+        self.moves
+            .iter()
+            .rev()
+            .find(|(from, _)| *from <= ts)
+            .map_or(self.ip.as_str(), |(_, ip)| ip.as_str())
+    }
+}
+
+/// Gives a viewer watching from `start` to `stop` the confounders `mix` draws for it. Draws
+/// nothing for a confounder whose share is 0, so a mix without confounders leaves the
+/// random sequence (and the bytes written) as before.
+pub fn confound(
+    rng: &mut ChaCha8Rng,
+    viewer: &mut Viewer,
+    mix: &Confounders,
+    start: i64,
+    stop: i64,
+) {
+    if mix.ios_native > 0.0 && rng.random_bool(mix.ios_native.min(1.0)) {
+        viewer.user_agent = IOS_SAFARI_UA;
+        viewer.media_agent = Some(IOS_MEDIA_UA);
+        viewer.traits.push("ios-native");
+    }
+    if mix.ipv6_rotate > 0.0 && rng.random_bool(mix.ipv6_rotate.min(1.0)) {
+        let prefix = format!(
+            "2001:db8:{:x}:{:x}",
+            rng.random_range(1..0xffffu32),
+            rng.random_range(1..0xffffu32)
+        );
+        let iid = |rng: &mut ChaCha8Rng| {
+            format!(
+                "{prefix}:{:x}:{:x}:{:x}:{:x}",
+                rng.random_range(1..0xffffu32),
+                rng.random_range(1..0xffffu32),
+                rng.random_range(1..0xffffu32),
+                rng.random_range(1..0xffffu32)
+            )
+        };
+        viewer.ip = iid(rng);
+        let mut at = start;
+        loop {
+            at += rng.random_range(120..300);
+            if at >= stop {
+                break;
+            }
+            let ip = iid(rng);
+            viewer.moves.push((at, ip));
+        }
+        viewer.traits.push("ipv6-rotate");
+    }
+    if mix.network_switch > 0.0
+        && rng.random_bool(mix.network_switch.min(1.0))
+        && stop - start > 120
+    {
+        // Wi-Fi (an IPv4 address) until a moment in the middle, then the carrier's network.
+        let at = rng.random_range(start + 60..stop - 60);
+        let cellular = random_ip(rng);
+        viewer.moves.retain(|(from, _)| *from < at);
+        viewer.moves.push((at, cellular));
+        viewer.traits.push("network-switch");
+    }
 }
 
 /// A viewer on its own network with a browser and the platform's player page.
@@ -114,6 +219,9 @@ pub fn new_viewer(rng: &mut ChaCha8Rng, asset: &str) -> Viewer {
         ip: random_ip(rng),
         user_agent: BROWSER_UAS.choose(rng).copied().unwrap_or(BROWSER_UAS[0]),
         referer: format!("https://www.example-streaming.com/watch/{asset}"),
+        media_agent: None,
+        moves: Vec::new(),
+        traits: Vec::new(),
     }
 }
 
@@ -150,41 +258,57 @@ fn random_ip(rng: &mut ChaCha8Rng) -> String {
     }
 }
 
-/// The asset a session plays.
-pub fn random_asset(rng: &mut ChaCha8Rng) -> &'static str {
-    ASSETS.choose(rng).copied().unwrap_or(ASSETS[0])
+/// The asset a session plays, with its segment duration under `mix`.
+pub fn random_asset(rng: &mut ChaCha8Rng, mix: &Confounders) -> (&'static str, i64) {
+    let asset = ASSETS.choose(rng).copied().unwrap_or(ASSETS[0]);
+    let i = ASSETS.iter().position(|a| *a == asset).unwrap_or(0);
+    let durations = &mix.segment_durations;
+    let segment_s = durations
+        .get(i % durations.len().max(1))
+        .copied()
+        .unwrap_or(SEGMENT_SECONDS);
+    (asset, segment_s)
 }
 
 /// A playback by one viewer of one session's asset, from `start` to `end` (epoch seconds),
 /// as requests: manifests, an initial burst, then one video and one audio segment per
 /// segment duration, with rendition switches, byte-range requests, retries, a pause, a few
 /// errors and tiny key requests.
+#[allow(clippy::too_many_arguments)]
 pub fn playback(
     rng: &mut ChaCha8Rng,
     session: &Session,
     viewer: &Viewer,
     asset: &str,
+    segment_s: i64,
     start: i64,
     end: i64,
     out: &mut Vec<Request>,
 ) {
     let base = format!("/{}/vod/{asset}", session.token);
+    let master = format!("{base}/master.m3u8");
     let mut push = |ts: i64, uri: String, status: u16, bytes: u64, range: Option<(u64, u64)>| {
+        // Native playback: the page's browser fetches the master manifest, the media stack
+        // everything else, without a referer.
+        let (user_agent, referer) = match viewer.media_agent {
+            Some(media) if uri != master => (media, "-".to_string()),
+            _ => (viewer.user_agent, viewer.referer.clone()),
+        };
         out.push(Request {
             ts,
-            ip: viewer.ip.clone(),
+            ip: viewer.ip_at(ts).to_string(),
             uri,
             status,
             bytes,
-            user_agent: viewer.user_agent,
-            referer: viewer.referer.clone(),
+            user_agent,
+            referer,
             range,
         });
     };
     let mut rendition = rng.random_range(0..RENDITIONS.len());
     push(
         start,
-        format!("{base}/master.m3u8"),
+        master.clone(),
         200,
         rng.random_range(1_400..2_600),
         None,
@@ -212,7 +336,7 @@ pub fn playback(
     while t <= end {
         let (name, bitrate) = RENDITIONS[rendition];
         let video = format!("{base}/{name}/seg_{segment:05}.ts");
-        let size = bitrate * SEGMENT_SECONDS as u64 / 8 * rng.random_range(80..120u64) / 100;
+        let size = bitrate * segment_s.unsigned_abs() / 8 * rng.random_range(80..120u64) / 100;
         let roll: f64 = rng.random();
         if roll < 0.08 {
             // Two byte-range requests of one segment: one (IP, URI) pair.
@@ -252,7 +376,7 @@ pub fn playback(
             burst -= 1;
             t += 1;
         } else {
-            t += SEGMENT_SECONDS + rng.random_range(-1..=1);
+            t += segment_s + rng.random_range(-1..=1);
         }
         if !paused && rng.random_bool(0.004) {
             paused = true;

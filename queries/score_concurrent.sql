@@ -1,0 +1,171 @@
+-- The `concurrent` scoring profile: a session is shared when there is evidence of several
+-- viewers at the same time, not merely of several addresses, agents or referers over time.
+--
+-- Same rows in scope and the same output columns as queries/score.sql (the `upstream`
+-- profile), with this profile's component values:
+--   ip_rate          w_rate * rate / reference_rate, where reference_rate is the median rate
+--                    of the sessions playing the same asset (falls back to the window's p50
+--                    when fewer than $min_sessions such sessions have a rate)
+--   ip_penalty       w_ip when more than one network was active at once: IPv6 addresses count
+--                    by /64 (ip_network), and a network counts only when it overlaps an
+--                    earlier-starting one by at least $min_overlap seconds, so a hand-over
+--                    from Wi-Fi to cellular is one viewer
+--   referer_penalty  w_referer when more than one real referer (`-` is not one: a media stack
+--                    that sends none is the same viewer as its page)
+--   ua_penalty       w_ua when more than one agent: max(browser user agents, media-stack user
+--                    agents), so Safari plus AppleCoreMedia is one viewer, two browsers are two
+-- Parameters as queries/score.sql, plus $min_overlap (seconds).
+WITH in_scope AS (
+    SELECT
+        session_id,
+        request_ip,
+        ip_network(request_ip) AS network,
+        uri,
+        user_agent,
+        referrer,
+        ts,
+        -- Platform media stacks that fetch segments for a page or app (CloudFront writes a
+        -- space as %20, so tokens match either way).
+        regexp_like(
+            user_agent,
+            'AppleCoreMedia|AVPlayer|ExoPlayer|AndroidXMedia3|stagefright|Roku|AppleTV|Dalvik'
+        ) AS media_stack,
+        -- The asset: the path between the token and the rendition folder of a media segment
+        -- (/<token>/vod/<asset>/<rendition>/<segment>), NULL for manifests and keys.
+        CASE WHEN regexp_like(uri, '^/[^/]+/.+/[^/]+/[^/]+\.(ts|aac|m4s|mp4|m4a|m4v|cmfv|cmfa|vtt)$')
+             THEN regexp_replace(uri, '^/[^/]+/(.+)/[^/]+/[^/]+$', '\1')
+        END AS asset
+    FROM logs
+    WHERE status IN (200, 206)
+      AND bytes > 1024
+      AND ts >= $window_from
+      AND ts <= $window_to
+      AND session_id IS NOT NULL
+),
+per_network AS (
+    -- One row per (session, network). Every later step reads this once, so the logs are
+    -- scanned once.
+    SELECT
+        session_id,
+        network,
+        count(*) AS requests,
+        -- An address belongs to one network, so these two sum exactly over networks.
+        count(DISTINCT concat(request_ip, chr(9), uri)) AS pairs,
+        count(DISTINCT request_ip) AS ips,
+        array_agg(DISTINCT user_agent) AS user_agents,
+        array_agg(DISTINCT user_agent) FILTER (WHERE NOT media_stack) AS browser_agents,
+        array_agg(DISTINCT user_agent) FILTER (WHERE media_stack) AS media_agents,
+        array_agg(DISTINCT referrer) AS referers,
+        min(asset) AS asset,
+        min(ts) AS first_seen,
+        max(ts) AS last_seen
+    FROM in_scope
+    GROUP BY session_id, network
+),
+ordered AS (
+    SELECT
+        *,
+        -- The latest end among the session's networks that started earlier (NULL for the first).
+        max(last_seen) OVER (
+            PARTITION BY session_id ORDER BY first_seen, network
+            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+        ) AS earlier_until
+    FROM per_network
+),
+overlapping AS (
+    SELECT
+        *,
+        -- How long this network was active while an earlier-starting one still was.
+        CASE WHEN earlier_until IS NULL THEN 0
+             ELSE to_unixtime(least(last_seen, earlier_until)) - to_unixtime(first_seen)
+        END AS overlap_s
+    FROM ordered
+),
+sessions AS (
+    SELECT
+        session_id,
+        sum(requests) AS requests,
+        sum(pairs) AS pairs,
+        sum(ips) AS distinct_ips,
+        CAST(coalesce(cardinality(array_distinct(flatten(array_agg(user_agents)))), 0) AS BIGINT)
+            AS distinct_user_agents,
+        CAST(coalesce(cardinality(array_distinct(flatten(array_agg(referers)))), 0) AS BIGINT)
+            AS distinct_referers,
+        1 + count(*) FILTER (WHERE overlap_s >= $min_overlap) AS concurrent_networks,
+        CAST(greatest(
+            coalesce(cardinality(array_distinct(flatten(array_agg(browser_agents)))), 0),
+            coalesce(cardinality(array_distinct(flatten(array_agg(media_agents)))), 0)
+        ) AS BIGINT) AS agents,
+        CAST(coalesce(cardinality(
+            array_remove(array_distinct(flatten(array_agg(referers))), '-')
+        ), 0) AS BIGINT) AS real_referers,
+        min(asset) AS asset,
+        min(first_seen) AS first_seen,
+        max(last_seen) AS last_seen
+    FROM overlapping
+    GROUP BY session_id
+),
+rated AS (
+    SELECT
+        *,
+        to_unixtime(last_seen) - to_unixtime(first_seen) AS duration_s,
+        CASE WHEN to_unixtime(last_seen) > to_unixtime(first_seen)
+             THEN CAST(pairs AS DOUBLE) / CAST(to_unixtime(last_seen) - to_unixtime(first_seen) AS DOUBLE)
+        END AS rate
+    FROM sessions
+),
+referenced AS (
+    SELECT
+        *,
+        count(*) OVER () AS sessions_in_window,
+        median(rate) OVER () AS p50,
+        median(rate) OVER (PARTITION BY asset) AS asset_p50,
+        count(rate) OVER (PARTITION BY asset) AS asset_sessions
+    FROM rated
+),
+scorable AS (
+    SELECT
+        *,
+        CASE WHEN asset IS NOT NULL AND asset_sessions >= $min_sessions THEN asset_p50 ELSE p50 END
+            AS reference_rate,
+        sessions_in_window >= $min_sessions
+            AND duration_s > 0
+            AND duration_s >= $min_duration AS scored
+    FROM referenced
+),
+components AS (
+    SELECT
+        *,
+        CASE WHEN scored THEN $w_rate * rate / reference_rate END AS ip_rate,
+        CASE WHEN scored THEN CASE WHEN concurrent_networks > 1 THEN $w_ip ELSE 0.0 END END AS ip_penalty,
+        CASE WHEN scored THEN CASE WHEN real_referers > 1 THEN $w_referer ELSE 0.0 END END AS referer_penalty,
+        CASE WHEN scored THEN CASE WHEN agents > 1 THEN $w_ua ELSE 0.0 END END AS ua_penalty
+    FROM scorable
+)
+SELECT
+    session_id,
+    ip_rate + ip_penalty + referer_penalty + ua_penalty AS score,
+    ip_rate,
+    ip_penalty,
+    referer_penalty,
+    ua_penalty,
+    pairs,
+    distinct_ips,
+    distinct_user_agents,
+    distinct_referers,
+    first_seen,
+    last_seen,
+    duration_s,
+    rate,
+    requests,
+    scored,
+    scored AND ip_rate + ip_penalty + referer_penalty + ua_penalty > $threshold AS flagged,
+    sessions_in_window,
+    p50,
+    reference_rate,
+    concurrent_networks AS ip_evidence,
+    real_referers AS referer_evidence,
+    agents AS ua_evidence,
+    asset
+FROM components
+ORDER BY score DESC NULLS LAST, session_id

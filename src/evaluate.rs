@@ -1,0 +1,206 @@
+//! `evaluate`: how well a scoring profile separates shared sessions from ordinary ones, against
+//! a truth file as `synth` writes it (`session_id,shared,viewers[,traits]`): precision, recall,
+//! and the false positives grouped by the confounders behind them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::score::ScoreReport;
+
+/// What the truth file says about one session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TruthRow {
+    /// Watched by more than one viewer.
+    pub shared: bool,
+    /// Number of viewers.
+    pub viewers: u32,
+    /// The confounders of its viewers, `;`-separated (empty: none).
+    pub traits: String,
+}
+
+/// The truth file, by session id.
+pub type Truth = HashMap<String, TruthRow>;
+
+/// Reads a truth file; a bad row is an error naming its line.
+pub fn read_truth(path: &Path) -> Result<Truth> {
+    let text = std::fs::read_to_string(path).map_err(Error::io(format!(
+        "reading the truth file {}",
+        path.display()
+    )))?;
+    parse_truth(&text).map_err(|reason| Error::Setting {
+        setting: "--truth",
+        reason: format!("{}: {reason}", path.display()),
+    })
+}
+
+/// Parses a truth file's text (the header is required).
+pub fn parse_truth(text: &str) -> std::result::Result<Truth, String> {
+    let mut lines = text.lines().enumerate();
+    match lines.next() {
+        Some((_, header)) if header.starts_with("session_id,shared,viewers") => {}
+        _ => return Err("line 1: expected the header session_id,shared,viewers[,traits]".into()),
+    }
+    let mut truth = Truth::new();
+    for (i, line) in lines {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |what: &str| format!("line {}: {what}: {line:?}", i + 1);
+        let fields: Vec<&str> = line.split(',').collect();
+        if fields.len() < 3 || fields.len() > 4 {
+            return Err(bad("expected 3 or 4 fields"));
+        }
+        let shared = match fields[1] {
+            "true" => true,
+            "false" => false,
+            _ => return Err(bad("`shared` must be true or false")),
+        };
+        let viewers = fields[2]
+            .parse()
+            .map_err(|_| bad("`viewers` must be a whole number"))?;
+        let row = TruthRow {
+            shared,
+            viewers,
+            traits: fields.get(3).copied().unwrap_or("").to_string(),
+        };
+        if truth.insert(fields[0].to_string(), row).is_some() {
+            return Err(bad("session listed twice"));
+        }
+    }
+    Ok(truth)
+}
+
+/// False positives that share a cause.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CauseCount {
+    /// The confounders (`ios-native;segment-2s`), `none`, or `not in truth`.
+    pub cause: String,
+    /// How many flagged sessions have it.
+    pub sessions: u64,
+    /// Up to five of them, highest score first.
+    pub examples: Vec<String>,
+}
+
+/// Precision and recall of one scored window against the truth.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evaluation {
+    /// The profile that scored.
+    pub profile: &'static str,
+    /// Its threshold.
+    pub threshold: f64,
+    /// Sessions in the window.
+    pub sessions_in_window: u64,
+    /// Sessions scored.
+    pub sessions_scored: u64,
+    /// Shared sessions (per the truth) with rows in the window: what recall is out of.
+    pub shared_in_window: u64,
+    /// Flagged and shared.
+    pub true_positives: u64,
+    /// Flagged but not shared (or not in the truth).
+    pub false_positives: u64,
+    /// Shared but not flagged (including shared sessions too short to score).
+    pub false_negatives: u64,
+    /// TP / (TP + FP); None when nothing was flagged.
+    pub precision: Option<f64>,
+    /// TP / (TP + FN); None when no shared session is in the window.
+    pub recall: Option<f64>,
+    /// False positives by cause, most frequent first.
+    pub false_positives_by_cause: Vec<CauseCount>,
+    /// Missed shared sessions by their number of viewers.
+    pub missed_by_viewers: BTreeMap<u32, u64>,
+}
+
+/// Compares a scored window with the truth.
+pub fn evaluate(report: &ScoreReport, truth: &Truth) -> Evaluation {
+    let mut by_cause: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let (mut tp, mut fp, mut fn_, mut shared_in_window) = (0, 0, 0, 0);
+    let mut missed_by_viewers = BTreeMap::new();
+    // Scored sessions come by score, highest first, so examples are the worst ones.
+    for s in report.sessions.iter().chain(&report.unscored) {
+        let row = truth.get(&s.session_id);
+        let shared = row.is_some_and(|r| r.shared);
+        if shared {
+            shared_in_window += 1;
+        }
+        match (s.flagged, shared) {
+            (true, true) => tp += 1,
+            (true, false) => {
+                fp += 1;
+                let cause = match row {
+                    None => "not in truth".to_string(),
+                    Some(r) if r.traits.is_empty() => "none".to_string(),
+                    Some(r) => r.traits.clone(),
+                };
+                by_cause
+                    .entry(cause)
+                    .or_default()
+                    .push(s.session_id.clone());
+            }
+            (false, true) => {
+                fn_ += 1;
+                let viewers = row.map_or(0, |r| r.viewers);
+                *missed_by_viewers.entry(viewers).or_insert(0) += 1;
+            }
+            (false, false) => {}
+        }
+    }
+    let mut false_positives_by_cause: Vec<CauseCount> = by_cause
+        .into_iter()
+        .map(|(cause, ids)| CauseCount {
+            cause,
+            sessions: ids.len() as u64,
+            examples: ids.into_iter().take(5).collect(),
+        })
+        .collect();
+    false_positives_by_cause
+        .sort_by(|a, b| b.sessions.cmp(&a.sessions).then(a.cause.cmp(&b.cause)));
+    let ratio = |num: u64, den: u64| (den > 0).then(|| num as f64 / den as f64);
+    Evaluation {
+        profile: report.params.profile.name(),
+        threshold: report.params.threshold,
+        sessions_in_window: report.sessions_in_window,
+        sessions_scored: report.sessions_scored,
+        shared_in_window,
+        true_positives: tp,
+        false_positives: fp,
+        false_negatives: fn_,
+        precision: ratio(tp, tp + fp),
+        recall: ratio(tp, tp + fn_),
+        false_positives_by_cause,
+        missed_by_viewers,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truth_files_old_and_new_parse_and_bad_rows_name_their_line() {
+        let t =
+            parse_truth("session_id,shared,viewers\nabc,true,3\ndef,false,1\n").expect("parses");
+        assert_eq!(
+            t["abc"],
+            TruthRow {
+                shared: true,
+                viewers: 3,
+                traits: String::new()
+            }
+        );
+        let t = parse_truth("session_id,shared,viewers,traits\nx,false,1,ios-native;segment-2s\n")
+            .expect("parses");
+        assert_eq!(t["x"].traits, "ios-native;segment-2s");
+        let e = parse_truth("session_id,shared,viewers\nabc,yes,3\n").expect_err("bad bool");
+        assert!(
+            e.starts_with("line 2: `shared` must be true or false"),
+            "{e}"
+        );
+        let e = parse_truth("id,shared\n").expect_err("bad header");
+        assert!(e.starts_with("line 1:"), "{e}");
+        let e = parse_truth("session_id,shared,viewers\na,true,2\na,true,2\n").expect_err("dup");
+        assert!(e.starts_with("line 3: session listed twice"), "{e}");
+    }
+}
