@@ -151,6 +151,10 @@ pub struct ReadArgs {
     /// Partitions read in parallel (default: the number of cores).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Memory the query may track (e.g. 512MiB, 2GiB); aggregations and sorts spill to
+    /// temporary files beyond it [default: unlimited].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub memory_limit: Option<usize>,
 }
 
 impl ReadArgs {
@@ -201,6 +205,18 @@ impl ReadArgs {
             options,
             self.threads.or(cfg.logs.threads),
         );
+        let memory_limit = match (self.memory_limit, &cfg.logs.memory_limit) {
+            (Some(bytes), _) => Some(bytes),
+            (None, Some(text)) => Some(parse_size(text).map_err(|reason| Error::Setting {
+                setting: "[logs] memory_limit",
+                reason,
+            })?),
+            (None, None) => None,
+        };
+        let engine = match memory_limit {
+            Some(bytes) => engine.with_memory_limit(bytes),
+            None => engine,
+        };
         Ok(match progress {
             Some(observer) => engine.with_observer(observer),
             None => engine,
@@ -614,7 +630,7 @@ pub struct SynthArgs {
     /// Random seed.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Log files per hour (one per edge location, 1 to 4).
+    /// Log files per hour (one per edge location, 1 to 256).
     #[arg(long, default_value_t = 3)]
     pub files_per_hour: usize,
     /// Share of rows delivered late, into the next hour's file.
@@ -658,6 +674,37 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
         .map_err(|e| format!("not an RFC 3339 time ({e}); example: 2026-01-15T20:00:00Z"))
 }
 
+/// A size: bytes, or a number with KiB/MiB/GiB (1024-based) or KB/MB/GB (1000-based).
+fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (examples: 512MiB, 2GiB, 1000000)"))?;
+    let scale = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kib" | "k" => 1024.0,
+        "mib" | "m" => 1024.0 * 1024.0,
+        "gib" | "g" => 1024.0 * 1024.0 * 1024.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} in {s:?} (use KiB, MiB, GiB)"
+            ));
+        }
+    };
+    let bytes = number * scale;
+    if !(1.0..=usize::MAX as f64).contains(&bytes) {
+        return Err(format!("{s:?} is not a size of at least one byte"));
+    }
+    Ok(bytes as usize)
+}
+
 fn parse_now(s: &str) -> Result<Now, String> {
     if s == "latest" {
         Ok(Now::Latest)
@@ -669,6 +716,18 @@ fn parse_now(s: &str) -> Result<Now, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_parse_with_binary_and_decimal_units() {
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("1.5 KiB"), Ok(1536));
+        assert_eq!(parse_size("3MB"), Ok(3_000_000));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("2 TiB").is_err());
+        assert!(parse_size("0").is_err());
+    }
 
     fn parse(args: &[&str]) -> Cli {
         Cli::try_parse_from(std::iter::once("autorevoke").chain(args.iter().copied()))

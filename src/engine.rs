@@ -9,6 +9,8 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::common::ParamValues;
 use datafusion::execution::context::SessionContext;
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::SessionConfig;
 
 use crate::aws::AwsAccess;
@@ -36,6 +38,7 @@ pub struct LogEngine {
     options: ReadOptions,
     config: SessionConfig,
     observer: Option<Arc<dyn ScanObserver>>,
+    memory_limit: Option<usize>,
 }
 
 /// The result of one query, with what its scan saw.
@@ -81,7 +84,15 @@ impl LogEngine {
             options,
             config,
             observer: None,
+            memory_limit: None,
         }
+    }
+
+    /// The same engine with queries held to `bytes` of tracked memory: aggregations and sorts
+    /// spill to temporary files beyond it (a forensic run over an archive larger than memory).
+    pub fn with_memory_limit(mut self, bytes: usize) -> Self {
+        self.memory_limit = Some(bytes);
+        self
     }
 
     /// The same engine, telling `observer` about every scan.
@@ -92,7 +103,22 @@ impl LogEngine {
 
     /// Runs `sql` with named parameters (`$name`) bound to `params`.
     pub async fn run(&self, sql: &str, params: Option<ParamValues>) -> Result<QueryOutput> {
-        let ctx = SessionContext::new_with_config(self.config.clone());
+        let ctx = match self.memory_limit {
+            None => SessionContext::new_with_config(self.config.clone()),
+            Some(bytes) => {
+                // A fair pool gives every spilling operator its share; the tracking wrapper
+                // names the biggest consumers when a query still runs out.
+                let pool = TrackConsumersPool::new(
+                    FairSpillPool::new(bytes),
+                    std::num::NonZeroUsize::MIN.saturating_add(4),
+                );
+                let runtime = RuntimeEnvBuilder::new()
+                    .with_memory_pool(Arc::new(pool))
+                    .build_arc()
+                    .map_err(Error::query("setting up the memory pool"))?;
+                SessionContext::new_with_config_rt(self.config.clone(), runtime)
+            }
+        };
         let table = Arc::new(CloudFrontTable::new(
             self.locations.clone(),
             Arc::clone(&self.aws),

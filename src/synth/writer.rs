@@ -18,6 +18,17 @@ use super::model::Request;
 use crate::error::{Error, Result};
 
 const EDGES: [&str; 4] = ["FRA56-P1", "IAD89-C2", "NRT57-P3", "LHR61-C1"];
+/// Most files per hour: beyond the four named edges, more edges of the same four cities (a
+/// benchmark wants many objects).
+pub const MAX_FILES_PER_HOUR: usize = 256;
+
+/// The edge location of file `i` within an hour.
+fn edge_name(i: usize) -> String {
+    match EDGES.get(i) {
+        Some(name) => (*name).to_string(),
+        None => format!("{}-X{}", EDGES[i % EDGES.len()], i / EDGES.len()),
+    }
+}
 
 /// The header every file starts with.
 pub const HEADER: &str = "#Version: 1.0\n#Fields: date time x-edge-location sc-bytes c-ip cs-method cs(Host) cs-uri-stem sc-status cs(Referer) cs(User-Agent) cs-uri-query cs(Cookie) x-edge-result-type x-edge-request-id x-host-header cs-protocol cs-bytes time-taken x-forwarded-for ssl-protocol ssl-cipher x-edge-response-result-type cs-protocol-version fle-status fle-encrypted-fields c-port time-to-first-byte x-edge-detailed-result-type sc-content-type sc-content-len sc-range-start sc-range-end\n";
@@ -35,7 +46,7 @@ pub(super) fn write_logs(
     files_per_hour: usize,
     late_fraction: f64,
 ) -> Result<Written> {
-    let files_per_hour = files_per_hour.clamp(1, EDGES.len());
+    let files_per_hour = files_per_hour.clamp(1, MAX_FILES_PER_HOUR);
     let mut files: BTreeMap<(i64, usize), Vec<Request>> = BTreeMap::new();
     for r in requests {
         let hour = r.ts.div_euclid(3600) + i64::from(rng.random_bool(late_fraction));
@@ -52,7 +63,7 @@ pub(super) fn write_logs(
         rows.shuffle(rng);
         let mut text = String::from(HEADER);
         for r in &rows {
-            render(rng, r, EDGES[edge], &mut line);
+            render(rng, r, &edge_name(edge), &mut line);
             text.push_str(&line);
         }
         let stamp = DateTime::from_timestamp(hour * 3600, 0)

@@ -450,3 +450,30 @@ fn explain_shows_how_a_score_came_about() {
     let bad = autorevoke(&["explain", "not.an.id", "sample-logs"]);
     assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
 }
+
+#[test]
+fn memory_limit_bounds_the_query_and_names_the_consumers_when_exceeded() {
+    let expected = std::fs::read_to_string(repo().join("tests/expected/sample-logs.score.csv"))
+        .expect("expected file");
+    // 64 MiB is far below what the sample inflates to (15 MB of text, ~60 MB as rows) but
+    // holds the query's tracked state: the same output.
+    let args = ["score", "sample-logs", "--now", "latest", "--format", "csv"];
+    let out = autorevoke(&[&args[..], &["--memory-limit", "64MiB"]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), expected);
+    // 1 MiB cannot hold one partition's aggregation: a clear failure, not an out-of-memory kill.
+    let out = autorevoke(&[&args[..], &["--memory-limit", "1MiB"]].concat());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("Resources exhausted"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("fair(pool_size: 1024.0 KB)"),
+        "{}",
+        stderr(&out)
+    );
+    let out = autorevoke(&[&args[..], &["--memory-limit", "lots"]].concat());
+    assert_eq!(out.status.code(), Some(2));
+}
