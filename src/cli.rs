@@ -322,9 +322,10 @@ impl ScoringArgs {
     }
 }
 
-/// `autorevoke score`.
+/// What every command that scores a window takes: the logs, the window, the scoring
+/// parameters and the AWS access.
 #[derive(Debug, Args)]
-pub struct ScoreArgs {
+pub struct ScoringSource {
     #[command(flatten)]
     pub read: ReadArgs,
     #[command(flatten)]
@@ -333,6 +334,46 @@ pub struct ScoreArgs {
     pub scoring: ScoringArgs,
     #[command(flatten)]
     pub aws: AwsArgs,
+}
+
+/// A scoring command's checked settings and the engine over its logs.
+pub struct ScoringRun {
+    /// The window.
+    pub spec: WindowSpec,
+    /// The scoring parameters.
+    pub params: ScoreParams,
+    /// The AWS access shared by the reads and any writes.
+    pub aws: Arc<AwsAccess>,
+    /// The engine over the logs.
+    pub engine: LogEngine,
+}
+
+impl ScoringSource {
+    /// Checks the window and parameters (before any I/O) and builds the engine, telling
+    /// `progress` (when given) about its scans.
+    pub fn prepare(
+        &self,
+        cfg: &Config,
+        progress: Option<Arc<dyn ScanObserver>>,
+    ) -> Result<ScoringRun> {
+        let spec = self.window.spec(cfg)?;
+        let params = self.scoring.params(cfg)?;
+        let aws = self.aws.access(cfg);
+        let engine = self.read.engine(cfg, Arc::clone(&aws), progress)?;
+        Ok(ScoringRun {
+            spec,
+            params,
+            aws,
+            engine,
+        })
+    }
+}
+
+/// `autorevoke score`.
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    #[command(flatten)]
+    pub source: ScoringSource,
     /// List every scored session, not only the flagged ones.
     #[arg(long)]
     pub all: bool,
@@ -399,13 +440,7 @@ fn table_name(flag: &Option<String>, cfg: &Config) -> Result<String> {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
-    pub read: ReadArgs,
-    #[command(flatten)]
-    pub window: WindowArgs,
-    #[command(flatten)]
-    pub scoring: ScoringArgs,
-    #[command(flatten)]
-    pub aws: AwsArgs,
+    pub source: ScoringSource,
     /// The DynamoDB revocation table.
     #[arg(long, value_name = "NAME")]
     pub table: Option<String>,
@@ -551,13 +586,7 @@ pub struct ExplainArgs {
     #[arg(value_name = "SESSION_ID")]
     pub session_id: String,
     #[command(flatten)]
-    pub read: ReadArgs,
-    #[command(flatten)]
-    pub window: WindowArgs,
-    #[command(flatten)]
-    pub scoring: ScoringArgs,
-    #[command(flatten)]
-    pub aws: AwsArgs,
+    pub source: ScoringSource,
 }
 
 /// `autorevoke evaluate`.
@@ -570,13 +599,7 @@ pub struct EvaluateArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub read: ReadArgs,
-    #[command(flatten)]
-    pub window: WindowArgs,
-    #[command(flatten)]
-    pub scoring: ScoringArgs,
-    #[command(flatten)]
-    pub aws: AwsArgs,
+    pub source: ScoringSource,
 }
 
 /// `autorevoke query`.
@@ -746,7 +769,7 @@ mod tests {
         else {
             panic!("run");
         };
-        let p = run.scoring.params(&cfg).expect("params");
+        let p = run.source.scoring.params(&cfg).expect("params");
         assert_eq!((p.threshold, p.min_sessions, p.min_duration), (4.0, 10, 30));
         let o = run.options(&cfg).expect("options");
         assert_eq!(
@@ -762,12 +785,14 @@ mod tests {
             ),
             ("G", 100, 30)
         );
-        let WindowSpec::Lookback { lookback, .. } = run.window.spec(&cfg).expect("window") else {
+        let WindowSpec::Lookback { lookback, .. } = run.source.window.spec(&cfg).expect("window")
+        else {
             panic!("lookback");
         };
         assert_eq!(lookback.num_minutes(), 20);
         assert!(
-            run.read
+            run.source
+                .read
                 .engine(&cfg, Arc::new(AwsAccess::default()), None)
                 .is_ok()
         );
@@ -791,6 +816,7 @@ mod tests {
                 .contains("--rule-group")
         );
         let e = run
+            .source
             .read
             .engine(&cfg, Arc::new(AwsAccess::default()), None)
             .expect_err("no location");

@@ -20,7 +20,7 @@ use progress::Verbosity;
 
 use cli::{
     Cli, Command, EvaluateArgs, ExplainArgs, InitArgs, QueryArgs, RevokeArgs, RunArgs, ScoreArgs,
-    SynthArgs, WafCommand, WafCompileArgs,
+    ScoringRun, SynthArgs, WafCommand, WafCompileArgs,
 };
 
 /// Exit code: the run completed and read all of its input.
@@ -129,9 +129,12 @@ async fn run_score(args: ScoreArgs, cfg: &Config, ui: Verbosity) -> anyhow::Resu
         args.format == report::Format::Parquet,
         args.output.as_deref(),
     )?;
-    let spec = args.window.spec(cfg)?;
-    let params = args.scoring.params(cfg)?;
-    let engine = args.read.engine(cfg, args.aws.access(cfg), ui.progress())?;
+    let ScoringRun {
+        spec,
+        params,
+        engine,
+        ..
+    } = args.source.prepare(cfg, ui.progress())?;
     let report = score::score(&engine, spec, params).await?;
     with_output(args.output.as_deref(), |out| {
         report::render(&report, args.format, args.all, out)
@@ -140,9 +143,12 @@ async fn run_score(args: ScoreArgs, cfg: &Config, ui: Verbosity) -> anyhow::Resu
 }
 
 async fn run_explain(args: ExplainArgs, cfg: &Config, ui: Verbosity) -> anyhow::Result<u8> {
-    let spec = args.window.spec(cfg)?;
-    let params = args.scoring.params(cfg)?;
-    let engine = args.read.engine(cfg, args.aws.access(cfg), ui.progress())?;
+    let ScoringRun {
+        spec,
+        params,
+        engine,
+        ..
+    } = args.source.prepare(cfg, ui.progress())?;
     let explained = autorevoke::explain::explain(&engine, spec, params, &args.session_id).await?;
     with_output(None, |out| report::render_explain(&explained, out))?;
     Ok(finish(&explained.report.stats, ui))
@@ -150,9 +156,12 @@ async fn run_explain(args: ExplainArgs, cfg: &Config, ui: Verbosity) -> anyhow::
 
 async fn run_evaluate(args: EvaluateArgs, cfg: &Config, ui: Verbosity) -> anyhow::Result<u8> {
     let truth = autorevoke::evaluate::read_truth(&args.truth)?;
-    let spec = args.window.spec(cfg)?;
-    let params = args.scoring.params(cfg)?;
-    let engine = args.read.engine(cfg, args.aws.access(cfg), ui.progress())?;
+    let ScoringRun {
+        spec,
+        params,
+        engine,
+        ..
+    } = args.source.prepare(cfg, ui.progress())?;
     let report = score::score(&engine, spec, params).await?;
     let evaluation = autorevoke::evaluate::evaluate(&report, &truth);
     with_output(None, |out| {
@@ -162,13 +171,13 @@ async fn run_evaluate(args: EvaluateArgs, cfg: &Config, ui: Verbosity) -> anyhow
 }
 
 async fn run_job(args: RunArgs, cfg: &Config, ui: Verbosity) -> anyhow::Result<u8> {
-    let spec = args.window.spec(cfg)?;
-    let params = args.scoring.params(cfg)?;
+    let ScoringRun {
+        spec,
+        params,
+        aws,
+        engine,
+    } = args.source.prepare(cfg, ui.progress())?;
     let options = args.options(cfg)?;
-    let aws = args.aws.access(cfg);
-    let engine = args
-        .read
-        .engine(cfg, std::sync::Arc::clone(&aws), ui.progress())?;
     let report = job::run(&engine, &aws, spec, params, &options).await?;
     with_output(None, |out| report::render_run(&report, args.format, out))?;
     let code = finish(&report.score.stats, ui);
@@ -287,12 +296,13 @@ fn with_output(
 
 /// Reports lost input on stderr (`object: reason`; not with `-q`) and picks the exit code.
 fn finish(stats: &StatsSnapshot, ui: Verbosity) -> u8 {
+    let code = if stats.is_partial() {
+        EXIT_PARTIAL
+    } else {
+        EXIT_OK
+    };
     if ui.quiet {
-        return if stats.is_partial() {
-            EXIT_PARTIAL
-        } else {
-            EXIT_OK
-        };
+        return code;
     }
     for f in &stats.failures {
         eprintln!("autorevoke: {}: {}", f.object, f.reason);
@@ -311,8 +321,6 @@ fn finish(stats: &StatsSnapshot, ui: Verbosity) -> u8 {
             "autorevoke: partial input: {} object(s) failed, {} malformed line(s) skipped",
             stats.objects_failed, stats.rows_malformed
         );
-        EXIT_PARTIAL
-    } else {
-        EXIT_OK
     }
+    code
 }

@@ -114,16 +114,14 @@ pub fn generate(cfg: &SynthConfig) -> Result<SynthSummary> {
     // Legitimate viewers: arrive at any time (some before the traffic starts), watch 1-40 min.
     for _ in 0..cfg.viewers {
         let session = model::new_session(&mut rng, 1, end + 6 * 3600);
-        let (asset, segment_s) = model::random_asset(&mut rng, mix);
-        let mut viewer = model::new_viewer(&mut rng, asset);
+        let asset = model::random_asset(&mut rng, mix);
+        let mut viewer = model::new_viewer(&mut rng, asset.name);
         let start = rng.random_range(begin - 600..end - 20);
         let stop = (start + rng.random_range(60..2400)).min(end);
         model::confound(&mut rng, &mut viewer, mix, start, stop);
         let mut rows = Vec::new();
-        model::playback(
-            &mut rng, &session, &viewer, asset, segment_s, start, stop, &mut rows,
-        );
-        let traits = traits(mix, segment_s, [&viewer]);
+        model::playback(&mut rng, &session, &viewer, asset, start, stop, &mut rows);
+        let traits = traits(mix, asset.segment_s, [&viewer]);
         keep(
             (session, traits),
             rows,
@@ -138,24 +136,22 @@ pub fn generate(cfg: &SynthConfig) -> Result<SynthSummary> {
     for _ in 0..cfg.shared {
         let n = rng.random_range(2..=4);
         let session = model::new_session(&mut rng, n, end + 6 * 3600);
-        let (asset, segment_s) = model::random_asset(&mut rng, mix);
+        let asset = model::random_asset(&mut rng, mix);
         let first = rng.random_range(begin - 300..(end - 480).max(begin - 299));
         let mut rows = Vec::new();
         let mut viewers = Vec::with_capacity(n);
         for v in 0..n {
             let mut viewer = if v == 0 {
-                model::new_viewer(&mut rng, asset)
+                model::new_viewer(&mut rng, asset.name)
             } else {
-                model::new_pirate_viewer(&mut rng, asset)
+                model::new_pirate_viewer(&mut rng, asset.name)
             };
             let start = first + if v == 0 { 0 } else { rng.random_range(0..180) };
             model::confound(&mut rng, &mut viewer, mix, start, end);
-            model::playback(
-                &mut rng, &session, &viewer, asset, segment_s, start, end, &mut rows,
-            );
+            model::playback(&mut rng, &session, &viewer, asset, start, end, &mut rows);
             viewers.push(viewer);
         }
-        let traits = traits(mix, segment_s, &viewers);
+        let traits = traits(mix, asset.segment_s, &viewers);
         keep(
             (session, traits),
             rows,

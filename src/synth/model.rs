@@ -258,8 +258,17 @@ fn random_ip(rng: &mut ChaCha8Rng) -> String {
     }
 }
 
+/// What a session plays.
+#[derive(Debug, Clone, Copy)]
+pub struct Asset {
+    /// The asset's name in the path.
+    pub name: &'static str,
+    /// Seconds of media per segment.
+    pub segment_s: i64,
+}
+
 /// The asset a session plays, with its segment duration under `mix`.
-pub fn random_asset(rng: &mut ChaCha8Rng, mix: &Confounders) -> (&'static str, i64) {
+pub fn random_asset(rng: &mut ChaCha8Rng, mix: &Confounders) -> Asset {
     let asset = ASSETS.choose(rng).copied().unwrap_or(ASSETS[0]);
     let i = ASSETS.iter().position(|a| *a == asset).unwrap_or(0);
     let durations = &mix.segment_durations;
@@ -267,25 +276,27 @@ pub fn random_asset(rng: &mut ChaCha8Rng, mix: &Confounders) -> (&'static str, i
         .get(i % durations.len().max(1))
         .copied()
         .unwrap_or(SEGMENT_SECONDS);
-    (asset, segment_s)
+    Asset {
+        name: asset,
+        segment_s,
+    }
 }
 
 /// A playback by one viewer of one session's asset, from `start` to `end` (epoch seconds),
 /// as requests: manifests, an initial burst, then one video and one audio segment per
 /// segment duration, with rendition switches, byte-range requests, retries, a pause, a few
 /// errors and tiny key requests.
-#[allow(clippy::too_many_arguments)]
 pub fn playback(
     rng: &mut ChaCha8Rng,
     session: &Session,
     viewer: &Viewer,
-    asset: &str,
-    segment_s: i64,
+    asset: Asset,
     start: i64,
     end: i64,
     out: &mut Vec<Request>,
 ) {
-    let base = format!("/{}/vod/{asset}", session.token);
+    let segment_s = asset.segment_s;
+    let base = format!("/{}/vod/{}", session.token, asset.name);
     let master = format!("{base}/master.m3u8");
     let mut push = |ts: i64, uri: String, status: u16, bytes: u64, range: Option<(u64, u64)>| {
         // Native playback: the page's browser fetches the master manifest, the media stack
