@@ -2,7 +2,8 @@
 (libdeflate-gunzip, one process per core) and DuckDB running the same scoring SQL, on one
 `synth` data set, in alternation. Prints medians, peak memory and ratios.
 
-    python3 benches/throughput.py BINARY DATA_DIR [--rounds N] [--duckdb-python PY]
+    python3 benches/throughput.py BINARY DATA_DIR [--double DATA_DIR_2X] [--rounds N]
+                                  [--duckdb-python PY]
 
 Run through `benches/throughput`, which builds the binary, installs the tools and makes the
 data set. Not part of the test suite.
@@ -83,6 +84,7 @@ def main():
     ap.add_argument("binary")
     ap.add_argument("data")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--double", help="the same traffic model with twice the viewers (scaling)")
     ap.add_argument("--duckdb-python", default=sys.executable)
     ap.add_argument("--extra", nargs="*", default=[], help="more flags for autorevoke score")
     a = ap.parse_args()
@@ -107,14 +109,20 @@ def main():
             "r = duckdb.sql(sys.argv[1]).fetchone(); print(json.dumps(r))", sql]
 
     runs = {"autorevoke": [], "ceiling": [], "duckdb": []}
+    plan = [("ceiling", ceiling), ("autorevoke", ours), ("duckdb", duck)]
+    if a.double:
+        runs["double"] = []
+        plan.append(("double", [a.binary, "-q", "score", a.double, "--now", NOW,
+                                "--lookback", "10", "--format", "json", *a.extra]))
     answers = {}
     for _ in range(a.rounds):
-        for name, cmd in (("ceiling", ceiling), ("autorevoke", ours), ("duckdb", duck)):
+        for name, cmd in plan:
             wall, rss, out = measure(cmd)
             runs[name].append((wall, rss))
-            if name == "autorevoke":
+            if name in ("autorevoke", "double"):
                 r = json.loads(out)
-                answers[name] = (r["flagged"], r["sessions_scored"], r["stats"]["rows_read"])
+                answers[name] = (r["flagged"], r["sessions_scored"], r["stats"]["rows_read"],
+                                 r["stats"]["rows_in_scope"])
             elif name == "duckdb":
                 answers[name] = tuple(json.loads(out.strip().splitlines()[-1]))
             print(f"  {name:<10} {wall:7.2f} s  {rss:7.0f} MiB", file=sys.stderr)
@@ -127,12 +135,20 @@ def main():
           f"scored; duckdb flagged {answers['duckdb'][0]} of {answers['duckdb'][1]}")
     print("| run | wall (median) | peak RSS |")
     print("| --- | ---: | ---: |")
-    for k, label in (("ceiling", f"libdeflate-gunzip x{cores} to /dev/null"),
-                     ("autorevoke", "autorevoke score (10-min lookback)"),
-                     ("duckdb", "DuckDB, same SQL, read_csv gzip")):
+    labels = [("ceiling", f"libdeflate-gunzip x{cores} to /dev/null"),
+              ("autorevoke", "autorevoke score (10-min lookback)"),
+              ("duckdb", "DuckDB, same SQL, read_csv gzip")]
+    if a.double:
+        d = answers["double"]
+        labels.append(("double", f"autorevoke score, twice the viewers ({d[2]:,} rows)"))
+    for k, label in labels:
         print(f"| {label} | {med[k]:.2f} s | {peak[k]:.0f} MiB |")
     print(f"autorevoke / ceiling = {med['autorevoke'] / med['ceiling']:.2f} (target <= 1.5)")
     print(f"autorevoke / duckdb  = {med['autorevoke'] / med['duckdb']:.2f} (target <= 0.33)")
+    if a.double:
+        rows = answers["double"][3] / answers["autorevoke"][3]
+        print(f"twice the data: {rows:.2f}x the rows in scope, "
+              f"{med['double'] / med['autorevoke']:.2f}x the time (target <= 2.1)")
 
 
 if __name__ == "__main__":

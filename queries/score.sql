@@ -8,7 +8,7 @@
 --   $w_rate, $w_ip, $w_referer, $w_ua   component weights (0 turns one off)
 WITH in_scope AS (
     -- The rows that count: 200/206, more than 1 KiB, inside the window, carrying a session.
-    SELECT session_id, request_ip, uri, user_agent, referrer, ts
+    SELECT session_id, pair_key, ip_key, user_agent_key, referrer_key, ts
     FROM logs
     WHERE status IN (200, 206)
       AND bytes > 1024
@@ -20,12 +20,14 @@ sessions AS (
     SELECT
         session_id,
         count(*) AS requests,
-        -- Distinct (IP, URI) pairs. Fields never contain a TAB (the log is TAB-separated),
-        -- so joining the two with one is unambiguous.
-        count(DISTINCT concat(request_ip, chr(9), uri)) AS pairs,
-        count(DISTINCT request_ip) AS distinct_ips,
-        count(DISTINCT user_agent) AS distinct_user_agents,
-        count(DISTINCT referrer) AS distinct_referers,
+        -- Distinct values are counted by their 64-bit keys, which the reader hashes from the
+        -- raw fields (pair_key from c-ip TAB cs-uri-stem; no field contains a TAB), instead of
+        -- building and hashing a string per row. Equal values have equal keys; two different
+        -- values share one with probability 2^-64 per pair of values.
+        count(DISTINCT pair_key) AS pairs,
+        count(DISTINCT ip_key) AS distinct_ips,
+        count(DISTINCT user_agent_key) AS distinct_user_agents,
+        count(DISTINCT referrer_key) AS distinct_referers,
         min(ts) AS first_seen,
         max(ts) AS last_seen
     FROM in_scope

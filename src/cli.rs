@@ -148,7 +148,7 @@ pub struct ReadArgs {
     /// Fail on the first malformed line or unreadable object instead of counting and skipping.
     #[arg(long)]
     pub strict: bool,
-    /// Partitions read in parallel (default: the number of cores).
+    /// Partitions read in parallel (default: the number of cores plus one).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// Memory the query may track (e.g. 512MiB, 2GiB); aggregations and sorts spill to

@@ -9,7 +9,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::common::ParamValues;
 use datafusion::execution::context::SessionContext;
-use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::SessionConfig;
 
@@ -54,7 +54,7 @@ pub struct QueryOutput {
 
 impl LogEngine {
     /// An engine over local `locations` with default listing; `threads` bounds parallelism
-    /// (default: all cores).
+    /// (default: the number of cores plus one).
     pub fn new(locations: Vec<LogLocation>, options: ReadOptions, threads: Option<usize>) -> Self {
         Self::with_access(
             locations,
@@ -73,10 +73,15 @@ impl LogEngine {
         options: ReadOptions,
         threads: Option<usize>,
     ) -> Self {
-        let mut config = SessionConfig::new().with_information_schema(true);
-        if let Some(n) = threads {
-            config = config.with_target_partitions(n.max(1));
-        }
+        // One partition more than cores by default: a partition's parser thread waits on its
+        // fetches and on the channel to the aggregation, and the extra one keeps both busy
+        // (measured: benches/throughput, README "Performance").
+        let partitions = threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get) + 1
+        });
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_target_partitions(partitions.max(1));
         LogEngine {
             locations,
             aws,
@@ -106,17 +111,25 @@ impl LogEngine {
         let ctx = match self.memory_limit {
             None => SessionContext::new_with_config(self.config.clone()),
             Some(bytes) => {
-                // A fair pool gives every spilling operator its share; the tracking wrapper
-                // names the biggest consumers when a query still runs out.
+                // A greedy pool: operators take what they need until the limit, sorts spill
+                // beyond it. (A fair pool split the limit between the many spillable
+                // consumers, and the partial aggregations, which cannot spill the distinct
+                // counts, failed far below it.) The tracking wrapper names the biggest
+                // consumers when a query still runs out.
                 let pool = TrackConsumersPool::new(
-                    FairSpillPool::new(bytes),
+                    GreedyMemoryPool::new(bytes),
                     std::num::NonZeroUsize::MIN.saturating_add(4),
                 );
                 let runtime = RuntimeEnvBuilder::new()
                     .with_memory_pool(Arc::new(pool))
                     .build_arc()
                     .map_err(Error::query("setting up the memory pool"))?;
-                SessionContext::new_with_config_rt(self.config.clone(), runtime)
+                let mut config = self.config.clone();
+                // What a sort keeps back for merging its spill files (10 MB by default):
+                // an eighth of the limit at most, so small limits leave room to work.
+                let reserve = &mut config.options_mut().execution.sort_spill_reservation_bytes;
+                *reserve = (*reserve).min(bytes / 8);
+                SessionContext::new_with_config_rt(config, runtime)
             }
         };
         let table = Arc::new(CloudFrontTable::new(

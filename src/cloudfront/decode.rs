@@ -18,6 +18,58 @@ pub fn is_gzip(bytes: &[u8]) -> bool {
     bytes.starts_with(&GZIP_MAGIC)
 }
 
+/// Largest object inflated whole by libdeflate; larger ones are streamed, so memory stays
+/// bounded by this, not by the largest object.
+const WHOLE_INFLATE_MAX: u64 = 256 * 1024 * 1024;
+
+/// Calls `on_line` for every line of an object's content, as [`for_each_line`] does over
+/// [`content_reader`]. Faster paths give the same lines: a single gzip member of known size is
+/// inflated at once into `scratch` ([`super::inflate`]) and plain text is walked in place.
+pub fn for_each_object_line<E>(
+    bytes: &[u8],
+    max_inflated: u64,
+    max_line: usize,
+    scratch: &mut Vec<u8>,
+    on_line: impl FnMut(u64, Line<'_>) -> Result<(), E>,
+) -> Result<Result<(), E>, io::Error> {
+    if !is_gzip(bytes) {
+        return Ok(for_each_line_in(bytes, max_line, on_line));
+    }
+    let whole_max = usize::try_from(max_inflated.min(WHOLE_INFLATE_MAX)).unwrap_or(0);
+    match super::inflate::inflate_single_member(bytes, whole_max, scratch) {
+        Some(n) => Ok(for_each_line_in(&scratch[..n], max_line, on_line)),
+        None => for_each_line(content_reader(bytes, max_inflated), max_line, on_line),
+    }
+}
+
+/// [`for_each_line`] over text already in memory: no copying.
+fn for_each_line_in<E>(
+    text: &[u8],
+    max_line: usize,
+    mut on_line: impl FnMut(u64, Line<'_>) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut line_no = 0u64;
+    let mut start = 0usize;
+    let mut emit = |line_no: u64, raw: &[u8]| {
+        let text = trim_cr(raw);
+        let line = if text.len() > max_line {
+            Line::TooLong
+        } else {
+            Line::Text(text)
+        };
+        on_line(line_no, line)
+    };
+    for end in memchr::memchr_iter(b'\n', text) {
+        line_no += 1;
+        emit(line_no, &text[start..end])?;
+        start = end + 1;
+    }
+    if start < text.len() {
+        emit(line_no + 1, &text[start..])?;
+    }
+    Ok(())
+}
+
 /// A reader over an object's content: inflated when it is gzip, as is otherwise, failing
 /// once more than `max_inflated` bytes come out.
 pub fn content_reader<'a>(bytes: &'a [u8], max_inflated: u64) -> Box<dyn Read + Send + 'a> {
@@ -160,17 +212,34 @@ mod tests {
         enc.finish().expect("in-memory gzip")
     }
 
+    /// The lines as `n:text`, read both ways (streamed, and by the fast paths of
+    /// `for_each_object_line`), which must agree.
     fn lines(bytes: &[u8], max_line: usize) -> io::Result<Vec<String>> {
-        let mut out = Vec::new();
-        let walk = for_each_line(content_reader(bytes, u64::MAX), max_line, |n, line| {
-            out.push(match line {
-                Line::Text(t) => format!("{n}:{}", String::from_utf8_lossy(t)),
-                Line::TooLong => format!("{n}:<too long>"),
-            });
-            Ok::<(), ()>(())
-        })?;
-        assert!(walk.is_ok());
-        Ok(out)
+        fn collect(
+            walk: impl FnOnce(
+                &mut dyn FnMut(u64, Line<'_>) -> Result<(), ()>,
+            ) -> io::Result<Result<(), ()>>,
+        ) -> io::Result<Vec<String>> {
+            let mut out = Vec::new();
+            let done = walk(&mut |n, line| {
+                out.push(match line {
+                    Line::Text(t) => format!("{n}:{}", String::from_utf8_lossy(t)),
+                    Line::TooLong => format!("{n}:<too long>"),
+                });
+                Ok(())
+            })?;
+            assert!(done.is_ok());
+            Ok(out)
+        }
+        let streamed = collect(|on| for_each_line(content_reader(bytes, u64::MAX), max_line, on));
+        let fast =
+            collect(|on| for_each_object_line(bytes, u64::MAX, max_line, &mut vec![b'x'; 7], on));
+        match (&streamed, &fast) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+            _ => panic!("streamed {streamed:?} but fast {fast:?}"),
+        }
+        streamed
     }
 
     #[test]

@@ -25,7 +25,7 @@ use futures::StreamExt;
 use object_store::ObjectStoreExt;
 use tokio::sync::mpsc::Sender;
 
-use super::decode::{Line, content_reader, for_each_line};
+use super::decode::{Line, for_each_object_line};
 use super::filter::RowFilter;
 use super::parser::{ObjectParser, ParseProblem};
 use super::stats::{MalformedLine, ObjectFailure, ScanStats};
@@ -216,15 +216,28 @@ impl PartitionReader {
                 (object.display, object.size, bytes)
             })
             .buffered(self.prefetch);
+        // The inflate buffer, reused object after object (it moves to the parser thread and
+        // back), so a partition keeps one, sized by its largest object.
+        let mut scratch = Vec::new();
         while let Some((object_name, size, bytes)) = fetched.next().await {
             let outcome = match bytes {
                 Ok(bytes) => {
                     self.stats.add_bytes(bytes.len() as u64);
                     let reader = self.clone();
                     let name = object_name.clone();
-                    tokio::task::spawn_blocking(move || reader.parse(&name, &bytes))
-                        .await
-                        .unwrap_or_else(|e| Err(Stop::Failed(format!("parser task failed: {e}"))))
+                    let mut buffer = std::mem::take(&mut scratch);
+                    match tokio::task::spawn_blocking(move || {
+                        let outcome = reader.parse(&name, &bytes, &mut buffer);
+                        (outcome, buffer)
+                    })
+                    .await
+                    {
+                        Ok((outcome, buffer)) => {
+                            scratch = buffer;
+                            outcome
+                        }
+                        Err(e) => Err(Stop::Failed(format!("parser task failed: {e}"))),
+                    }
                 }
                 Err(reason) => Err(Stop::Failed(reason)),
             };
@@ -253,7 +266,7 @@ impl PartitionReader {
     }
 
     /// Inflates and parses one object, sending its batches. Runs on a blocking thread.
-    fn parse(&self, display: &str, bytes: &[u8]) -> Result<(), Stop> {
+    fn parse(&self, display: &str, bytes: &[u8], scratch: &mut Vec<u8>) -> Result<(), Stop> {
         let mut parser = ObjectParser::new(
             Arc::clone(&self.projection),
             Arc::clone(&self.schema),
@@ -266,9 +279,11 @@ impl PartitionReader {
                 .blocking_send(Ok(batch))
                 .map_err(|_| Stop::Cancelled)
         };
-        let walk = for_each_line(
-            content_reader(bytes, self.options.max_inflated_bytes),
+        let walk = for_each_object_line(
+            bytes,
+            self.options.max_inflated_bytes,
             self.options.max_line_bytes,
+            scratch,
             |line_no, line| {
                 let result = match line {
                     Line::Text(text) => parser.push_line(text),

@@ -25,6 +25,9 @@ pub enum ColumnKind {
     Timestamp,
     /// Derived: the session id of the request's token (SCORING.md), NULL when none.
     SessionId,
+    /// Derived: a 64-bit hash of these fields' raw values (TAB-joined), so that distinct
+    /// values can be counted without building a string per row.
+    Key(&'static [usize]),
 }
 
 /// One column of the `logs` table.
@@ -53,9 +56,10 @@ const fn col(name: &'static str, field: &'static str, kind: ColumnKind, core: bo
 
 use ColumnKind::*;
 
-/// Every column of the `logs` table, in table order: the 35 documented fields, then `ts` and
-/// `session_id`. The first 33 are also the order assumed for a file without a `#Fields` line.
-pub const COLUMNS: [Column; 37] = [
+/// Every column of the `logs` table, in table order: the 35 documented fields, then `ts`,
+/// `session_id` and the keys (`pair_key` of (c-ip, cs-uri-stem), `ip_key`, `user_agent_key`,
+/// `referrer_key`). The first 33 are also the order assumed for a file without a `#Fields` line.
+pub const COLUMNS: [Column; 41] = [
     col("date", "date", Date, true),
     col("time", "time", Text, true),
     col("location", "x-edge-location", Text, true),
@@ -118,7 +122,20 @@ pub const COLUMNS: [Column; 37] = [
         kind: SessionId,
         core: false,
     },
+    key("pair_key", &[required::REQUEST_IP, required::URI]),
+    key("ip_key", &[required::REQUEST_IP]),
+    key("user_agent_key", &[required::USER_AGENT]),
+    key("referrer_key", &[required::REFERRER]),
 ];
+
+const fn key(name: &'static str, fields: &'static [usize]) -> Column {
+    Column {
+        name,
+        field: None,
+        kind: Key(fields),
+        core: false,
+    }
+}
 
 /// Number of fields in the default (Dec 2019 onwards) order used when a file has no `#Fields`.
 pub const DEFAULT_FIELD_COUNT: usize = 33;
@@ -147,6 +164,10 @@ pub mod required {
     pub const URI: usize = 7;
     /// `status` (sc-status)
     pub const STATUS: usize = 8;
+    /// `referrer` (cs(Referer))
+    pub const REFERRER: usize = 9;
+    /// `user_agent` (cs(User-Agent))
+    pub const USER_AGENT: usize = 10;
     /// `ts` (derived)
     pub const TS: usize = 35;
     /// `session_id` (derived)
@@ -162,6 +183,7 @@ pub fn data_type(kind: ColumnKind) -> DataType {
         Int32 => DataType::Int32,
         Float64 => DataType::Float64,
         Timestamp => DataType::Timestamp(TimeUnit::Second, Some("UTC".into())),
+        Key(_) => DataType::UInt64,
     }
 }
 
@@ -197,6 +219,8 @@ mod tests {
         assert_eq!(COLUMNS[required::STATUS].name, "status");
         assert_eq!(COLUMNS[required::TS].name, "ts");
         assert_eq!(COLUMNS[required::SESSION_ID].name, "session_id");
+        assert_eq!(COLUMNS[required::REFERRER].name, "referrer");
+        assert_eq!(COLUMNS[required::USER_AGENT].name, "user_agent");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The CloudFront standard log format (`shared/docs/CLOUDFRONT-LOGS.md`) as a DataFusion table.
 //!
-//! Data flow: [`decode`] (gzip or plain, lines) -> [`parser`] (fields by name, validation,
+//! Data flow: [`decode`] (gzip or plain, lines; [`inflate`] for whole single-member objects) -> [`parser`] (fields by name, validation,
 //! pushed-down [`filter`]s, [`session`] ids) -> [`exec`] (objects in parallel partitions) ->
 //! [`table`] (the `logs` table), with [`stats`] counting what was read, failed and skipped.
 
@@ -8,6 +8,7 @@ pub mod decode;
 pub mod exec;
 pub mod fields;
 pub mod filter;
+pub mod inflate;
 pub mod parser;
 pub mod session;
 pub mod stats;
