@@ -18,7 +18,8 @@
 WITH in_scope AS (
     SELECT
         session_id,
-        request_ip,
+        pair_key,
+        ip_key,
         ip_network(request_ip) AS network,
         uri,
         user_agent,
@@ -50,8 +51,9 @@ per_network AS (
         network,
         count(*) AS requests,
         -- An address belongs to one network, so these two sum exactly over networks.
-        count(DISTINCT concat(request_ip, chr(9), uri)) AS pairs,
-        count(DISTINCT request_ip) AS ips,
+        -- (Distinct pairs by their 64-bit key, as in queries/score.sql.)
+        count(DISTINCT pair_key) AS pairs,
+        count(DISTINCT ip_key) AS ips,
         array_agg(DISTINCT user_agent) AS user_agents,
         array_agg(DISTINCT user_agent) FILTER (WHERE NOT media_stack) AS browser_agents,
         array_agg(DISTINCT user_agent) FILTER (WHERE media_stack) AS media_agents,

@@ -50,22 +50,13 @@ fn for_each_line_in<E>(
 ) -> Result<(), E> {
     let mut line_no = 0u64;
     let mut start = 0usize;
-    let mut emit = |line_no: u64, raw: &[u8]| {
-        let text = trim_cr(raw);
-        let line = if text.len() > max_line {
-            Line::TooLong
-        } else {
-            Line::Text(text)
-        };
-        on_line(line_no, line)
-    };
     for end in memchr::memchr_iter(b'\n', text) {
         line_no += 1;
-        emit(line_no, &text[start..end])?;
+        on_line(line_no, Line::of(&text[start..end], max_line))?;
         start = end + 1;
     }
     if start < text.len() {
-        emit(line_no + 1, &text[start..])?;
+        on_line(line_no + 1, Line::of(&text[start..], max_line))?;
     }
     Ok(())
 }
@@ -140,13 +131,7 @@ pub fn for_each_line<R: Read, E>(
                 skipping = false;
             } else {
                 line_no += 1;
-                let text = trim_cr(&buf[start..end]);
-                let line = if text.len() > max_line {
-                    Line::TooLong
-                } else {
-                    Line::Text(text)
-                };
-                if let Err(e) = on_line(line_no, line) {
+                if let Err(e) = on_line(line_no, Line::of(&buf[start..end], max_line)) {
                     return Ok(Err(e));
                 }
             }
@@ -155,13 +140,7 @@ pub fn for_each_line<R: Read, E>(
         if eof {
             if start < filled && !skipping {
                 line_no += 1;
-                let text = trim_cr(&buf[start..filled]);
-                let line = if text.len() > max_line {
-                    Line::TooLong
-                } else {
-                    Line::Text(text)
-                };
-                if let Err(e) = on_line(line_no, line) {
+                if let Err(e) = on_line(line_no, Line::of(&buf[start..filled], max_line)) {
                     return Ok(Err(e));
                 }
             }
@@ -194,8 +173,16 @@ fn read_retrying<R: Read>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
-fn trim_cr(line: &[u8]) -> &[u8] {
-    line.strip_suffix(b"\r").unwrap_or(line)
+impl<'a> Line<'a> {
+    /// A line's bytes without its `\n`: the text without a final `\r`, or too long.
+    fn of(raw: &'a [u8], max_line: usize) -> Self {
+        let text = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if text.len() > max_line {
+            Line::TooLong
+        } else {
+            Line::Text(text)
+        }
+    }
 }
 
 #[cfg(test)]
