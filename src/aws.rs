@@ -85,10 +85,12 @@ impl AwsAccess {
             .map_or_else(|| FALLBACK_REGION.to_string(), |r| r.to_string())
     }
 
-    /// An S3 client (path-style addressing when the endpoint is overridden).
+    /// An S3 client for listing (path-style addressing when the endpoint is overridden). SDK
+    /// retries are off: every call goes through [`crate::retry`], the one retry policy.
     pub async fn s3_client(&self) -> aws_sdk_s3::Client {
         let config = self.config().await;
-        let mut builder = aws_sdk_s3::config::Builder::from(config);
+        let mut builder = aws_sdk_s3::config::Builder::from(config)
+            .retry_config(aws_config::retry::RetryConfig::disabled());
         if config.region().is_none() {
             builder = builder.region(Region::new(FALLBACK_REGION));
         }
@@ -99,7 +101,8 @@ impl AwsAccess {
     }
 
     /// A DynamoDB client. The SDK's own retries are off: autorevoke's loop ([`crate::retry`])
-    /// classifies and retries every call, so none is retried twice over.
+    /// classifies and retries every call (exponential backoff with jitter), so none is retried
+    /// twice over and every call gets the same policy.
     pub async fn dynamodb_client(&self) -> aws_sdk_dynamodb::Client {
         let config = self.config().await;
         let mut builder = aws_sdk_dynamodb::config::Builder::from(config)

@@ -155,6 +155,10 @@ pub struct ReadArgs {
     /// temporary files beyond it [default: unlimited].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub memory_limit: Option<usize>,
+    /// Objects larger than this are streamed chunk by chunk (a broken transfer resumes where
+    /// it stopped) instead of fetched whole [default: 64MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub stream_above: Option<usize>,
 }
 
 impl ReadArgs {
@@ -188,6 +192,10 @@ impl ReadArgs {
                 .or(cfg.logs.concurrency)
                 .unwrap_or(8)
                 .max(1),
+            stream_above_bytes: self
+                .stream_above
+                .map(|s| s as u64)
+                .unwrap_or(autorevoke::cloudfront::exec::DEFAULT_STREAM_ABOVE_BYTES),
             ..ReadOptions::default()
         };
         let list_options = ListOptions {
@@ -394,12 +402,18 @@ pub struct RuleGroupArgs {
     /// Its id (default: looked up by name).
     #[arg(long, value_name = "ID")]
     pub rule_group_id: Option<String>,
-    /// WCU available for rules; each rule costs 2 [default: 100].
+    /// The rule group's capacity in WCU; each rule costs 2. `init` creates the group with it
+    /// [default: 100]; a compile checks it against the group's [default: the group's].
     #[arg(long, value_name = "WCU")]
     pub capacity: Option<u32>,
-    /// Items older than this many minutes are not compiled [default: 30].
+    /// AUTO items older than this many minutes are not compiled (MANUAL items last until
+    /// their TTL) [default: 30; at least 1].
     #[arg(long, value_name = "MINUTES")]
     pub retention: Option<u32>,
+    /// Apply a compile that removes at least 10 rules and more than half of the group's
+    /// (refused otherwise, exit 7: an empty or wrong table must not unblock everyone).
+    #[arg(long)]
+    pub allow_mass_unblock: bool,
 }
 
 impl RuleGroupArgs {
@@ -420,8 +434,25 @@ impl RuleGroupArgs {
                 .rule_group_id
                 .clone()
                 .or_else(|| w.rule_group_id.clone()),
-            capacity: self.capacity.or(w.capacity).unwrap_or(100),
-            retention_minutes: self.retention.or(w.retention_minutes).unwrap_or(30),
+            capacity: match self.capacity.or(w.capacity) {
+                Some(c) if c < autorevoke::waf::WCU_PER_RULE => {
+                    return Err(Error::Setting {
+                        setting: "--capacity",
+                        reason: format!("{c} WCU holds no rule (each costs 2)"),
+                    });
+                }
+                other => other,
+            },
+            retention_minutes: match self.retention.or(w.retention_minutes).unwrap_or(30) {
+                0 => {
+                    return Err(Error::Setting {
+                        setting: "--retention",
+                        reason: "0 minutes would compile no AUTO item: at least 1".into(),
+                    });
+                }
+                r => r,
+            },
+            allow_mass_unblock: self.allow_mass_unblock,
         })
     }
 }
@@ -460,7 +491,15 @@ pub struct RunArgs {
     /// nothing and exit 7 [default: 0.05].
     #[arg(long, value_name = "F")]
     pub max_flagged_fraction: Option<f64>,
-    /// Compile the WAF rule group after writing.
+    /// The circuit breaker applies from this many flagged sessions on [default: 10].
+    #[arg(long, value_name = "N")]
+    pub breaker_min_flagged: Option<u64>,
+    /// Write even when some objects failed (exit 3 still). Without it, a run with a failed
+    /// object writes nothing: the missing rows change the median and every score.
+    #[arg(long)]
+    pub allow_partial: bool,
+    /// Compile the WAF rule group after writing (also after the breaker or a failed object
+    /// stopped the writes: expired rules still go).
     #[arg(long)]
     pub compile_waf: bool,
     #[command(flatten)]
@@ -493,6 +532,11 @@ impl RunArgs {
         Ok(RunOptions {
             max_revocations: self.max_revocations.or(cfg.revocation.max_revocations),
             max_flagged_fraction,
+            breaker_min_flagged: self
+                .breaker_min_flagged
+                .or(cfg.revocation.breaker_min_flagged)
+                .unwrap_or(autorevoke::job::DEFAULT_BREAKER_MIN_FLAGGED),
+            allow_partial: self.allow_partial || cfg.revocation.allow_partial.unwrap_or(false),
             table: table_name(&self.table, cfg)?,
             ttl_days: self.ttl_days.or(cfg.revocation.ttl_days).unwrap_or(7),
             write_concurrency: self
@@ -519,7 +563,8 @@ pub struct RevokeArgs {
     /// The DynamoDB revocation table.
     #[arg(long, value_name = "NAME")]
     pub table: Option<String>,
-    /// Seconds until the revocation expires [default: 86400].
+    /// Seconds until the revocation expires: compiles block the session until then, and for
+    /// at least --retention minutes after the last write [default: 86400].
     #[arg(long, value_name = "SECONDS")]
     pub ttl: Option<u64>,
     #[command(flatten)]
@@ -783,7 +828,11 @@ mod tests {
                 target.capacity,
                 target.retention_minutes
             ),
-            ("G", 100, 30)
+            ("G", None, 30)
+        );
+        assert_eq!(
+            (o.breaker_min_flagged, o.allow_partial),
+            (autorevoke::job::DEFAULT_BREAKER_MIN_FLAGGED, false)
         );
         let WindowSpec::Lookback { lookback, .. } = run.source.window.spec(&cfg).expect("window")
         else {
@@ -796,6 +845,37 @@ mod tests {
                 .engine(&cfg, Arc::new(AwsAccess::default()), None)
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn capacity_below_one_rule_and_zero_retention_are_refused() {
+        let cfg = Config::default();
+        for (flag, value, message) in [
+            (
+                "--capacity",
+                "0",
+                "invalid setting --capacity: 0 WCU holds no rule",
+            ),
+            (
+                "--capacity",
+                "1",
+                "invalid setting --capacity: 1 WCU holds no rule",
+            ),
+            ("--retention", "0", "invalid setting --retention: 0 minutes"),
+        ] {
+            let Command::Waf(WafCommand::Compile(c)) =
+                parse(&["waf", "compile", "--rule-group", "G", flag, value]).command
+            else {
+                panic!("waf compile")
+            };
+            let e = c.rule_group.target(&cfg).expect_err(flag).to_string();
+            assert!(e.starts_with(message), "{e}");
+        }
+        let cfg = Config::parse("[waf]\nrule_group = \"G\"\ncapacity = 1\n").expect("config");
+        let Command::Waf(WafCommand::Compile(c)) = parse(&["waf", "compile"]).command else {
+            panic!("waf compile")
+        };
+        assert!(c.rule_group.target(&cfg).is_err());
     }
 
     #[test]

@@ -107,6 +107,10 @@ pub struct RevocationConfig {
     pub max_revocations: Option<usize>,
     /// As `run --max-flagged-fraction`.
     pub max_flagged_fraction: Option<f64>,
+    /// As `run --breaker-min-flagged`.
+    pub breaker_min_flagged: Option<u64>,
+    /// As `run --allow-partial`.
+    pub allow_partial: Option<bool>,
 }
 
 /// `[waf]`
@@ -158,7 +162,9 @@ mod tests {
         );
         assert_eq!(c.logs.layout, Some(Layout::Auto));
         assert_eq!(c.scoring.threshold, Some(2.2));
-        assert_eq!(c.waf.capacity, Some(100));
+        assert_eq!(c.waf.capacity, None);
+        assert_eq!(c.revocation.breaker_min_flagged, Some(10));
+        assert_eq!(c.revocation.allow_partial, Some(false));
         assert_eq!(c.waf.compile_after_run, Some(true));
     }
 

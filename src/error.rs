@@ -49,6 +49,14 @@ pub enum Error {
         /// The service's or SDK's message.
         message: String,
     },
+    /// A safety limit stopped a change that would unblock or block many sessions at once.
+    #[error("{context}: refused: {reason}")]
+    Refused {
+        /// What was refused (the rule group, the run).
+        context: String,
+        /// Which limit, and how to go past it when the change is meant.
+        reason: String,
+    },
     /// Anything else, with its context.
     #[error("{0}")]
     Other(String),

@@ -20,10 +20,13 @@ pub struct WafTarget {
     pub rule_group: String,
     /// Rule group id (looked up by name when not given).
     pub rule_group_id: Option<String>,
-    /// WCU available for rules (2 per rule).
-    pub capacity: u32,
-    /// Items older than this many minutes are left out.
+    /// WCU available for rules (2 per rule); `None`: the group's own capacity. When given it
+    /// must equal the group's (a compile sized for another group fails, naming both).
+    pub capacity: Option<u32>,
+    /// Items older than this many minutes are left out (MANUAL items last until their `ttl`).
     pub retention_minutes: u32,
+    /// Apply a compile that removes most of the group's rules ([`crate::waf::is_mass_unblock`]).
+    pub allow_mass_unblock: bool,
 }
 
 /// How `run` writes.
@@ -44,10 +47,18 @@ pub struct RunOptions {
     /// The circuit breaker: when more than this share of the scored sessions is flagged,
     /// write nothing and fail (a skewed median or a bad setting must not mass-revoke).
     pub max_flagged_fraction: f64,
+    /// The breaker only looks at the fraction from this many flagged sessions on (with few
+    /// scored sessions one flag is a large share).
+    pub breaker_min_flagged: u64,
+    /// Write even when some objects failed (their rows are missing, so the median and every
+    /// score may be off). Off: a run with a failed object writes nothing.
+    pub allow_partial: bool,
 }
 
 /// The default circuit breaker: 5% of the scored sessions.
 pub const DEFAULT_MAX_FLAGGED_FRACTION: f64 = 0.05;
+/// The default number of flagged sessions below which the breaker does not trip.
+pub const DEFAULT_BREAKER_MIN_FLAGGED: u64 = 10;
 
 /// What `run` did.
 #[derive(Debug, Clone)]
@@ -62,6 +73,8 @@ pub struct RunReport {
     pub over_limit: Vec<String>,
     /// Why the circuit breaker stopped the run, when it did (then nothing was written).
     pub breaker: Option<String>,
+    /// Why nothing was written because some objects failed, when that happened.
+    pub partial: Option<String>,
     /// What the writes did (None in a dry run).
     pub write: Option<WriteSummary>,
     /// The compile that followed, if asked for.
@@ -97,6 +110,7 @@ pub async fn run(
     let mut items = Vec::new();
     let mut rejected = Vec::new();
     // Flagged sessions come by score, highest first.
+    // (A stopped run still compiles below: expired rules must go whatever this run found.)
     for s in report.flagged_sessions() {
         match AutoItem::from_session(s, now, options.ttl_days) {
             Ok(item) => items.push(item),
@@ -117,7 +131,16 @@ pub async fn run(
         report.flagged,
         report.sessions_scored,
         options.max_flagged_fraction,
+        options.breaker_min_flagged,
     );
+    let failed = report.stats.objects_failed;
+    let partial = (failed > 0 && !options.allow_partial).then(|| {
+        format!(
+            "{failed} object(s) failed, so the median and every score may be off: nothing was \
+             written. Fix or remove the objects (see the messages above), or pass \
+             --allow-partial to write from the objects that were read"
+        )
+    });
     tracing::info!(
         flagged = report.flagged,
         scored = report.sessions_scored,
@@ -128,17 +151,11 @@ pub async fn run(
     );
     if let Some(reason) = &breaker {
         tracing::warn!(%reason, "circuit breaker: nothing written");
-        return Ok(RunReport {
-            score: report,
-            items,
-            rejected,
-            over_limit,
-            breaker,
-            write: None,
-            compile: None,
-        });
     }
-    let write = if options.dry_run {
+    if let Some(reason) = &partial {
+        tracing::warn!(%reason, "partial input: nothing written");
+    }
+    let write = if options.dry_run || breaker.is_some() || partial.is_some() {
         None
     } else {
         let written = table.write_auto(&items, options.write_concurrency).await?;
@@ -154,16 +171,17 @@ pub async fn run(
         items,
         rejected,
         over_limit,
-        breaker: None,
+        breaker,
+        partial,
         write,
         compile,
     })
 }
 
-/// The circuit breaker's verdict: why the run must stop, if more than `max_fraction` of the
-/// scored sessions are flagged.
-pub fn breaker(flagged: u64, scored: u64, max_fraction: f64) -> Option<String> {
-    if scored == 0 || flagged == 0 {
+/// The circuit breaker's verdict: why the run must stop, if at least `min_flagged` sessions
+/// and more than `max_fraction` of the scored sessions are flagged.
+pub fn breaker(flagged: u64, scored: u64, max_fraction: f64, min_flagged: u64) -> Option<String> {
+    if scored == 0 || flagged == 0 || flagged < min_flagged {
         return None;
     }
     let fraction = flagged as f64 / scored as f64;
@@ -185,13 +203,23 @@ mod tests {
 
     #[test]
     fn the_breaker_trips_above_the_fraction_only() {
-        assert_eq!(breaker(5, 100, 0.05), None);
+        assert_eq!(breaker(5, 100, 0.05, 1), None);
         assert!(
-            breaker(6, 100, 0.05).is_some_and(|m| m.starts_with("6 of 100 scored sessions (6.0%)"))
+            breaker(6, 100, 0.05, 1)
+                .is_some_and(|m| m.starts_with("6 of 100 scored sessions (6.0%)"))
         );
-        assert_eq!(breaker(0, 0, 0.05), None);
-        assert_eq!(breaker(56, 56, 1.0), None);
-        assert!(breaker(1, 1, 0.0).is_some());
+        assert_eq!(breaker(0, 0, 0.05, 1), None);
+        assert_eq!(breaker(56, 56, 1.0, 1), None);
+        assert!(breaker(1, 1, 0.0, 1).is_some());
+    }
+
+    #[test]
+    fn the_breaker_ignores_the_fraction_below_the_minimum_flagged() {
+        // One flag among 19 is 5.3%: no breaker below 10 flagged sessions by default.
+        assert_eq!(breaker(1, 19, 0.05, DEFAULT_BREAKER_MIN_FLAGGED), None);
+        assert_eq!(breaker(9, 9, 0.05, DEFAULT_BREAKER_MIN_FLAGGED), None);
+        assert!(breaker(10, 100, 0.05, DEFAULT_BREAKER_MIN_FLAGGED).is_some());
+        assert!(breaker(10, 10, 0.05, 0).is_some());
     }
 }
 
@@ -231,14 +259,59 @@ pub async fn compile_waf(
                 message: "no CLOUDFRONT rule group has this name".into(),
             })?,
     };
+    let group = WafRuleGroup::new(client, &target.rule_group, &id);
+    let real_capacity = group.capacity().await?;
+    let capacity = match target.capacity {
+        Some(c) if i64::from(c) != real_capacity => {
+            return Err(Error::Setting {
+                setting: "--capacity",
+                reason: format!(
+                    "{c} WCU, but WAF rule group {} has a capacity of {real_capacity} WCU; \
+                     leave --capacity out to use the group's",
+                    target.rule_group
+                ),
+            });
+        }
+        Some(c) => c,
+        None => u32::try_from(real_capacity).unwrap_or(0),
+    };
+    if capacity < crate::waf::WCU_PER_RULE {
+        return Err(Error::Setting {
+            setting: "--capacity",
+            reason: format!(
+                "WAF rule group {} has a capacity of {capacity} WCU: not one rule fits",
+                target.rule_group
+            ),
+        });
+    }
     let now = Utc::now().timestamp();
     let since = now - i64::from(target.retention_minutes) * 60;
-    let items = RevocationTable::new(aws.dynamodb_client().await, table)
-        .active_items(since)
+    let revocations = RevocationTable::new(aws.dynamodb_client().await, table);
+    revocations.check_index().await?;
+    let active = revocations.active_items(since, now).await?;
+    if !active.unreadable.is_empty() {
+        let shown: Vec<&str> = active
+            .unreadable
+            .iter()
+            .take(5)
+            .map(String::as_str)
+            .collect();
+        return Err(Error::Other(format!(
+            "table {table}: {} item(s) cannot be read, so the rule group was not changed \
+             (leaving them out would unblock their sessions): {}{}",
+            active.unreadable.len(),
+            shown.join("; "),
+            if active.unreadable.len() > shown.len() {
+                "; …"
+            } else {
+                ""
+            }
+        )));
+    }
+    let compiled = compile(active.items, now, target.retention_minutes, capacity);
+    let outcome = group
+        .apply(&compiled.rules, dry_run, target.allow_mass_unblock)
         .await?;
-    let compiled = compile(items, now, target.retention_minutes, target.capacity);
-    let group = WafRuleGroup::new(client, &target.rule_group, &id);
-    let outcome = group.apply(&compiled.rules, dry_run).await?;
     tracing::info!(
         rule_group = %target.rule_group,
         rules = compiled.rules.len(),

@@ -34,6 +34,18 @@ pub enum Layout {
     Flat,
 }
 
+impl Layout {
+    /// The layout's name, as `--layout` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Auto => "auto",
+            Layout::Hive => "hive",
+            Layout::Dated => "dated",
+            Layout::Flat => "flat",
+        }
+    }
+}
+
 /// A listed object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listed {
@@ -116,11 +128,16 @@ pub struct Selection {
     pub list_requests: u64,
     /// Distinct keys the listings returned (selected or not).
     pub keys_listed: u64,
+    /// What the user should know about the listing (keys in more than one layout).
+    pub notes: Vec<String>,
 }
 
 /// Most per-hour prefixes (or distributions) listed one by one; beyond that one full listing,
 /// filtered by the hour in each key, is cheaper.
 const MAX_TARGETED_LISTS: i64 = 2_000;
+/// Keys with no CloudFront name found one request at a time in a flat walk before it gives up
+/// and lists the whole prefix in pages (a stray key must not cost a request each).
+const MAX_STRAY_KEYS: usize = 32;
 /// Keys looked at to detect the layout.
 const DETECTION_KEYS: i32 = 100;
 /// Deepest folder level searched for the start of the date levels.
@@ -157,6 +174,8 @@ struct Walk<'a> {
 
 impl Walk<'_> {
     /// The objects under `prefix` that `hours` needs, in `layout` (detected when `Auto`).
+    /// When the keys follow several layouts (a prefix that moved from flat to partitioned
+    /// logging), the walks of all of them are read, and a note says so.
     async fn pruned(
         &mut self,
         prefix: &str,
@@ -164,17 +183,53 @@ impl Walk<'_> {
         hours: HourRange,
         depth: usize,
     ) -> Result<()> {
-        let layout = match layout {
-            Layout::Auto => match self.detect(prefix).await? {
-                Some(layout) => layout,
-                // No key names an hour: read them all.
-                None => return self.everything(prefix, None).await,
-            },
-            other => other,
+        let layouts = match layout {
+            Layout::Auto => self.detect(prefix).await?,
+            other => vec![other],
         };
-        match layout {
-            Layout::Hive | Layout::Dated => self.by_hour_prefix(prefix, layout, hours).await,
-            Layout::Flat | Layout::Auto => self.by_distribution(prefix, hours, depth).await,
+        if layouts.is_empty() {
+            // No key names an hour: read them all.
+            return self.everything(prefix, None).await;
+        }
+        if layouts.len() > 1 {
+            let names: Vec<&str> = layouts.iter().map(|l| l.name()).collect();
+            let note = format!(
+                "the keys under {:?} follow more than one layout ({}): reading the objects \
+                 each of them selects",
+                prefix,
+                names.join(", ")
+            );
+            tracing::warn!("{note}");
+            self.sel.notes.push(note);
+        }
+        let partitioned = layouts
+            .iter()
+            .any(|l| matches!(l, Layout::Hive | Layout::Dated));
+        for layout in layouts {
+            match layout {
+                Layout::Hive | Layout::Dated => {
+                    self.by_hour_prefix(prefix, layout, hours, depth).await?
+                }
+                // Beside a partitioned walk, the flat walk leaves the folders to it.
+                Layout::Flat | Layout::Auto => {
+                    self.by_distribution(prefix, hours, depth, !partitioned)
+                        .await?
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps the objects whose hour is unknown or in `hours`.
+    fn keep_by_name(&mut self, objects: Vec<Listed>, hours: Option<HourRange>) {
+        for o in objects {
+            let keep = match (hours, key_hour(&o.key)) {
+                (Some(h), Some((_, hour))) => h.contains(hour),
+                _ => true,
+            };
+            if keep {
+                self.sel.objects.push(o);
+            }
         }
     }
 
@@ -201,15 +256,7 @@ impl Walk<'_> {
                     ..ListRequest::default()
                 })
                 .await?;
-            for o in page.objects {
-                let keep = match (hours, key_hour(&o.key)) {
-                    (Some(h), Some((_, hour))) => h.contains(hour),
-                    _ => true,
-                };
-                if keep {
-                    self.sel.objects.push(o);
-                }
-            }
+            self.keep_by_name(page.objects, hours);
             token = page.next_token;
             if token.is_none() {
                 return Ok(());
@@ -217,8 +264,8 @@ impl Walk<'_> {
         }
     }
 
-    /// The layout most of the first keys follow, if any.
-    async fn detect(&mut self, prefix: &str) -> Result<Option<Layout>> {
+    /// The layouts the first keys follow, most followed first (empty: no key names an hour).
+    async fn detect(&mut self, prefix: &str) -> Result<Vec<Layout>> {
         let page = self
             .page(ListRequest {
                 prefix: prefix.to_string(),
@@ -235,29 +282,48 @@ impl Walk<'_> {
                 _ => {}
             }
         }
-        let best = votes.iter().enumerate().max_by_key(|(_, v)| **v);
-        Ok(match best {
-            Some((_, 0)) | None => None,
-            Some((0, _)) => Some(Layout::Hive),
-            Some((1, _)) => Some(Layout::Dated),
-            Some(_) => Some(Layout::Flat),
-        })
+        let mut found: Vec<(usize, Layout)> = [Layout::Hive, Layout::Dated, Layout::Flat]
+            .into_iter()
+            .zip(votes)
+            .filter(|(_, v)| *v > 0)
+            .map(|(l, v)| (v, l))
+            .collect();
+        found.sort_by_key(|f| std::cmp::Reverse(f.0));
+        Ok(found.into_iter().map(|(_, l)| l).collect())
     }
 
     /// Hive and dated: find where the date levels start, then list one prefix per hour.
+    /// Objects met on the way (beside the date folders) are kept by their names' hours, and
+    /// other folders met on the way are pruned in their own layouts.
     async fn by_hour_prefix(
         &mut self,
         prefix: &str,
         layout: Layout,
         hours: HourRange,
+        depth: usize,
     ) -> Result<()> {
         let mut bases = Vec::new();
-        self.find_bases(prefix, layout, MAX_BASE_DEPTH, &mut bases)
-            .await?;
+        let mut others = Vec::new();
+        self.find_bases(
+            prefix,
+            layout,
+            hours,
+            MAX_BASE_DEPTH,
+            &mut bases,
+            &mut others,
+        )
+        .await?;
         if bases.is_empty()
             || (bases.len() as i64).saturating_mul(hours.count()) > MAX_TARGETED_LISTS
         {
             return self.everything(prefix, Some(hours)).await;
+        }
+        for folder in others {
+            if depth < MAX_BASE_DEPTH {
+                Box::pin(self.pruned(&folder, Layout::Auto, hours, depth + 1)).await?;
+            } else {
+                self.everything(&folder, Some(hours)).await?;
+            }
         }
         for base in &bases {
             for hour in hours.hours() {
@@ -278,41 +344,46 @@ impl Walk<'_> {
     }
 
     /// The folders directly holding the year level (`year=YYYY/` or `YYYY/`), searching
-    /// through other levels (`DistributionId=E1/`, `E1/`) down to `depth`.
+    /// through other levels (`DistributionId=E1/`, `E1/`) down to `depth`. Objects on the
+    /// levels searched are kept by name; folders not searched go to `others`.
     async fn find_bases(
         &mut self,
         prefix: &str,
         layout: Layout,
+        hours: HourRange,
         depth: usize,
         bases: &mut Vec<String>,
+        others: &mut Vec<String>,
     ) -> Result<()> {
-        let children = self.folders(prefix).await?;
+        let (children, objects) = self.level(prefix).await?;
+        self.keep_by_name(objects, Some(hours));
         let is_year = |segment: &str| match layout {
             Layout::Hive => segment.strip_prefix("year=").is_some_and(is_digits::<4>),
             _ => is_digits::<4>(segment),
         };
         if children.iter().any(|c| is_year(last_segment(c))) {
             bases.push(prefix.to_string());
-            return Ok(());
-        }
-        if depth == 0 {
+            others.extend(children.into_iter().filter(|c| !is_year(last_segment(c))));
             return Ok(());
         }
         for child in children {
-            let descend = match layout {
-                Layout::Hive => last_segment(&child).contains('='),
-                _ => true,
-            };
+            let descend = depth > 0
+                && match layout {
+                    Layout::Hive => last_segment(&child).contains('='),
+                    _ => true,
+                };
             if descend && bases.len() as i64 <= MAX_TARGETED_LISTS {
-                Box::pin(self.find_bases(&child, layout, depth - 1, bases)).await?;
+                Box::pin(self.find_bases(&child, layout, hours, depth - 1, bases, others)).await?;
+            } else {
+                others.push(child);
             }
         }
         Ok(())
     }
 
-    /// The folders directly below `prefix` (all pages).
-    async fn folders(&mut self, prefix: &str) -> Result<Vec<String>> {
-        let mut out = Vec::new();
+    /// The folders and the objects directly below `prefix` (all pages).
+    async fn level(&mut self, prefix: &str) -> Result<(Vec<String>, Vec<Listed>)> {
+        let (mut folders, mut objects) = (Vec::new(), Vec::new());
         let mut token = None;
         loop {
             let page = self
@@ -323,10 +394,11 @@ impl Walk<'_> {
                     ..ListRequest::default()
                 })
                 .await?;
-            out.extend(page.prefixes);
+            folders.extend(page.prefixes);
+            objects.extend(page.objects);
             token = page.next_token;
             if token.is_none() {
-                return Ok(out);
+                return Ok((folders, objects));
             }
         }
     }
@@ -338,13 +410,15 @@ impl Walk<'_> {
         prefix: &str,
         hours: HourRange,
         depth: usize,
+        with_folders: bool,
     ) -> Result<()> {
         let mut distributions = Vec::new();
         let mut folders = Vec::new();
         let selected_before = self.sel.objects.len();
         let mut start_after: Option<String> = None;
+        let mut strays = 0usize;
         loop {
-            if distributions.len() as i64 > MAX_TARGETED_LISTS {
+            if distributions.len() as i64 > MAX_TARGETED_LISTS || strays > MAX_STRAY_KEYS {
                 self.sel.objects.truncate(selected_before);
                 return self.everything(prefix, Some(hours)).await;
             }
@@ -381,6 +455,7 @@ impl Walk<'_> {
                         }
                         None => {
                             // Not a CloudFront name: its hour is unknown, so it is read.
+                            strays += 1;
                             let key = o.key.clone();
                             self.sel.objects.push(o);
                             key
@@ -390,8 +465,9 @@ impl Walk<'_> {
             };
             start_after = Some(next);
         }
-        // Folders beside the flat files hold logs too: each is pruned in its own layout.
-        for folder in folders {
+        // Folders beside the flat files hold logs too: each is pruned in its own layout
+        // (unless a partitioned walk of the same prefix reads them).
+        for folder in folders.into_iter().filter(|_| with_folders) {
             if depth < MAX_BASE_DEPTH {
                 Box::pin(self.pruned(&folder, Layout::Auto, hours, depth + 1)).await?;
             } else {

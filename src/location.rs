@@ -18,6 +18,7 @@ use object_store::path::Path as ObjectPath;
 use crate::aws::AwsAccess;
 use crate::error::{AwsErrorKind, Error, Result};
 use crate::layout::{self, HourRange, KeyLister, Layout, ListPage, ListRequest, Listed};
+use crate::retry::{Backoff, classify_sdk, with_backoff};
 
 /// A place holding CloudFront log objects, as given on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +45,9 @@ pub struct LogObject {
     pub size: u64,
     /// How it is named in messages (`/abs/path.gz`, `s3://bucket/key`).
     pub display: String,
+    /// Why it cannot be read at all, known when listed (an S3 key `object_store` cannot
+    /// address, such as `a//b`); reading reports it as a failed object.
+    pub unreadable: Option<String>,
 }
 
 /// The objects selected under a set of locations.
@@ -55,6 +59,8 @@ pub struct Listing {
     pub list_requests: u64,
     /// Keys the listings returned, selected or not.
     pub keys_listed: u64,
+    /// What the user should know about the listing (keys in more than one layout).
+    pub notes: Vec<String>,
 }
 
 /// How locations are listed.
@@ -146,6 +152,7 @@ pub async fn select_all(
         all.objects.extend(listing.objects);
         all.list_requests += listing.list_requests;
         all.keys_listed += listing.keys_listed;
+        all.notes.extend(listing.notes);
     }
     all.objects.sort_by(|a, b| a.display.cmp(&b.display));
     all.objects.dedup_by(|a, b| a.display == b.display);
@@ -169,6 +176,7 @@ async fn select_local(
             path: ObjectPath::from_absolute_path(&file).map_err(|e| err(e.to_string()))?,
             size,
             display: file.display().to_string(),
+            unreadable: None,
         })
     };
     if meta.is_file() {
@@ -176,10 +184,12 @@ async fn select_local(
             objects: vec![object(path.to_path_buf(), meta.len())?],
             list_requests: 0,
             keys_listed: 1,
+            notes: Vec::new(),
         });
     }
     let lister = LocalLister {
         root: path.to_path_buf(),
+        folders: Arc::new(FolderCache::default()),
     };
     let selection = layout::select(&lister, "", options.layout, hours).await?;
     Ok(Listing {
@@ -190,6 +200,7 @@ async fn select_local(
             .collect::<Result<_>>()?,
         list_requests: selection.list_requests,
         keys_listed: selection.keys_listed,
+        notes: selection.notes,
     })
 }
 
@@ -222,6 +233,7 @@ async fn select_s3(
                 objects: vec![s3_object(store, bucket, o)],
                 list_requests: requests,
                 keys_listed: 1,
+                notes: Vec::new(),
             });
         }
         folder.push('/');
@@ -236,34 +248,108 @@ async fn select_s3(
             .collect(),
         list_requests: requests + selection.list_requests,
         keys_listed: selection.keys_listed,
+        notes: selection.notes,
     })
 }
 
+/// The object for a listed S3 key. The key is used as it is (`Path::parse`, never re-encoded:
+/// `%`, `~` and other characters S3 allows must reach GetObject unchanged).
 fn s3_object(store: Arc<dyn ObjectStore>, bucket: &str, o: Listed) -> LogObject {
+    let (path, unreadable) = match ObjectPath::parse(&o.key) {
+        // `parse` drops a trailing `/`, which would name another object.
+        Ok(_) if o.key.ends_with('/') || o.key.starts_with('/') => (
+            ObjectPath::default(),
+            Some("cannot be read: a key that starts or ends with `/` cannot be addressed".into()),
+        ),
+        Ok(path) => (path, None),
+        Err(e) => (
+            ObjectPath::default(),
+            Some(format!("cannot be read: the key cannot be addressed ({e})")),
+        ),
+    };
     LogObject {
         display: format!("s3://{bucket}/{}", o.key),
-        path: ObjectPath::from(o.key),
+        path,
         size: o.size,
         store,
+        unreadable,
     }
 }
 
 /// Lists a local folder like S3 would list keys relative to it.
 struct LocalLister {
     root: PathBuf,
+    folders: Arc<FolderCache>,
+}
+
+/// Each folder's entries, read from the disk once per listing: a flat walk asks for the same
+/// folder once per distribution, and must not read it again each time.
+#[derive(Default)]
+struct FolderCache {
+    entries: std::sync::Mutex<std::collections::HashMap<PathBuf, Arc<Vec<FolderEntry>>>>,
+    /// Folders read from the disk.
+    reads: std::sync::atomic::AtomicU64,
+}
+
+/// One entry of a folder, symbolic links followed.
+struct FolderEntry {
+    name: String,
+    path: PathBuf,
+    /// None for a folder, the size for a file.
+    file_size: Option<u64>,
+}
+
+impl FolderCache {
+    /// The entries of `dir` (files and folders; anything else is left out), sorted by name.
+    fn entries(&self, dir: &FsPath) -> std::io::Result<Arc<Vec<FolderEntry>>> {
+        if let Some(found) = lock(&self.entries).get(dir) {
+            return Ok(Arc::clone(found));
+        }
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            // Follow symbolic links, as reading will.
+            let Ok(meta) = std::fs::metadata(entry.path()) else {
+                continue;
+            };
+            let file_size = if meta.is_dir() {
+                None
+            } else if meta.is_file() {
+                Some(meta.len())
+            } else {
+                continue;
+            };
+            out.push(FolderEntry {
+                name: entry.file_name().to_string_lossy().into_owned(),
+                path: entry.path(),
+                file_size,
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        let out = Arc::new(out);
+        lock(&self.entries).insert(dir.to_path_buf(), Arc::clone(&out));
+        Ok(out)
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[async_trait]
 impl KeyLister for LocalLister {
     async fn list(&self, request: ListRequest) -> Result<ListPage> {
         let root = self.root.clone();
-        tokio::task::spawn_blocking(move || list_folder(&root, &request))
+        let folders = Arc::clone(&self.folders);
+        tokio::task::spawn_blocking(move || list_folder(&root, &request, &folders))
             .await
             .map_err(|e| Error::Other(format!("listing task failed: {e}")))?
     }
 }
 
-fn list_folder(root: &FsPath, request: &ListRequest) -> Result<ListPage> {
+fn list_folder(root: &FsPath, request: &ListRequest, folders: &FolderCache) -> Result<ListPage> {
     let (dir_part, name_part) = match request.prefix.rfind('/') {
         Some(i) => request.prefix.split_at(i + 1),
         None => ("", request.prefix.as_str()),
@@ -271,33 +357,20 @@ fn list_folder(root: &FsPath, request: &ListRequest) -> Result<ListPage> {
     let dir = root.join(dir_part);
     let mut objects = Vec::new();
     let mut prefixes = Vec::new();
-    let entries = match std::fs::read_dir(&dir) {
+    let entries = match folders.entries(&dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ListPage::default()),
         Err(e) => return Err(Error::io(format!("listing {}", dir.display()))(e)),
     };
-    for entry in entries {
-        let entry = entry.map_err(Error::io(format!("listing {}", dir.display())))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !name.starts_with(name_part) {
+    for entry in entries.iter() {
+        if !entry.name.starts_with(name_part) {
             continue;
         }
-        let key = format!("{dir_part}{name}");
-        // Follow symbolic links, as reading will.
-        let Ok(meta) = std::fs::metadata(entry.path()) else {
-            continue;
-        };
-        if meta.is_dir() {
-            if request.delimiter {
-                prefixes.push(format!("{key}/"));
-            } else {
-                walk(&entry.path(), &key, &mut objects, 1)?;
-            }
-        } else if meta.is_file() {
-            objects.push(Listed {
-                key,
-                size: meta.len(),
-            });
+        let key = format!("{dir_part}{}", entry.name);
+        match entry.file_size {
+            None if request.delimiter => prefixes.push(format!("{key}/")),
+            None => walk(&entry.path, &key, &mut objects, 1, folders)?,
+            Some(size) => objects.push(Listed { key, size }),
         }
     }
     objects.sort_by(|a, b| a.key.cmp(&b.key));
@@ -345,7 +418,13 @@ fn list_folder(root: &FsPath, request: &ListRequest) -> Result<ListPage> {
 /// Deepest folder nesting read; deeper is a symbolic link loop or a mistake.
 const MAX_FOLDER_DEPTH: usize = 32;
 
-fn walk(dir: &FsPath, key: &str, out: &mut Vec<Listed>, depth: usize) -> Result<()> {
+fn walk(
+    dir: &FsPath,
+    key: &str,
+    out: &mut Vec<Listed>,
+    depth: usize,
+    folders: &FolderCache,
+) -> Result<()> {
     if depth > MAX_FOLDER_DEPTH {
         return Err(Error::Location {
             location: dir.display().to_string(),
@@ -354,22 +433,14 @@ fn walk(dir: &FsPath, key: &str, out: &mut Vec<Listed>, depth: usize) -> Result<
             ),
         });
     }
-    let entries =
-        std::fs::read_dir(dir).map_err(Error::io(format!("listing {}", dir.display())))?;
-    for entry in entries {
-        let entry = entry.map_err(Error::io(format!("listing {}", dir.display())))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let child = format!("{key}/{name}");
-        let Ok(meta) = std::fs::metadata(entry.path()) else {
-            continue;
-        };
-        if meta.is_dir() {
-            walk(&entry.path(), &child, out, depth + 1)?;
-        } else if meta.is_file() {
-            out.push(Listed {
-                key: child,
-                size: meta.len(),
-            });
+    let entries = folders
+        .entries(dir)
+        .map_err(Error::io(format!("listing {}", dir.display())))?;
+    for entry in entries.iter() {
+        let child = format!("{key}/{}", entry.name);
+        match entry.file_size {
+            None => walk(&entry.path, &child, out, depth + 1, folders)?,
+            Some(size) => out.push(Listed { key: child, size }),
         }
     }
     Ok(())
@@ -384,41 +455,46 @@ struct S3Lister {
 #[async_trait]
 impl KeyLister for S3Lister {
     async fn list(&self, request: ListRequest) -> Result<ListPage> {
-        let out = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(&request.prefix)
-            .set_delimiter(request.delimiter.then(|| "/".to_string()))
-            .set_start_after(request.start_after.clone())
-            .set_max_keys(request.max_keys)
-            .set_continuation_token(request.token.clone())
-            .send()
-            .await
-            .map_err(|e| {
-                let message = DisplayErrorContext(&e).to_string();
-                let kind = AwsErrorKind::classify(e.code(), &message);
-                let message = match kind {
-                    AwsErrorKind::NotFound => "no such bucket".to_string(),
-                    AwsErrorKind::AccessDenied => format!("access denied ({message})"),
-                    AwsErrorKind::NoCredentials => {
-                        format!("no valid AWS credentials ({message})")
-                    }
-                    AwsErrorKind::Other => format!("listing failed: {message}"),
-                };
-                Error::Aws {
-                    kind,
-                    context: format!("s3://{}/{}", self.bucket, request.prefix),
-                    message,
+        let (result, _) = with_backoff(Backoff::default(), classify_sdk, || {
+            self.client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(&request.prefix)
+                .set_delimiter(request.delimiter.then(|| "/".to_string()))
+                .set_start_after(request.start_after.clone())
+                .set_max_keys(request.max_keys)
+                .set_continuation_token(request.token.clone())
+                .send()
+        })
+        .await;
+        let out = result.map_err(|e| {
+            let message = DisplayErrorContext(&e).to_string();
+            let kind = AwsErrorKind::classify(e.code(), &message);
+            let message = match kind {
+                AwsErrorKind::NotFound => "no such bucket".to_string(),
+                AwsErrorKind::AccessDenied => format!("access denied ({message})"),
+                AwsErrorKind::NoCredentials => {
+                    format!("no valid AWS credentials ({message})")
                 }
-            })?;
+                AwsErrorKind::Other => format!("listing failed: {message}"),
+            };
+            Error::Aws {
+                kind,
+                context: format!("s3://{}/{}", self.bucket, request.prefix),
+                message,
+            }
+        })?;
         let objects = out
             .contents()
             .iter()
             .filter_map(|o| {
-                Some(Listed {
-                    key: o.key()?.to_string(),
-                    size: o.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+                let key = o.key()?;
+                let size = o.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0);
+                // An empty key ending in `/` is a folder marker (the console's "Create
+                // folder"), not a log object.
+                (!(size == 0 && key.ends_with('/'))).then(|| Listed {
+                    key: key.to_string(),
+                    size,
                 })
             })
             .collect();
@@ -480,6 +556,52 @@ mod tests {
         );
         assert!(LogLocation::parse("/no/such/dir/anywhere").is_err());
         Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_flat_folder_is_read_from_disk_once_and_stray_keys_cost_a_bounded_number_of_requests()
+    {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut names = Vec::new();
+        for d in ["E1", "E2", "E3"] {
+            for h in ["00", "05"] {
+                names.push(format!("{d}.2026-01-01-{h}.x.gz"));
+            }
+        }
+        for i in 0..100 {
+            names.push(format!("stray-{i:03}.txt"));
+        }
+        for name in &names {
+            std::fs::write(dir.path().join(name), name).expect("write");
+        }
+        let lister = LocalLister {
+            root: dir.path().to_path_buf(),
+            folders: Arc::new(FolderCache::default()),
+        };
+        let t = 1_767_226_200; // 2026-01-01T00:10Z; hours 2025-12-31T23 to 2026-01-01T01
+        let hours = HourRange::around(t, t, 3600);
+        let sel = layout::select(&lister, "", Layout::Flat, Some(hours))
+            .await
+            .expect("listed");
+        let picked: Vec<&str> = sel.objects.iter().map(|o| o.key.as_str()).collect();
+        let mut expected = vec![
+            "E1.2026-01-01-00.x.gz",
+            "E2.2026-01-01-00.x.gz",
+            "E3.2026-01-01-00.x.gz",
+        ];
+        let strays: Vec<String> = (0..100).map(|i| format!("stray-{i:03}.txt")).collect();
+        expected.extend(strays.iter().map(String::as_str));
+        assert_eq!(picked, expected);
+        // Three distributions found one request each, 33 strays one request each, then one
+        // full listing (filtered by the hour in each name) instead of 67 more requests.
+        assert_eq!(sel.list_requests, 3 + 33 + 1);
+        assert_eq!(
+            lister
+                .folders
+                .reads
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
     }
 
     #[tokio::test]

@@ -37,7 +37,8 @@ const EXIT_NOT_FOUND: u8 = 4;
 const EXIT_ACCESS_DENIED: u8 = 5;
 /// Exit code: no (valid) AWS credentials.
 const EXIT_NO_CREDENTIALS: u8 = 6;
-/// Exit code: the circuit breaker stopped `run`: too many sessions flagged, nothing written.
+/// Exit code: a safety limit stopped the change: the circuit breaker (too many sessions
+/// flagged, nothing written) or a mass unblock (`waf compile` would remove most rules).
 const EXIT_BREAKER: u8 = 7;
 
 fn main() -> ExitCode {
@@ -76,6 +77,7 @@ fn exit_code(e: &anyhow::Error) -> u8 {
     use autorevoke::error::AwsErrorKind;
     match innermost(e) {
         Some(Error::Setting { .. } | Error::Location { .. }) => EXIT_USAGE,
+        Some(Error::Refused { .. }) => EXIT_BREAKER,
         Some(Error::Aws { kind, .. }) => match kind {
             AwsErrorKind::NotFound => EXIT_NOT_FOUND,
             AwsErrorKind::AccessDenied => EXIT_ACCESS_DENIED,
@@ -181,6 +183,9 @@ async fn run_job(args: RunArgs, cfg: &Config, ui: Verbosity) -> anyhow::Result<u
     let report = job::run(&engine, &aws, spec, params, &options).await?;
     with_output(None, |out| report::render_run(&report, args.format, out))?;
     let code = finish(&report.score.stats, ui);
+    if let Some(reason) = &report.partial {
+        eprintln!("autorevoke: {reason}");
+    }
     if let Some(reason) = &report.breaker {
         eprintln!("autorevoke: circuit breaker: {reason}");
         return Ok(EXIT_BREAKER);
@@ -209,7 +214,8 @@ async fn run_init(args: InitArgs, cfg: &Config) -> anyhow::Result<u8> {
     let table = args.table(cfg)?;
     let target = args.rule_group.target(cfg)?;
     let aws = args.aws.access(cfg);
-    let made = job::init(&aws, &table, &target.rule_group, target.capacity).await?;
+    let capacity = target.capacity.unwrap_or(100);
+    let made = job::init(&aws, &table, &target.rule_group, capacity).await?;
     with_output(None, |out| {
         report::render_init(&made, &table, &target.rule_group, out)
     })?;
@@ -303,6 +309,9 @@ fn finish(stats: &StatsSnapshot, ui: Verbosity) -> u8 {
     };
     if ui.quiet {
         return code;
+    }
+    for note in &stats.notes {
+        eprintln!("autorevoke: note: {note}");
     }
     for f in &stats.failures {
         eprintln!("autorevoke: {}: {}", f.object, f.reason);

@@ -18,7 +18,7 @@ pub enum Verdict {
 }
 
 /// Error codes that mean "too fast" or "try again" on DynamoDB, WAFv2 and S3.
-const RETRYABLE_CODES: [&str; 11] = [
+const RETRYABLE_CODES: [&str; 13] = [
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
     "Throttling",
@@ -30,6 +30,8 @@ const RETRYABLE_CODES: [&str; 11] = [
     "ServiceUnavailable",
     "WAFOptimisticLockException",
     "WAFUnavailableEntityException",
+    "WAFInternalErrorException",
+    "LimitExceededException",
 ];
 
 /// Classifies an error by its service code, HTTP status and kind.
@@ -91,8 +93,9 @@ impl Default for Backoff {
 }
 
 impl Backoff {
-    /// The delay before attempt `n` (1-based, n >= 2), with full jitter.
-    fn delay(&self, n: u32) -> Duration {
+    /// The delay before attempt `n` (1-based, n >= 2): exponential, capped at `max`, with
+    /// jitter (a random point in its upper half), so writers that collided do not collide again.
+    pub fn delay(&self, n: u32) -> Duration {
         let exp = self
             .initial
             .saturating_mul(2u32.saturating_pow(n.saturating_sub(2)))
@@ -198,6 +201,62 @@ mod tests {
         );
         let timeout: SdkError<PutItemError, Response> = SdkError::timeout_error("slow");
         assert_eq!(classify_sdk(&timeout), Verdict::Retry);
+    }
+
+    #[test]
+    fn every_service_s_busy_answers_are_retried_and_its_refusals_are_not() {
+        use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error;
+        use aws_sdk_wafv2::operation::update_rule_group::UpdateRuleGroupError;
+        use aws_smithy_runtime_api::http::{Response, StatusCode};
+        use aws_smithy_types::body::SdkBody;
+        use aws_smithy_types::error::ErrorMetadata;
+        let raw = |status: u16| {
+            Response::new(
+                StatusCode::try_from(status).expect("status"),
+                SdkBody::empty(),
+            )
+        };
+        let waf = |code: &str, status: u16| {
+            let err = UpdateRuleGroupError::generic(ErrorMetadata::builder().code(code).build());
+            classify_sdk(&SdkError::service_error(err, raw(status)))
+        };
+        let s3 = |code: &str, status: u16| {
+            let err = ListObjectsV2Error::generic(ErrorMetadata::builder().code(code).build());
+            classify_sdk(&SdkError::service_error(err, raw(status)))
+        };
+        assert_eq!(waf("WAFInternalErrorException", 500), Verdict::Retry);
+        assert_eq!(waf("WAFOptimisticLockException", 400), Verdict::Retry);
+        assert_eq!(waf("WAFUnavailableEntityException", 400), Verdict::Retry);
+        assert_eq!(waf("WAFLimitsExceededException", 400), Verdict::Fail);
+        assert_eq!(waf("WAFNonexistentItemException", 400), Verdict::Fail);
+        assert_eq!(s3("SlowDown", 503), Verdict::Retry);
+        assert_eq!(s3("InternalError", 500), Verdict::Retry);
+        assert_eq!(s3("AccessDenied", 403), Verdict::Fail);
+        assert_eq!(s3("NoSuchBucket", 404), Verdict::Fail);
+        assert_eq!(
+            classify(Some("ThrottlingException"), Some(400), false),
+            Verdict::Retry
+        );
+        assert_eq!(
+            classify(Some("LimitExceededException"), Some(400), false),
+            Verdict::Retry
+        );
+    }
+
+    #[test]
+    fn delays_grow_exponentially_with_jitter_up_to_the_cap() {
+        let b = Backoff {
+            attempts: 10,
+            initial: Duration::from_millis(100),
+            max: Duration::from_millis(1000),
+        };
+        for _ in 0..50 {
+            let (d2, d3, d4, d9) = (b.delay(2), b.delay(3), b.delay(4), b.delay(9));
+            assert!((50..=100).contains(&d2.as_millis()), "{d2:?}");
+            assert!((100..=200).contains(&d3.as_millis()), "{d3:?}");
+            assert!((200..=400).contains(&d4.as_millis()), "{d4:?}");
+            assert!((500..=1000).contains(&d9.as_millis()), "{d9:?}");
+        }
     }
 
     #[tokio::test]

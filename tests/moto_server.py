@@ -9,6 +9,12 @@ Extensions (each test that relies on one says so):
 Faults, triggered by resource names so that each test's faults stay its own:
 - DynamoDB table named `...-throttleN-...`: its first N PutItem calls fail with
   ProvisionedThroughputExceededException.
+- DynamoDB table named `...-busyN-...`: its first N calls of each control and read operation
+  (CreateTable, DescribeTable, UpdateTimeToLive, Query, UpdateItem) fail with
+  ThrottlingException.
+- WAFv2 rule group named `...-busyN-...`: its first N CreateRuleGroup and GetRuleGroup calls,
+  and the first N ListRuleGroups calls while it exists, fail with WAFInternalErrorException
+  (HTTP 500).
 - WAFv2 rule group named `...-lockN-...`: its first N UpdateRuleGroup calls fail with
   WAFOptimisticLockException (and the lock token changes, as when another writer got there
   first).
@@ -34,14 +40,15 @@ _lock = threading.Lock()
 _seen = {}
 
 
-def _fault_due(kind, name):
-    """True for the first N calls of this kind on a resource named `...-<kind>N-...`."""
+def _fault_due(kind, name, operation=None):
+    """True for the first N calls (of `operation`, counted apart) on a resource named
+    `...-<kind>N-...`."""
     m = re.search(r"-%s(\d+)-" % kind, name or "")
     if not m:
         return False
     with _lock:
-        n = _seen.get((kind, name), 0)
-        _seen[(kind, name)] = n + 1
+        n = _seen.get((kind, operation, name), 0)
+        _seen[(kind, operation, name)] = n + 1
     return n < int(m.group(1))
 
 
@@ -64,6 +71,28 @@ def put_item(self, table_name, *args, **kwargs):
 
 DynamoDBBackend.put_item = put_item
 
+
+class Throttling(JsonRESTError):
+    def __init__(self):
+        super().__init__(
+            "com.amazonaws.dynamodb.v20120810#ThrottlingException", "Rate of requests exceeds the allowed throughput."
+        )
+
+
+def _busy_table(method):
+    original = getattr(DynamoDBBackend, method)
+
+    def busy(self, name, *args, **kwargs):
+        if _fault_due("busy", name, method):
+            raise Throttling()
+        return original(self, name, *args, **kwargs)
+
+    setattr(DynamoDBBackend, method, busy)
+
+
+for _method in ["create_table", "describe_table", "update_time_to_live", "query", "update_item"]:
+    _busy_table(_method)
+
 _update_rule_group = waf_models.WAFV2Backend.update_rule_group
 
 
@@ -83,6 +112,40 @@ def update_rule_group(self, name, scope, id, description, rules, visibility_conf
 
 
 waf_models.WAFV2Backend.update_rule_group = update_rule_group
+
+
+class WafInternalError(JsonRESTError):
+    code = 500
+
+    def __init__(self):
+        super().__init__("WAFInternalErrorException", "Your request is valid, but WAF couldn't perform the operation because of a system problem.")
+
+
+def _busy_group(method):
+    original = getattr(waf_models.WAFV2Backend, method)
+
+    def busy(self, name, *args, **kwargs):
+        if _fault_due("busy", name, method):
+            raise WafInternalError()
+        return original(self, name, *args, **kwargs)
+
+    setattr(waf_models.WAFV2Backend, method, busy)
+
+
+for _method in ["create_rule_group", "get_rule_group"]:
+    _busy_group(_method)
+
+_list_rule_groups = waf_models.WAFV2Backend.list_rule_groups
+
+
+def list_rule_groups(self, scope, *args, **kwargs):
+    for g in list(self.rule_groups.values()):
+        if g.scope == scope and _fault_due("busy", g.name, "list_rule_groups"):
+            raise WafInternalError()
+    return _list_rule_groups(self, scope, *args, **kwargs)
+
+
+waf_models.WAFV2Backend.list_rule_groups = list_rule_groups
 
 from moto.s3.responses import S3Response
 

@@ -42,6 +42,35 @@ pub fn for_each_object_line<E>(
     }
 }
 
+/// Calls `on_line` for every line of an object streamed through `reader` (too large to hold
+/// whole): inflated when its first bytes say gzip, capped at `max_inflated` bytes.
+pub fn for_each_streamed_line<R: Read + Send, E>(
+    mut reader: R,
+    max_inflated: u64,
+    max_line: usize,
+    on_line: impl FnMut(u64, Line<'_>) -> Result<(), E>,
+) -> Result<Result<(), E>, io::Error> {
+    let mut head = [0u8; 2];
+    let mut filled = 0;
+    while filled < head.len() {
+        match reader.read(&mut head[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    let whole = io::Cursor::new(head[..filled].to_vec()).chain(reader);
+    if is_gzip(&head[..filled]) {
+        let inflated = CappedReader {
+            inner: MultiGzDecoder::new(whole),
+            remaining: max_inflated,
+            cap: max_inflated,
+        };
+        for_each_line(inflated, max_line, on_line)
+    } else {
+        for_each_line(whole, max_line, on_line)
+    }
+}
+
 /// [`for_each_line`] over text already in memory: no copying.
 fn for_each_line_in<E>(
     text: &[u8],

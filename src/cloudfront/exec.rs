@@ -25,7 +25,8 @@ use futures::StreamExt;
 use object_store::ObjectStoreExt;
 use tokio::sync::mpsc::Sender;
 
-use super::decode::{Line, for_each_object_line};
+use super::body::StreamedBody;
+use super::decode::{Line, for_each_object_line, for_each_streamed_line};
 use super::filter::RowFilter;
 use super::parser::{ObjectParser, ParseProblem};
 use super::stats::{MalformedLine, ObjectFailure, ScanStats};
@@ -43,7 +44,14 @@ pub struct ReadOptions {
     pub max_line_bytes: usize,
     /// Objects fetched at once over all partitions (fetches run ahead of parsing).
     pub concurrency: usize,
+    /// Objects larger than this (listed size) are streamed, chunk by chunk, instead of
+    /// fetched whole, so memory does not follow the largest object.
+    pub stream_above_bytes: u64,
 }
+
+/// The default of [`ReadOptions::stream_above_bytes`]: 64 MiB (CloudFront's own files are
+/// far smaller; anything larger is streamed).
+pub const DEFAULT_STREAM_ABOVE_BYTES: u64 = 64 << 20;
 
 impl Default for ReadOptions {
     fn default() -> Self {
@@ -52,6 +60,7 @@ impl Default for ReadOptions {
             max_inflated_bytes: 16 << 30,
             max_line_bytes: 1 << 20,
             concurrency: 8,
+            stream_above_bytes: DEFAULT_STREAM_ABOVE_BYTES,
         }
     }
 }
@@ -210,24 +219,49 @@ impl PartitionReader {
     async fn run(self, objects: Vec<LogObject>) -> DfResult<()> {
         // Fetches run up to `prefetch` objects ahead; parsing takes them in order. Memory is
         // bounded by the objects in flight, whatever the number of objects.
+        let stream_above = self.options.stream_above_bytes;
         let mut fetched = futures::stream::iter(objects)
             .map(|object| async move {
-                let bytes = fetch(&object).await;
-                (object.display, object.size, bytes)
+                // A large object is not fetched ahead: it is streamed while parsed.
+                let body = if object.size > stream_above && object.unreadable.is_none() {
+                    Ok(None)
+                } else {
+                    fetch(&object).await.map(Some)
+                };
+                (object, body)
             })
             .buffered(self.prefetch);
         // The inflate buffer, reused object after object (it moves to the parser thread and
         // back), so a partition keeps one, sized by its largest object.
         let mut scratch = Vec::new();
-        while let Some((object_name, size, bytes)) = fetched.next().await {
-            let outcome = match bytes {
-                Ok(bytes) => {
+        while let Some((object, body)) = fetched.next().await {
+            let (object_name, size) = (object.display.clone(), object.size);
+            let outcome = match body {
+                Ok(None) => {
+                    let reader = self.clone();
+                    let name = object_name.clone();
+                    let runtime = tokio::runtime::Handle::current();
+                    let stats = Arc::clone(&self.stats);
+                    match tokio::task::spawn_blocking(move || {
+                        let body = CountedBody {
+                            inner: StreamedBody::new(object, runtime),
+                            stats,
+                        };
+                        reader.parse(&name, Source::Streamed(Box::new(body)), &mut Vec::new())
+                    })
+                    .await
+                    {
+                        Ok(outcome) => outcome,
+                        Err(e) => Err(Stop::Failed(format!("parser task failed: {e}"))),
+                    }
+                }
+                Ok(Some(bytes)) => {
                     self.stats.add_bytes(bytes.len() as u64);
                     let reader = self.clone();
                     let name = object_name.clone();
                     let mut buffer = std::mem::take(&mut scratch);
                     match tokio::task::spawn_blocking(move || {
-                        let outcome = reader.parse(&name, &bytes, &mut buffer);
+                        let outcome = reader.parse(&name, Source::Whole(&bytes), &mut buffer);
                         (outcome, buffer)
                     })
                     .await
@@ -266,7 +300,7 @@ impl PartitionReader {
     }
 
     /// Inflates and parses one object, sending its batches. Runs on a blocking thread.
-    fn parse(&self, display: &str, bytes: &[u8], scratch: &mut Vec<u8>) -> Result<(), Stop> {
+    fn parse(&self, display: &str, source: Source<'_>, scratch: &mut Vec<u8>) -> Result<(), Stop> {
         let mut parser = ObjectParser::new(
             Arc::clone(&self.projection),
             Arc::clone(&self.schema),
@@ -279,44 +313,44 @@ impl PartitionReader {
                 .blocking_send(Ok(batch))
                 .map_err(|_| Stop::Cancelled)
         };
-        let walk = for_each_object_line(
-            bytes,
-            self.options.max_inflated_bytes,
-            self.options.max_line_bytes,
-            scratch,
-            |line_no, line| {
-                let result = match line {
-                    Line::Text(text) => parser.push_line(text),
-                    Line::TooLong => {
-                        parser.too_long_line();
-                        Err(ParseProblem::Malformed(format!(
-                            "line longer than {} bytes",
-                            self.options.max_line_bytes
-                        )))
-                    }
-                };
-                match result {
-                    Ok(Some(batch)) => send(batch),
-                    Ok(None) => Ok(()),
-                    Err(ParseProblem::Malformed(reason)) => {
-                        if self.options.strict {
-                            return Err(Stop::Fatal(format!(
-                                "{display}: line {line_no}: {reason}"
-                            )));
-                        }
-                        self.stats.sample_malformed(MalformedLine {
-                            object: display.to_string(),
-                            line: line_no,
-                            reason,
-                        });
-                        Ok(())
-                    }
-                    Err(ParseProblem::Object(reason)) => {
-                        Err(Stop::Failed(format!("line {line_no}: {reason}")))
-                    }
+        let on_line = |line_no: u64, line: Line<'_>| {
+            let result = match line {
+                Line::Text(text) => parser.push_line(text),
+                Line::TooLong => {
+                    parser.too_long_line();
+                    Err(ParseProblem::Malformed(format!(
+                        "line longer than {} bytes",
+                        self.options.max_line_bytes
+                    )))
                 }
-            },
-        );
+            };
+            match result {
+                Ok(Some(batch)) => send(batch),
+                Ok(None) => Ok(()),
+                Err(ParseProblem::Malformed(reason)) => {
+                    if self.options.strict {
+                        return Err(Stop::Fatal(format!("{display}: line {line_no}: {reason}")));
+                    }
+                    self.stats.sample_malformed(MalformedLine {
+                        object: display.to_string(),
+                        line: line_no,
+                        reason,
+                    });
+                    Ok(())
+                }
+                Err(ParseProblem::Object(reason)) => {
+                    Err(Stop::Failed(format!("line {line_no}: {reason}")))
+                }
+            }
+        };
+        let (max_inflated, max_line) =
+            (self.options.max_inflated_bytes, self.options.max_line_bytes);
+        let walk = match source {
+            Source::Whole(bytes) => {
+                for_each_object_line(bytes, max_inflated, max_line, scratch, on_line)
+            }
+            Source::Streamed(body) => for_each_streamed_line(body, max_inflated, max_line, on_line),
+        };
         // Rows parsed before a failure are kept: flush them, then report the failure.
         let flushed = match parser.finish() {
             Ok(Some(batch)) => send(batch),
@@ -329,6 +363,28 @@ impl PartitionReader {
             Ok(Err(stop)) => Err(stop),
             Ok(Ok(())) => flushed,
         }
+    }
+}
+
+/// An object's content as the parser gets it.
+enum Source<'a> {
+    /// Fetched whole.
+    Whole(&'a [u8]),
+    /// Streamed as it is read (an object larger than `stream_above_bytes`).
+    Streamed(Box<dyn std::io::Read + Send>),
+}
+
+/// A streamed body that adds the bytes it delivers to the scan's counters.
+struct CountedBody {
+    inner: StreamedBody,
+    stats: Arc<ScanStats>,
+}
+
+impl std::io::Read for CountedBody {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.stats.add_bytes(n as u64);
+        Ok(n)
     }
 }
 
@@ -363,6 +419,12 @@ async fn fetch(object: &LogObject) -> Result<bytes::Bytes, String> {
 }
 
 async fn fetch_once(object: &LogObject) -> Result<bytes::Bytes, FetchError> {
+    if let Some(reason) = &object.unreadable {
+        return Err(FetchError {
+            message: reason.clone(),
+            retry: false,
+        });
+    }
     let result = object
         .store
         .get(&object.path)

@@ -1,9 +1,11 @@
 //! The CloudFront standard log format (`shared/docs/CLOUDFRONT-LOGS.md`) as a DataFusion table.
 //!
-//! Data flow: [`decode`] (gzip or plain, lines; [`inflate`] for whole single-member objects) -> [`parser`] (fields by name, validation,
+//! Data flow: [`body`] (large objects streamed) -> [`decode`] (gzip or plain, lines; [`inflate`]
+//! for whole single-member objects) -> [`parser`] (fields by name, validation,
 //! pushed-down [`filter`]s, [`session`] ids) -> [`exec`] (objects in parallel partitions) ->
 //! [`table`] (the `logs` table), with [`stats`] counting what was read, failed and skipped.
 
+pub mod body;
 pub mod decode;
 pub mod exec;
 pub mod fields;

@@ -47,6 +47,7 @@ pub struct ScanStats {
     rows_rejected_session: AtomicU64,
     failures: Mutex<Vec<ObjectFailure>>,
     malformed: Mutex<Vec<MalformedLine>>,
+    notes: Mutex<Vec<String>>,
 }
 
 /// What one object contributed, added to [`ScanStats`] in one step.
@@ -72,6 +73,14 @@ impl ScanStats {
         self.bytes_selected
             .fetch_add(selected_bytes, Ordering::Relaxed);
         self.listed.store(true, Ordering::Release);
+    }
+
+    /// Keeps a note about the listing for the report (once, however often it is listed).
+    pub fn add_note(&self, note: String) {
+        let mut notes = lock(&self.notes);
+        if !notes.contains(&note) {
+            notes.push(note);
+        }
     }
 
     /// Records that an object of `size` listed bytes is done with (read or failed).
@@ -146,6 +155,7 @@ impl ScanStats {
             rows_in_scope: 0,
             failures,
             malformed_samples: malformed,
+            notes: lock(&self.notes).clone(),
         }
     }
 }
@@ -199,6 +209,9 @@ pub struct StatsSnapshot {
     /// The first malformed lines, with reasons.
     #[serde(skip)]
     pub malformed_samples: Vec<MalformedLine>,
+    /// What the user should know about the listing (keys in more than one layout).
+    #[serde(skip)]
+    pub notes: Vec<String>,
 }
 
 impl StatsSnapshot {

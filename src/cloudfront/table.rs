@@ -105,6 +105,9 @@ impl TableProvider for CloudFrontTable {
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         let selected_bytes = listing.objects.iter().map(|o| o.size).sum();
+        for note in listing.notes {
+            self.stats.add_note(note);
+        }
         self.stats.add_listing(
             listing.keys_listed,
             listing.list_requests,

@@ -22,11 +22,12 @@ pub fn render_run(r: &RunReport, format: Format, out: &mut dyn Write) -> io::Res
             .collect();
         let v = json!({
             "score": score,
-            "dry_run": r.write.is_none(),
+            "dry_run": r.write.is_none() && r.breaker.is_none() && r.partial.is_none(),
             "items": items,
             "rejected": r.rejected,
             "over_limit": r.over_limit,
             "breaker": r.breaker,
+            "partial": r.partial,
             "written": r.write.as_ref().map(|w| &w.written),
             "kept_manual": r.write.as_ref().map(|w| &w.kept_manual),
             "write_retries": r.write.as_ref().map(|w| w.retries),
@@ -49,9 +50,13 @@ pub fn render_run(r: &RunReport, format: Format, out: &mut dyn Write) -> io::Res
         )?;
     }
     if let Some(reason) = &r.breaker {
-        return writeln!(out, "circuit breaker: {reason}");
+        writeln!(out, "circuit breaker: {reason}")?;
+    }
+    if let Some(reason) = &r.partial {
+        writeln!(out, "partial input: {reason}")?;
     }
     match &r.write {
+        None if r.breaker.is_some() || r.partial.is_some() => {}
         None => {
             writeln!(out, "dry run: would write {} AUTO item(s):", r.items.len())?;
             for i in &r.items {
@@ -61,7 +66,7 @@ pub fn render_run(r: &RunReport, format: Format, out: &mut dyn Write) -> io::Res
         Some(w) => {
             writeln!(
                 out,
-                "wrote {} AUTO item(s); {} session(s) kept their MANUAL item; {} retried write(s)",
+                "wrote {} AUTO item(s); {} session(s) kept their MANUAL item (refreshed); {} retried write(s)",
                 w.written.len(),
                 w.kept_manual.len(),
                 w.retries

@@ -73,6 +73,9 @@ pub struct RevocationItem {
     pub score: f64,
     /// Last write, epoch seconds.
     pub last_updated: i64,
+    /// Expiry, epoch seconds, when it was read (the GSI does not project it; the compiler reads
+    /// it from the table for MANUAL items older than the retention).
+    pub ttl: Option<i64>,
 }
 
 fn check_id(id: &str) -> Result<()> {
@@ -156,26 +159,50 @@ impl ManualItem {
 }
 
 impl RevocationItem {
-    /// Reads an item back; `None` for an item without the attributes the compiler needs.
-    pub fn from_attributes(map: &HashMap<String, AttributeValue>) -> Option<Self> {
-        let text = |k: &str| map.get(k).and_then(|v| v.as_s().ok());
-        let num = |k: &str| map.get(k).and_then(|v| v.as_n().ok());
-        let item_type = match text("type")?.as_str() {
-            "AUTO" => ItemType::Auto,
-            "MANUAL" => ItemType::Manual,
-            _ => return None,
+    /// Reads an item back. An item without the attributes the compiler needs (or with one of
+    /// the wrong type) is an error naming the item and the attribute: the compiler counts it
+    /// and fails, because dropping it would silently unblock its session.
+    pub fn from_attributes(map: &HashMap<String, AttributeValue>) -> Result<Self, String> {
+        let session_id = match map.get("session_id") {
+            Some(AttributeValue::S(id)) => id.clone(),
+            Some(other) => return Err(format!("session_id is not a string: {other:?}")),
+            None => return Err("no session_id".into()),
         };
-        Some(RevocationItem {
-            session_id: text("session_id")?.clone(),
+        let fail = |reason: String| format!("item {session_id:?}: {reason}");
+        let number = |k: &str| -> Result<Option<f64>, String> {
+            match map.get(k) {
+                None => Ok(None),
+                Some(AttributeValue::N(n)) => match n.parse::<f64>() {
+                    Ok(v) if v.is_finite() => Ok(Some(v)),
+                    _ => Err(fail(format!("{k} {n:?} is not a finite number"))),
+                },
+                Some(other) => Err(fail(format!("{k} is not a number: {other:?}"))),
+            }
+        };
+        let item_type = match map.get("type") {
+            Some(AttributeValue::S(t)) if t == "AUTO" => ItemType::Auto,
+            Some(AttributeValue::S(t)) if t == "MANUAL" => ItemType::Manual,
+            Some(other) => return Err(fail(format!("type {other:?} is not AUTO or MANUAL"))),
+            None => return Err(fail("no type (does the index project it?)".into())),
+        };
+        let score = match (item_type, number("score")?) {
+            (_, Some(v)) => v,
+            (ItemType::Manual, None) => 0.0,
+            (ItemType::Auto, None) => {
+                return Err(fail(
+                    "an AUTO item without a score (does the index project it?)".into(),
+                ));
+            }
+        };
+        let last_updated =
+            number("last_updated")?.ok_or_else(|| fail("no last_updated".into()))? as i64;
+        let ttl = number("ttl")?.map(|v| v as i64);
+        Ok(RevocationItem {
+            session_id,
             item_type,
-            score: num("score")
-                .and_then(|v| v.parse().ok())
-                .filter(|v: &f64| v.is_finite())
-                .unwrap_or(0.0),
-            last_updated: num("last_updated")?
-                .parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite())? as i64,
+            score,
+            last_updated,
+            ttl,
         })
     }
 }
@@ -267,8 +294,47 @@ mod tests {
         assert_eq!(m.ttl, 86_500);
         let back = RevocationItem::from_attributes(&m.attributes()).expect("readable");
         assert_eq!(
-            (back.item_type, back.score, back.last_updated),
-            (ItemType::Manual, 0.0, 100)
+            (back.item_type, back.score, back.last_updated, back.ttl),
+            (ItemType::Manual, 0.0, 100, Some(86_500))
         );
+    }
+
+    #[test]
+    fn unreadable_items_are_errors_that_name_the_item_and_attribute() {
+        let good = AutoItem::from_session(&session("abc", 4.0), 1_000, 7)
+            .expect("valid")
+            .attributes();
+        assert!(RevocationItem::from_attributes(&good).is_ok());
+        let with = |k: &str, v: Option<AttributeValue>| {
+            let mut m = good.clone();
+            match v {
+                Some(v) => m.insert(k.to_string(), v),
+                None => m.remove(k),
+            };
+            RevocationItem::from_attributes(&m)
+                .err()
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            with("type", Some(AttributeValue::S("auto".into()))),
+            "item \"abc\": type S(\"auto\") is not AUTO or MANUAL"
+        );
+        assert_eq!(
+            with("type", None),
+            "item \"abc\": no type (does the index project it?)"
+        );
+        assert_eq!(
+            with("last_updated", Some(AttributeValue::S("1000".into()))),
+            "item \"abc\": last_updated is not a number: S(\"1000\")"
+        );
+        assert_eq!(
+            with("last_updated", Some(AttributeValue::N("NaN".into()))),
+            "item \"abc\": last_updated \"NaN\" is not a finite number"
+        );
+        assert_eq!(
+            with("score", None),
+            "item \"abc\": an AUTO item without a score (does the index project it?)"
+        );
+        assert_eq!(with("session_id", None), "no session_id");
     }
 }

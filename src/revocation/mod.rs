@@ -5,4 +5,4 @@ pub mod item;
 pub mod table;
 
 pub use item::{AutoItem, ItemType, ManualItem, REASON, RevocationItem};
-pub use table::{GSI_NAME, RevocationTable, WriteSummary};
+pub use table::{ActiveItems, GSI_NAME, RevocationTable, WriteSummary};

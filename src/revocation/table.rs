@@ -21,6 +21,8 @@ pub const GSI_NAME: &str = "last_updated_index";
 
 /// An AUTO write never replaces an operator's MANUAL item.
 const NOT_MANUAL: &str = "attribute_not_exists(session_id) OR #type <> :manual";
+/// The error code of a failed condition.
+const CONDITION_FAILED: &str = "ConditionalCheckFailedException";
 
 /// The revocation table.
 #[derive(Debug, Clone)]
@@ -30,12 +32,23 @@ pub struct RevocationTable {
     backoff: Backoff,
 }
 
+/// What the compiler reads from the table.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ActiveItems {
+    /// Items in the retention, and older MANUAL items before their `ttl`.
+    pub items: Vec<RevocationItem>,
+    /// Older MANUAL items past their `ttl` (not compiled; DynamoDB deletes them in time).
+    pub expired_manual: usize,
+    /// Items that could not be read, each with its id and why.
+    pub unreadable: Vec<String>,
+}
+
 /// What writing AUTO items did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteSummary {
     /// Items written (new or refreshed).
     pub written: Vec<String>,
-    /// Sessions left alone because a MANUAL item is there.
+    /// Sessions whose MANUAL item is there: kept MANUAL, `last_updated` refreshed.
     pub kept_manual: Vec<String>,
     /// Attempts beyond the first (throttling, 5xx, timeouts).
     pub retries: u64,
@@ -57,39 +70,23 @@ impl RevocationTable {
     }
 
     /// Writes AUTO items, `concurrency` at a time, each conditional on no MANUAL item being
-    /// there. Throttling, 5xx and timeouts are retried with backoff; if an item still cannot
-    /// be written the whole call fails, naming it.
+    /// there. Where a MANUAL item is there, its `last_updated` is refreshed instead (it stays
+    /// MANUAL), so the compiler keeps the flagged session blocked whatever the item's age.
+    /// Throttling, 5xx and timeouts are retried with backoff; if an item still cannot be
+    /// written the whole call fails, naming it.
     pub async fn write_auto(&self, items: &[AutoItem], concurrency: usize) -> Result<WriteSummary> {
         let results: Vec<(String, Result<bool>, u32)> = futures::stream::iter(items)
             .map(|item| async move {
-                let (result, attempts) = with_backoff(self.backoff, classify_sdk, || {
-                    self.client
-                        .put_item()
-                        .table_name(&self.name)
-                        .set_item(Some(item.attributes()))
-                        .condition_expression(NOT_MANUAL)
-                        .expression_attribute_names("#type", "type")
-                        .expression_attribute_values(":manual", AttributeValue::S("MANUAL".into()))
-                        .send()
-                })
-                .await;
-                let outcome = match result {
-                    Ok(_) => Ok(true),
-                    Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
-                    Err(e) => Err(sdk_error(
-                        &format!("writing session {} to table {}", item.session_id, self.name),
-                        &e,
-                    )),
-                };
-                (item.session_id.clone(), outcome, attempts)
+                let (outcome, retries) = self.write_one(item).await;
+                (item.session_id.clone(), outcome, retries)
             })
             .buffer_unordered(concurrency.max(1))
             .collect()
             .await;
         let mut summary = WriteSummary::default();
         let mut first_error = None;
-        for (id, outcome, attempts) in results {
-            summary.retries += u64::from(attempts - 1);
+        for (id, outcome, retries) in results {
+            summary.retries += u64::from(retries);
             match outcome {
                 Ok(true) => summary.written.push(id),
                 Ok(false) => summary.kept_manual.push(id),
@@ -104,6 +101,63 @@ impl RevocationTable {
         summary.written.sort();
         summary.kept_manual.sort();
         Ok(summary)
+    }
+
+    /// One AUTO write: Ok(true) when the AUTO item was written, Ok(false) when a MANUAL item
+    /// is there and its `last_updated` was refreshed; with the retries it took.
+    async fn write_one(&self, item: &AutoItem) -> (Result<bool>, u32) {
+        let context = || format!("writing session {} to table {}", item.session_id, self.name);
+        let mut retries = 0;
+        // The item can change between the two conditional calls (an operator deletes the
+        // MANUAL item); each race sends us back to the other call, a bounded number of times.
+        for _ in 0..3 {
+            let (result, attempts) = with_backoff(self.backoff, classify_sdk, || {
+                self.client
+                    .put_item()
+                    .table_name(&self.name)
+                    .set_item(Some(item.attributes()))
+                    .condition_expression(NOT_MANUAL)
+                    .expression_attribute_names("#type", "type")
+                    .expression_attribute_values(":manual", AttributeValue::S("MANUAL".into()))
+                    .send()
+            })
+            .await;
+            retries += attempts - 1;
+            match result {
+                Ok(_) => return (Ok(true), retries),
+                Err(e) if e.code() == Some(CONDITION_FAILED) => {}
+                Err(e) => return (Err(sdk_error(&context(), &e)), retries),
+            }
+            let (result, attempts) = with_backoff(self.backoff, classify_sdk, || {
+                self.client
+                    .update_item()
+                    .table_name(&self.name)
+                    .key("session_id", AttributeValue::S(item.session_id.clone()))
+                    .update_expression("SET last_updated = :now")
+                    .condition_expression("#type = :manual")
+                    .expression_attribute_names("#type", "type")
+                    .expression_attribute_values(":manual", AttributeValue::S("MANUAL".into()))
+                    .expression_attribute_values(
+                        ":now",
+                        AttributeValue::N(item.last_updated.to_string()),
+                    )
+                    .send()
+            })
+            .await;
+            retries += attempts - 1;
+            match result {
+                Ok(_) => return (Ok(false), retries),
+                Err(e) if e.code() == Some(CONDITION_FAILED) => {}
+                Err(e) => return (Err(sdk_error(&context(), &e)), retries),
+            }
+        }
+        (
+            Err(Error::Other(format!(
+                "{}: the item kept changing between AUTO and MANUAL",
+                context()
+            ))),
+            retries,
+        )
     }
 
     /// Writes MANUAL items (an operator's word replaces whatever is there).
@@ -132,32 +186,73 @@ impl RevocationTable {
         Ok(retries)
     }
 
-    /// Every `COMPROMISED` item written at or after `since` (epoch seconds), all pages, through
-    /// the `last_updated_index` GSI.
-    pub async fn active_items(&self, since: i64) -> Result<Vec<RevocationItem>> {
+    /// The items the compiler needs at `now`: every `COMPROMISED` item written at or after
+    /// `since` (epoch seconds), and every older MANUAL item whose `ttl` is still ahead (an
+    /// operator's revocation lasts its TTL, not just the retention). All pages, through the
+    /// `last_updated_index` GSI; the older MANUAL items' `ttl` (which the GSI does not project)
+    /// is read from the table. Items that cannot be read are returned apart, never dropped.
+    pub async fn active_items(&self, since: i64, now: i64) -> Result<ActiveItems> {
+        let mut active = ActiveItems::default();
+        let recent = self.query_index(">=", since, None).await?;
+        let older_manual = self.query_index("<", since, Some("MANUAL")).await?;
+        for map in &recent {
+            match RevocationItem::from_attributes(map) {
+                Ok(item) => active.items.push(item),
+                Err(reason) => active.unreadable.push(reason),
+            }
+        }
+        for map in &older_manual {
+            let Some(AttributeValue::S(id)) = map.get("session_id") else {
+                active.unreadable.push(format!("no session_id in {map:?}"));
+                continue;
+            };
+            let Some(full) = self.get(id).await? else {
+                continue; // deleted since the query
+            };
+            match RevocationItem::from_attributes(&full) {
+                Ok(item) if item.ttl.is_some_and(|ttl| ttl > now) => active.items.push(item),
+                Ok(_) => active.expired_manual += 1,
+                Err(reason) => active.unreadable.push(reason),
+            }
+        }
+        Ok(active)
+    }
+
+    /// The GSI's `COMPROMISED` items with `last_updated <op> bound`, of one type if given.
+    async fn query_index(
+        &self,
+        op: &str,
+        bound: i64,
+        only_type: Option<&str>,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>> {
         let mut items = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
             let (result, _) = with_backoff(self.backoff, classify_sdk, || {
-                self.client
+                let mut q = self
+                    .client
                     .query()
                     .table_name(&self.name)
                     .index_name(GSI_NAME)
-                    .key_condition_expression("#reason = :reason AND last_updated >= :since")
+                    .key_condition_expression(format!(
+                        "#reason = :reason AND last_updated {op} :bound"
+                    ))
                     .expression_attribute_names("#reason", "reason")
                     .expression_attribute_values(":reason", AttributeValue::S(REASON.into()))
-                    .expression_attribute_values(":since", AttributeValue::N(since.to_string()))
-                    .set_exclusive_start_key(start.clone())
-                    .send()
+                    .expression_attribute_values(":bound", AttributeValue::N(bound.to_string()))
+                    .set_exclusive_start_key(start.clone());
+                if let Some(t) = only_type {
+                    q = q
+                        .filter_expression("#type = :type")
+                        .expression_attribute_names("#type", "type")
+                        .expression_attribute_values(":type", AttributeValue::S(t.into()));
+                }
+                q.send()
             })
             .await;
             let page =
                 result.map_err(|e| sdk_error(&format!("reading table {}", self.name), &e))?;
-            items.extend(
-                page.items()
-                    .iter()
-                    .filter_map(RevocationItem::from_attributes),
-            );
+            items.extend(page.items().iter().cloned());
             match page.last_evaluated_key() {
                 Some(key) if !key.is_empty() => start = Some(key.clone()),
                 _ => return Ok(items),
@@ -165,22 +260,94 @@ impl RevocationTable {
         }
     }
 
+    /// One item by its session id, read consistently.
+    async fn get(&self, session_id: &str) -> Result<Option<HashMap<String, AttributeValue>>> {
+        let (result, _) = with_backoff(self.backoff, classify_sdk, || {
+            self.client
+                .get_item()
+                .table_name(&self.name)
+                .key("session_id", AttributeValue::S(session_id.to_string()))
+                .consistent_read(true)
+                .send()
+        })
+        .await;
+        let out = result.map_err(|e| {
+            sdk_error(
+                &format!("reading session {session_id} from table {}", self.name),
+                &e,
+            )
+        })?;
+        Ok(out.item().cloned())
+    }
+
+    /// Checks that the `last_updated_index` GSI exists and projects what the compiler reads
+    /// (`type` and `score`): with a KEYS_ONLY index every item would be unreadable.
+    pub async fn check_index(&self) -> Result<()> {
+        let out = self.describe().await?;
+        let bad = |reason: String| Error::Setting {
+            setting: "--table",
+            reason: format!("table {}: {reason}", self.name),
+        };
+        let index = out
+            .table()
+            .map(|t| t.global_secondary_indexes())
+            .unwrap_or_default()
+            .iter()
+            .find(|g| g.index_name() == Some(GSI_NAME))
+            .ok_or_else(|| bad(format!("has no global secondary index {GSI_NAME}")))?;
+        let projection = index.projection();
+        match projection.and_then(|p| p.projection_type()) {
+            Some(ProjectionType::All) => Ok(()),
+            Some(ProjectionType::Include) => {
+                let included = projection
+                    .map(|p| p.non_key_attributes())
+                    .unwrap_or_default();
+                let missing: Vec<&str> = ["type", "score"]
+                    .into_iter()
+                    .filter(|a| !included.iter().any(|i| i == a))
+                    .collect();
+                if missing.is_empty() {
+                    Ok(())
+                } else {
+                    Err(bad(format!(
+                        "index {GSI_NAME} does not project {}; it must project type and score \
+                         (INCLUDE or ALL)",
+                        missing.join(" and ")
+                    )))
+                }
+            }
+            other => Err(bad(format!(
+                "index {GSI_NAME} projects {}; it must project type and score (INCLUDE or ALL)",
+                other.map_or("nothing", |p| p.as_str())
+            ))),
+        }
+    }
+
     /// Checks that the table exists and is reachable (the healthcheck before a run writes).
     pub async fn check(&self) -> Result<()> {
-        self.client
-            .describe_table()
-            .table_name(&self.name)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| sdk_error(&format!("table {}", self.name), &e))
+        self.describe().await.map(|_| ())
+    }
+
+    async fn describe(
+        &self,
+    ) -> Result<aws_sdk_dynamodb::operation::describe_table::DescribeTableOutput> {
+        let (result, _) = with_backoff(self.backoff, classify_sdk, || {
+            self.client.describe_table().table_name(&self.name).send()
+        })
+        .await;
+        result.map_err(|e| sdk_error(&format!("table {}", self.name), &e))
     }
 
     /// Creates the table as the reference solution has it (key `session_id`, TTL on `ttl`, the
     /// `last_updated_index` GSI), on demand billing. Returns false when it already exists.
     pub async fn create(&self) -> Result<bool> {
-        if self.check().await.is_ok() {
-            return Ok(false);
+        match self.describe().await {
+            Ok(_) => return Ok(false),
+            Err(Error::Aws {
+                kind: crate::error::AwsErrorKind::NotFound,
+                ..
+            }) => {}
+            Err(e) => return Err(e),
         }
         let attr = |name: &str, t: ScalarAttributeType| {
             AttributeDefinition::builder()
@@ -223,23 +390,32 @@ impl RevocationTable {
         })();
         let (gsi, attrs, hash, ttl) =
             built.map_err(|e| Error::Other(format!("building the table definition: {e}")))?;
-        self.client
-            .create_table()
-            .table_name(&self.name)
-            .set_attribute_definitions(Some(attrs.to_vec()))
-            .key_schema(hash)
-            .global_secondary_indexes(gsi)
-            .billing_mode(BillingMode::PayPerRequest)
-            .send()
-            .await
-            .map_err(|e| sdk_error(&format!("creating table {}", self.name), &e))?;
-        self.client
-            .update_time_to_live()
-            .table_name(&self.name)
-            .time_to_live_specification(ttl)
-            .send()
-            .await
-            .map_err(|e| sdk_error(&format!("enabling TTL on table {}", self.name), &e))?;
+        let (created, _) = with_backoff(self.backoff, classify_sdk, || {
+            self.client
+                .create_table()
+                .table_name(&self.name)
+                .set_attribute_definitions(Some(attrs.to_vec()))
+                .key_schema(hash.clone())
+                .global_secondary_indexes(gsi.clone())
+                .billing_mode(BillingMode::PayPerRequest)
+                .send()
+        })
+        .await;
+        match created {
+            Ok(_) => {}
+            // A retried CreateTable whose first attempt did get through.
+            Err(e) if e.code() == Some("ResourceInUseException") => {}
+            Err(e) => return Err(sdk_error(&format!("creating table {}", self.name), &e)),
+        }
+        let (result, _) = with_backoff(self.backoff, classify_sdk, || {
+            self.client
+                .update_time_to_live()
+                .table_name(&self.name)
+                .time_to_live_specification(ttl.clone())
+                .send()
+        })
+        .await;
+        result.map_err(|e| sdk_error(&format!("enabling TTL on table {}", self.name), &e))?;
         Ok(true)
     }
 }

@@ -1,11 +1,13 @@
 //! Compiling the revocation table into WAF rules: pure functions of plain data
 //! (`shared/docs/REVOCATION.md`, "Compiling the rule group").
 //!
-//! Items are filtered by retention, ordered (MANUAL newest first, then AUTO by score, newest,
-//! id), capped to `capacity / 2` rules, and each becomes one rule matching only paths that
-//! start with `/<that exact id>.`.
+//! Items are filtered by retention (a MANUAL item also lives until its `ttl`), deduplicated by
+//! session id, ordered (MANUAL newest first, then AUTO by score, newest, id), capped to
+//! `capacity / 2` rules, and each becomes one rule matching only paths that start with
+//! `/<that exact id>.`.
 
 use std::cmp::Ordering;
+use std::collections::HashSet;
 
 use crate::cloudfront::is_valid_session_id;
 use crate::revocation::{ItemType, RevocationItem};
@@ -14,6 +16,15 @@ use crate::revocation::{ItemType, RevocationItem};
 pub const WCU_PER_RULE: u32 = 2;
 /// Prefix of every rule name autorevoke writes.
 pub const RULE_PREFIX: &str = "autorevoke-";
+/// Removing at least this many rules, and more than half of the group's, is a mass unblock:
+/// refused without `--allow-mass-unblock` (an empty or wrong table must not unblock everyone;
+/// a small group's normal expiry stays below it).
+pub const MASS_UNBLOCK_MIN_RULES: usize = 10;
+
+/// Would removing `removed` of the group's `current` rules be a mass unblock?
+pub fn is_mass_unblock(current: usize, removed: usize) -> bool {
+    removed >= MASS_UNBLOCK_MIN_RULES && removed * 2 > current
+}
 
 /// One block rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +89,13 @@ pub fn rule_order(a: &RevocationItem, b: &RevocationItem) -> Ordering {
         .then_with(|| a.session_id.cmp(&b.session_id))
 }
 
+/// Is `item` still to be blocked at `now`? Written within the retention (from `since`), or a
+/// MANUAL item before its `ttl`.
+pub fn is_live(item: &RevocationItem, now: i64, since: i64) -> bool {
+    item.last_updated >= since
+        || (item.item_type == ItemType::Manual && item.ttl.is_some_and(|ttl| ttl > now))
+}
+
 /// Compiles `items` at `now` (epoch seconds): retention in minutes, capacity in WCU.
 pub fn compile(
     items: Vec<RevocationItem>,
@@ -89,7 +107,7 @@ pub fn compile(
     let mut out = Compiled::default();
     let mut live: Vec<RevocationItem> = Vec::with_capacity(items.len());
     for item in items {
-        if item.last_updated < since {
+        if !is_live(&item, now, since) {
             out.expired += 1;
         } else if !is_valid_session_id(item.session_id.as_bytes()) {
             out.rejected.push(item.session_id);
@@ -97,8 +115,11 @@ pub fn compile(
             live.push(item);
         }
     }
+    // One rule per session: a session read twice (pages of a changing index) keeps its
+    // first place in the order, wherever its other copy would sort.
     live.sort_by(rule_order);
-    live.dedup_by(|a, b| a.session_id == b.session_id);
+    let mut seen = HashSet::new();
+    live.retain(|item| seen.insert(item.session_id.clone()));
     let fit = (capacity_wcu / WCU_PER_RULE) as usize;
     if live.len() > fit {
         out.overflow = live.split_off(fit);
@@ -155,6 +176,7 @@ mod tests {
             item_type: t,
             score,
             last_updated,
+            ttl: None,
         }
     }
 
@@ -197,6 +219,46 @@ mod tests {
             (1, vec!["bad.id".to_string()])
         );
         assert!(c.overflow.is_empty());
+    }
+
+    #[test]
+    fn a_manual_item_lives_until_its_ttl_and_an_auto_item_for_the_retention() {
+        let mut old_manual = item("opOld", ItemType::Manual, 0.0, NOW - 7200);
+        old_manual.ttl = Some(NOW + 1);
+        let mut expired_manual = item("opGone", ItemType::Manual, 0.0, NOW - 7200);
+        expired_manual.ttl = Some(NOW);
+        let mut old_auto = item("autoOld", ItemType::Auto, 9.0, NOW - 7200);
+        old_auto.ttl = Some(NOW + 86_400);
+        let c = compile(vec![old_manual, expired_manual, old_auto], NOW, 30, 100);
+        let ids: Vec<&str> = c.rules.iter().map(|r| r.session_id.as_str()).collect();
+        assert_eq!(ids, ["opOld"]);
+        assert_eq!(c.expired, 2);
+    }
+
+    #[test]
+    fn a_session_read_twice_gets_one_rule_in_its_best_place() {
+        let items = vec![
+            item("twice", ItemType::Auto, 5.0, NOW - 10),
+            item("other", ItemType::Auto, 4.0, NOW - 10),
+            item("twice", ItemType::Auto, 3.0, NOW - 20),
+        ];
+        let c = compile(items, NOW, 30, 100);
+        let rules: Vec<(&str, i32)> = c
+            .rules
+            .iter()
+            .map(|r| (r.session_id.as_str(), r.priority))
+            .collect();
+        assert_eq!(rules, [("twice", 1), ("other", 2)]);
+    }
+
+    #[test]
+    fn removing_ten_or_more_rules_and_over_half_is_a_mass_unblock() {
+        assert!(!is_mass_unblock(3, 3));
+        assert!(!is_mass_unblock(18, 9));
+        assert!(!is_mass_unblock(20, 10));
+        assert!(is_mass_unblock(19, 10));
+        assert!(is_mass_unblock(12, 12));
+        assert!(!is_mass_unblock(0, 0));
     }
 
     #[test]

@@ -4,5 +4,8 @@
 pub mod compile;
 pub mod service;
 
-pub use compile::{Compiled, RuleDiff, RuleSpec, compile, diff, rule_name, search_string};
+pub use compile::{
+    Compiled, MASS_UNBLOCK_MIN_RULES, RuleDiff, RuleSpec, WCU_PER_RULE, compile, diff,
+    is_mass_unblock, rule_name, search_string,
+};
 pub use service::{ApplyOutcome, WafRuleGroup, waf_rule};

@@ -2,13 +2,14 @@
 //! on `WAFOptimisticLockException`), and creating it for standalone use. Scope CLOUDFRONT.
 
 use aws_sdk_wafv2::Client;
+use aws_sdk_wafv2::error::ProvideErrorMetadata;
 use aws_sdk_wafv2::primitives::Blob;
 use aws_sdk_wafv2::types::{
     BlockAction, ByteMatchStatement, FieldToMatch, PositionalConstraint, Rule, RuleAction, Scope,
     Statement, TextTransformation, TextTransformationType, UriPath, VisibilityConfig,
 };
 
-use super::compile::{RuleDiff, RuleSpec, diff};
+use super::compile::{MASS_UNBLOCK_MIN_RULES, RuleDiff, RuleSpec, diff, is_mass_unblock};
 use crate::aws::sdk_error;
 use crate::error::{Error, Result};
 use crate::retry::{Backoff, Verdict, classify_sdk, with_backoff};
@@ -140,13 +141,15 @@ impl WafRuleGroup {
     pub async fn find_id(client: &Client, name: &str) -> Result<Option<String>> {
         let mut marker: Option<String> = None;
         loop {
-            let page = client
-                .list_rule_groups()
-                .scope(Scope::Cloudfront)
-                .set_next_marker(marker.clone())
-                .send()
-                .await
-                .map_err(|e| sdk_error("listing WAF rule groups", &e))?;
+            let (result, _) = with_backoff(Backoff::default(), classify_sdk, || {
+                client
+                    .list_rule_groups()
+                    .scope(Scope::Cloudfront)
+                    .set_next_marker(marker.clone())
+                    .send()
+            })
+            .await;
+            let page = result.map_err(|e| sdk_error("listing WAF rule groups", &e))?;
             if let Some(g) = page.rule_groups().iter().find(|g| g.name() == Some(name)) {
                 return Ok(g.id().map(str::to_string));
             }
@@ -165,21 +168,49 @@ impl WafRuleGroup {
         if let Some(id) = Self::find_id(client, name).await? {
             return Ok((id, false));
         }
-        let out = client
-            .create_rule_group()
-            .name(name)
-            .scope(Scope::Cloudfront)
-            .capacity(i64::from(capacity))
-            .description("Sessions revoked by autorevoke")
-            .visibility_config(visibility(name)?)
-            .send()
-            .await
-            .map_err(|e| sdk_error(&format!("creating WAF rule group {name}"), &e))?;
+        let visibility = visibility(name)?;
+        let (result, _) = with_backoff(Backoff::default(), classify_sdk, || {
+            client
+                .create_rule_group()
+                .name(name)
+                .scope(Scope::Cloudfront)
+                .capacity(i64::from(capacity))
+                .description("Sessions revoked by autorevoke")
+                .visibility_config(visibility.clone())
+                .send()
+        })
+        .await;
+        let out = match result {
+            Ok(out) => out,
+            // A retried CreateRuleGroup whose first attempt did get through.
+            Err(e) if e.code() == Some("WAFDuplicateItemException") => {
+                return match Self::find_id(client, name).await? {
+                    Some(id) => Ok((id, true)),
+                    None => Err(sdk_error(&format!("creating WAF rule group {name}"), &e)),
+                };
+            }
+            Err(e) => return Err(sdk_error(&format!("creating WAF rule group {name}"), &e)),
+        };
         let id = out
             .summary()
             .and_then(|s| s.id())
             .ok_or_else(|| Error::Other(format!("WAF created rule group {name} without an id")))?;
         Ok((id.to_string(), true))
+    }
+
+    /// The group's capacity in WCU, as WAF has it.
+    pub async fn capacity(&self) -> Result<i64> {
+        let (result, _) = with_backoff(self.backoff, classify_sdk, || {
+            self.client
+                .get_rule_group()
+                .name(&self.name)
+                .scope(Scope::Cloudfront)
+                .id(&self.id)
+                .send()
+        })
+        .await;
+        let out = result.map_err(|e| sdk_error(&format!("WAF rule group {}", self.name), &e))?;
+        Ok(out.rule_group().map_or(0, |g| g.capacity()))
     }
 
     /// The names of the group's current rules.
@@ -218,8 +249,13 @@ impl WafRuleGroup {
 
     /// Makes the group hold exactly `specs` (an empty list empties it). Skips the update when
     /// the group already holds them; re-reads and retries on a lock conflict. A dry run reads
-    /// and compares only.
-    pub async fn apply(&self, specs: &[RuleSpec], dry_run: bool) -> Result<ApplyOutcome> {
+    /// and compares only. Refuses a mass unblock ([`is_mass_unblock`]) unless allowed.
+    pub async fn apply(
+        &self,
+        specs: &[RuleSpec],
+        dry_run: bool,
+        allow_mass_unblock: bool,
+    ) -> Result<ApplyOutcome> {
         let desired: Vec<Rule> = specs.iter().map(waf_rule).collect::<Result<_>>()?;
         let desired_shapes: Vec<RuleShape> = desired.iter().map(shape).collect();
         let mut lock_retries = 0;
@@ -233,6 +269,19 @@ impl WafRuleGroup {
                     diff: d,
                     updated: false,
                     lock_retries,
+                });
+            }
+            if !allow_mass_unblock && is_mass_unblock(current.len(), d.removed.len()) {
+                return Err(Error::Refused {
+                    context: format!("WAF rule group {}", self.name),
+                    reason: format!(
+                        "the compile would remove {} of its {} rules (at least \
+                         {MASS_UNBLOCK_MIN_RULES} and more than half) and unblock those \
+                         sessions; if that is meant (check the table and --retention first), \
+                         run again with --allow-mass-unblock",
+                        d.removed.len(),
+                        current.len()
+                    ),
                 });
             }
             let visibility = match group_visibility {
@@ -264,7 +313,7 @@ impl WafRuleGroup {
                 {
                     // Someone else changed the group (or WAF was busy): read it again.
                     lock_retries += 1;
-                    tokio::time::sleep(self.backoff.initial * lock_retries).await;
+                    tokio::time::sleep(self.backoff.delay(lock_retries + 1)).await;
                 }
                 Err(e) => {
                     return Err(sdk_error(

@@ -114,7 +114,7 @@ fn html_report_renders_in_headless_chromium() {
     let python = match browser_python() {
         Ok(p) => p,
         Err(why) => {
-            eprintln!("skipped: headless Chromium test: {why}");
+            skip(&format!("headless Chromium test: {why}"));
             return;
         }
     };
@@ -130,10 +130,10 @@ fn html_report_renders_in_headless_chromium() {
         .output()
         .expect("python runs");
     if out.status.code() == Some(2) {
-        eprintln!(
-            "skipped: headless Chromium could not start: {}",
+        skip(&format!(
+            "headless Chromium could not start: {}",
             stderr(&out)
-        );
+        ));
         return;
     }
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -179,7 +179,7 @@ fn progress_bar_is_drawn_on_a_terminal_and_absent_otherwise() {
 
     // A terminal: util-linux `script` runs the binary on a pseudo-terminal.
     if !Path::new("/usr/bin/script").exists() {
-        eprintln!("skipped: the terminal half needs /usr/bin/script (util-linux)");
+        skip("the terminal half needs /usr/bin/script (util-linux)");
         return;
     }
     let on_terminal = |extra: &[&str]| {

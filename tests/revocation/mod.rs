@@ -20,6 +20,16 @@ pub struct Env {
 }
 
 pub async fn setup(test: &str, table_tag: &str, group_tag: &str) -> Option<Env> {
+    setup_with_capacity(test, table_tag, group_tag, "100").await
+}
+
+/// A fresh table and a rule group of `capacity` WCU, made by `autorevoke init`.
+pub async fn setup_with_capacity(
+    test: &str,
+    table_tag: &str,
+    group_tag: &str,
+    capacity: &str,
+) -> Option<Env> {
     let ep = endpoint()?;
     let access = AwsAccess::new(AwsSettings {
         endpoint_url: Some(ep.clone()),
@@ -29,7 +39,17 @@ pub async fn setup(test: &str, table_tag: &str, group_tag: &str) -> Option<Env> 
         table: format!("{}{table_tag}", bucket_name(test)),
         group: format!("{}{group_tag}", bucket_name(test)),
         ddb: access.dynamodb_client().await,
-        waf: access.wafv2_client().await,
+        // The test's own reads retry (another test's `-busyN-` group fails ListRuleGroups for
+        // everyone a few times).
+        waf: aws_sdk_wafv2::Client::from_conf(
+            access
+                .wafv2_client()
+                .await
+                .config()
+                .to_builder()
+                .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(6))
+                .build(),
+        ),
         ep,
     };
     let out = env.cli(&[
@@ -39,7 +59,7 @@ pub async fn setup(test: &str, table_tag: &str, group_tag: &str) -> Option<Env> 
         "--rule-group",
         &env.group,
         "--capacity",
-        "100",
+        capacity,
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
@@ -284,7 +304,15 @@ async fn a_manual_revocation_stays_manual_when_run_flags_the_session() {
         stdout(&out)
     );
     let items = env.items().await;
-    assert_eq!(items["bUFcOJp2iTCS"], manual);
+    // Still the operator's item; only its last_updated is refreshed (so the compiler keeps
+    // the flagged session blocked).
+    let mut kept = items["bUFcOJp2iTCS"].clone();
+    let refreshed = kept.remove("last_updated").expect("last_updated");
+    let mut original = manual.clone();
+    let revoked_at = original.remove("last_updated").expect("last_updated");
+    assert_eq!(kept, original);
+    let t = |v: &AttributeValue| v.as_n().expect("n").parse::<i64>().expect("int");
+    assert!(t(&refreshed) >= t(&revoked_at));
     assert_eq!(manual["type"], AttributeValue::S("MANUAL".into()));
     assert_eq!(manual["score"], AttributeValue::N("0".into()));
     let n = |k: &str| manual[k].as_n().expect("n").parse::<i64>().expect("int");
@@ -395,7 +423,7 @@ async fn sixty_flagged_sessions_are_all_written_through_throttling_and_a_rerun_k
 
 #[tokio::test]
 async fn compile_orders_caps_and_applies_exactly_the_expected_rules() {
-    let Some(env) = setup("compile", "", "").await else {
+    let Some(env) = setup_with_capacity("compile", "", "", "10").await else {
         return;
     };
     let now = Utc::now().timestamp();
@@ -488,6 +516,17 @@ async fn compile_orders_caps_and_applies_exactly_the_expected_rules() {
 
     // An empty selection empties the group. (moto 5.2.5 keeps the old rules on an empty
     // update; tests/moto_server.py makes it apply the empty list, as AWS does.)
+    for (id, kind, score) in [
+        ("manualNew", "MANUAL", "0"),
+        ("manualOld", "MANUAL", "0"),
+        ("autoTop", "AUTO", "9.5"),
+        ("autoTieOld", "AUTO", "5"),
+        ("autoTieNew", "AUTO", "5"),
+        ("autoLow", "AUTO", "3"),
+    ] {
+        // Out of the retention, and (MANUAL) past the TTL.
+        env.put(id, kind, score, now - 90_000).await;
+    }
     let out = env.cli(&[
         "waf",
         "compile",
@@ -495,8 +534,6 @@ async fn compile_orders_caps_and_applies_exactly_the_expected_rules() {
         &env.table,
         "--rule-group",
         &env.group,
-        "--retention",
-        "0",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("removed (5)"), "{}", stdout(&out));
@@ -603,4 +640,261 @@ fn run_fails_loudly_before_reading_when_the_table_is_missing() {
         "{}",
         stderr(&out)
     );
+}
+
+// --- Revocation never fails open (issue 12) ---
+
+/// `waf compile --table T --rule-group G` plus `extra`.
+fn compile_args<'a>(env: &'a Env, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "waf",
+        "compile",
+        "--table",
+        &env.table,
+        "--rule-group",
+        &env.group,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+fn ids(rules: &[(String, i32, String)]) -> Vec<String> {
+    rules
+        .iter()
+        .map(|(name, _, _)| name.trim_start_matches("autorevoke-").to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_flagged_session_whose_manual_item_is_old_still_ends_up_blocked() {
+    let Some(env) = setup("oldmanual", "", "").await else {
+        return;
+    };
+    let now = Utc::now().timestamp();
+    let flagged = flagged_csv();
+    let top = flagged[0].0.clone();
+    // An operator revoked the top session two hours ago; its TTL has passed but DynamoDB has
+    // not deleted it yet, so the AUTO write's condition fails on it.
+    env.put(&top, "MANUAL", "0", now - 7200).await;
+    let mut stale = env.items().await[&top].clone();
+    stale.insert("ttl".into(), AttributeValue::N((now - 60).to_string()));
+    env.ddb
+        .put_item()
+        .table_name(&env.table)
+        .set_item(Some(stale))
+        .send()
+        .await
+        .expect("put");
+    // Another revocation, also two hours old, with a day of TTL left: `revoke --ttl` says it
+    // lasts until then, whatever the compile's 30-minute retention.
+    env.put("opKeptByTtl", "MANUAL", "0", now - 7200).await;
+
+    let out = env.run_sample(&["--compile-waf", "--rule-group", &env.group]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out)
+            .contains("wrote 4 AUTO item(s); 1 session(s) kept their MANUAL item (refreshed)"),
+        "{}",
+        stdout(&out)
+    );
+    let item = &env.items().await[&top];
+    assert_eq!(item["type"], AttributeValue::S("MANUAL".into()));
+    let n = |k: &str| item[k].as_n().expect("n").parse::<i64>().expect("int");
+    assert!(n("last_updated") >= now, "refreshed: {item:?}");
+    assert_eq!(n("ttl"), now - 60, "the operator's TTL is kept");
+    let (rules, _) = env.rules().await;
+    let mut expected = vec![top.clone(), "opKeptByTtl".to_string()];
+    expected.extend(flagged[1..].iter().map(|(id, _)| id.clone()));
+    assert_eq!(ids(&rules), expected);
+}
+
+#[tokio::test]
+async fn compile_fails_on_unreadable_items_and_leaves_the_group_alone() {
+    let Some(env) = setup("unreadable", "", "").await else {
+        return;
+    };
+    let now = Utc::now().timestamp();
+    env.put("goodOne", "AUTO", "5", now - 10).await;
+    let out = env.cli(&compile_args(&env, &[]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let before = env.rules().await;
+    assert_eq!(ids(&before.0), ["goodOne"]);
+    // A hand-edited item: lowercase type. Dropping it would unblock nothing here, but an
+    // unreadable item is never dropped silently.
+    env.put("handEdited", "auto", "5", now - 10).await;
+    let out = env.cli(&compile_args(&env, &[]));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "table {}: 1 item(s) cannot be read, so the rule group was not changed (leaving them out would unblock their sessions): item \"handEdited\": type S(\"auto\") is not AUTO or MANUAL",
+            env.table
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(env.rules().await, before);
+}
+
+#[tokio::test]
+async fn compile_refuses_a_keys_only_index() {
+    let Some(env) = setup("keysonly", "", "").await else {
+        return;
+    };
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType,
+    };
+    let table = format!("{}-keys", env.table);
+    let attr = |n: &str, t| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(t)
+            .build()
+            .expect("attr")
+    };
+    let key = |n: &str, t| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .expect("key")
+    };
+    env.ddb
+        .create_table()
+        .table_name(&table)
+        .attribute_definitions(attr("session_id", ScalarAttributeType::S))
+        .attribute_definitions(attr("reason", ScalarAttributeType::S))
+        .attribute_definitions(attr("last_updated", ScalarAttributeType::N))
+        .key_schema(key("session_id", KeyType::Hash))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("last_updated_index")
+                .key_schema(key("reason", KeyType::Hash))
+                .key_schema(key("last_updated", KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::KeysOnly)
+                        .build(),
+                )
+                .build()
+                .expect("gsi"),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("table");
+    let out = env.cli(&[
+        "waf",
+        "compile",
+        "--table",
+        &table,
+        "--rule-group",
+        &env.group,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "invalid setting --table: table {table}: index last_updated_index projects KEYS_ONLY; it must project type and score (INCLUDE or ALL)"
+        )),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test]
+async fn compile_checks_the_capacity_against_the_group_and_refuses_a_mass_unblock() {
+    let Some(env) = setup("massunblock", "", "").await else {
+        return;
+    };
+    let out = env.cli(&compile_args(&env, &["--capacity", "50"]));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "invalid setting --capacity: 50 WCU, but WAF rule group {} has a capacity of 100 WCU",
+            env.group
+        )),
+        "{}",
+        stderr(&out)
+    );
+    let now = Utc::now().timestamp();
+    let sessions: Vec<String> = (0..12).map(|i| format!("wave{i:02}")).collect();
+    for s in &sessions {
+        env.put(s, "AUTO", "4", now - 60).await;
+    }
+    let out = env.cli(&compile_args(&env, &["--capacity", "100"]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let full = env.rules().await;
+    assert_eq!(full.0.len(), 12);
+    // Every item is now out of the retention (a wrong table or clock would look the same).
+    for s in &sessions {
+        env.put(s, "AUTO", "4", now - 3600).await;
+    }
+    let out = env.cli(&compile_args(&env, &[]));
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "WAF rule group {}: refused: the compile would remove 12 of its 12 rules",
+            env.group
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(env.rules().await, full);
+    let out = env.cli(&compile_args(&env, &["--allow-mass-unblock"]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(env.rules().await.0.is_empty());
+}
+
+#[tokio::test]
+async fn every_aws_call_is_retried_through_throttling() {
+    // Both names ask the test server to fail the first 2 calls of each operation on them:
+    // DescribeTable, CreateTable, UpdateTimeToLive, Query, UpdateItem with ThrottlingException;
+    // CreateRuleGroup, GetRuleGroup and ListRuleGroups with WAFInternalErrorException.
+    let Some(env) = setup("busy", "-busy2-x", "-busy2-x").await else {
+        return;
+    };
+    let now = Utc::now().timestamp();
+    env.put("busyManual", "MANUAL", "0", now - 10).await;
+    // No --rule-group-id: the id is looked up with ListRuleGroups.
+    let out = env.run_sample(&["--compile-waf", "--rule-group", &env.group]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (rules, _) = env.rules().await;
+    let mut expected = vec!["busyManual".to_string()];
+    expected.extend(flagged_csv().into_iter().map(|(id, _)| id));
+    assert_eq!(ids(&rules), expected);
+}
+
+#[tokio::test]
+async fn a_tripped_breaker_writes_nothing_but_still_compiles_so_expired_rules_go() {
+    let Some(env) = setup("breakercompile", "", "").await else {
+        return;
+    };
+    let now = Utc::now().timestamp();
+    env.put("expiring", "AUTO", "6", now - 60).await;
+    let out = env.cli(&compile_args(&env, &[]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(ids(&env.rules().await.0), ["expiring"]);
+    env.put("expiring", "AUTO", "6", now - 3600).await;
+    // 5 of 56 flagged (8.9%) trips the 5% breaker once it applies from 5 flagged sessions.
+    let out = env.cli(&[
+        "run",
+        "sample-logs",
+        "--now",
+        "latest",
+        "--table",
+        &env.table,
+        "--breaker-min-flagged",
+        "5",
+        "--compile-waf",
+        "--rule-group",
+        &env.group,
+    ]);
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("removed (1): autorevoke-expiring"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(env.rules().await.0.is_empty());
+    assert_eq!(env.items().await.keys().collect::<Vec<_>>(), ["expiring"]);
 }

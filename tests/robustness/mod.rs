@@ -224,7 +224,8 @@ async fn the_circuit_breaker_stops_a_run_that_flags_too_many() {
     let Some(env) = setup("breaker", "", "").await else {
         return;
     };
-    // 5 of the sample's 56 scored sessions (8.9%) are flagged: over the default 5%.
+    // 5 of the sample's 56 scored sessions (8.9%) are flagged: over the default 5%, once the
+    // breaker applies from 5 flagged sessions (the default minimum is 10).
     let out = env.cli(&[
         "run",
         "sample-logs",
@@ -232,6 +233,8 @@ async fn the_circuit_breaker_stops_a_run_that_flags_too_many() {
         "latest",
         "--table",
         &env.table,
+        "--breaker-min-flagged",
+        "5",
     ]);
     assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
     assert!(
@@ -405,4 +408,110 @@ async fn s3_errors_and_timeouts_are_retried_then_reported() {
         "{err}"
     );
     assert!(err.contains("2 object(s) failed"), "{err}");
+}
+
+#[test]
+fn run_writes_nothing_from_partial_input_unless_allowed() {
+    let Some(ep) = endpoint() else { return };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let Some(env) = rt.block_on(setup("partial", "", "")) else {
+        return;
+    };
+    let dir = tempdir();
+    let logs = dir.path().join("logs");
+    copy_dir(&repo().join("sample-logs"), &logs);
+    std::fs::write(
+        logs.join("E2SYNTH0EXAMPLE.2026-01-15-20.broken00.gz"),
+        b"\x1f\x8bnot gzip",
+    )
+    .expect("write");
+    let l = logs.display().to_string();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            l.as_str(),
+            "--now",
+            "latest",
+            "--table",
+            &env.table,
+            "--max-flagged-fraction",
+            "0.1",
+            "--endpoint-url",
+            &ep,
+        ];
+        args.extend_from_slice(extra);
+        autorevoke(&args)
+    };
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "1 object(s) failed, so the median and every score may be off: nothing was written"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert!(rt.block_on(env.items()).is_empty());
+    let out = run(&["--allow-partial"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(rt.block_on(env.items()).len(), 5);
+}
+
+#[test]
+fn a_prefix_that_moved_from_flat_to_hive_is_read_whole_in_both_layouts() {
+    let dir = tempdir();
+    let mixed = dir.path().join("mixed");
+    std::fs::create_dir_all(&mixed).expect("mkdir");
+    // Four objects moved into hive folders, two left flat beside them.
+    let mut names: Vec<String> = std::fs::read_dir(repo().join("sample-logs"))
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for (i, name) in names.iter().enumerate() {
+        let hour = &name.split('.').nth(1).expect("stamp")[11..13];
+        let folder = if i < 4 {
+            mixed.join(format!("year=2026/month=01/day=15/hour={hour}"))
+        } else {
+            mixed.clone()
+        };
+        std::fs::create_dir_all(&folder).expect("mkdir");
+        std::fs::copy(repo().join("sample-logs").join(name), folder.join(name)).expect("copy");
+    }
+    let score = |d: &Path, format: &str| {
+        autorevoke(&[
+            "score",
+            &d.display().to_string(),
+            "--now",
+            "2026-01-15T20:30:00Z",
+            "--lookback",
+            "120",
+            "--all",
+            "--format",
+            format,
+        ])
+    };
+    let flat = score(&repo().join("sample-logs"), "csv");
+    let both = score(&mixed, "csv");
+    assert_eq!(both.status.code(), Some(0), "{}", stderr(&both));
+    assert_eq!(stdout(&both), stdout(&flat));
+    assert!(
+        stderr(&both).contains(
+            "follow more than one layout (hive, flat): reading the objects each of them selects"
+        ),
+        "{}",
+        stderr(&both)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&score(&mixed, "json"))).expect("json");
+    let s = &json["stats"];
+    assert_eq!(
+        (
+            &s["objects_listed"],
+            &s["objects_read"],
+            &s["objects_failed"]
+        ),
+        (&6.into(), &6.into(), &0.into()),
+        "{s}"
+    );
 }

@@ -128,6 +128,18 @@ pub fn engine_with(paths: &[&Path], options: ReadOptions) -> LogEngine {
     LogEngine::new(locations, options, Some(2))
 }
 
+/// True under CI (`CI` set and not `false` or `0`), where a test may not skip.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// Says why a test is skipped; under CI a skip is a failure (a test that did not run proves
+/// nothing, and CI has everything the tests need).
+pub fn skip(why: &str) {
+    assert!(!under_ci(), "not skipped under CI: {why}");
+    eprintln!("skipped: {why}");
+}
+
 /// `../shared/samples/cloudfront/<name>`, or None (and a "skipped" line) when absent.
 pub fn shared_sample(name: &str) -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -136,7 +148,7 @@ pub fn shared_sample(name: &str) -> Option<PathBuf> {
     if p.exists() {
         Some(p)
     } else {
-        eprintln!("skipped: no ../shared ({} missing)", p.display());
+        skip(&format!("no ../shared ({} missing)", p.display()));
         None
     }
 }
