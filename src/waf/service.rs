@@ -200,6 +200,11 @@ impl WafRuleGroup {
 
     /// The group's capacity in WCU, as WAF has it.
     pub async fn capacity(&self) -> Result<i64> {
+        Ok(self.get().await?.rule_group().map_or(0, |g| g.capacity()))
+    }
+
+    /// GetRuleGroup, retried.
+    async fn get(&self) -> Result<aws_sdk_wafv2::operation::get_rule_group::GetRuleGroupOutput> {
         let (result, _) = with_backoff(self.backoff, classify_sdk, || {
             self.client
                 .get_rule_group()
@@ -209,8 +214,7 @@ impl WafRuleGroup {
                 .send()
         })
         .await;
-        let out = result.map_err(|e| sdk_error(&format!("WAF rule group {}", self.name), &e))?;
-        Ok(out.rule_group().map_or(0, |g| g.capacity()))
+        result.map_err(|e| sdk_error(&format!("WAF rule group {}", self.name), &e))
     }
 
     /// The names of the group's current rules.
@@ -220,16 +224,7 @@ impl WafRuleGroup {
     }
 
     async fn read(&self) -> Result<(Vec<Rule>, String, Option<VisibilityConfig>)> {
-        let (result, _) = with_backoff(self.backoff, classify_sdk, || {
-            self.client
-                .get_rule_group()
-                .name(&self.name)
-                .scope(Scope::Cloudfront)
-                .id(&self.id)
-                .send()
-        })
-        .await;
-        let out = result.map_err(|e| sdk_error(&format!("WAF rule group {}", self.name), &e))?;
+        let out = self.get().await?;
         let lock = out
             .lock_token()
             .ok_or_else(|| {

@@ -463,11 +463,7 @@ fn a_prefix_that_moved_from_flat_to_hive_is_read_whole_in_both_layouts() {
     let mixed = dir.path().join("mixed");
     std::fs::create_dir_all(&mixed).expect("mkdir");
     // Four objects moved into hive folders, two left flat beside them.
-    let mut names: Vec<String> = std::fs::read_dir(repo().join("sample-logs"))
-        .expect("dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
+    let names = sample_log_names();
     for (i, name) in names.iter().enumerate() {
         let hour = &name.split('.').nth(1).expect("stamp")[11..13];
         let folder = if i < 4 {

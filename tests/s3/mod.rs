@@ -48,6 +48,18 @@ pub async fn create_bucket(c: &aws_sdk_s3::Client, bucket: &str) {
         .expect("bucket created");
 }
 
+/// Uploads one sample-logs object under `key`.
+async fn put_sample(c: &aws_sdk_s3::Client, bucket: &str, name: &str, key: &str) {
+    let body = std::fs::read(repo().join("sample-logs").join(name)).expect("read");
+    c.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from(body))
+        .send()
+        .await
+        .expect("put");
+}
+
 /// Uploads every file below `dir` under `prefix`, keeping relative paths.
 pub async fn upload_dir(c: &aws_sdk_s3::Client, bucket: &str, dir: &Path, prefix: &str) -> usize {
     let mut files = Vec::new();
@@ -501,22 +513,11 @@ async fn keys_are_read_as_listed_and_folder_markers_skipped() {
     create_bucket(&c, &bucket).await;
     // The sample's six objects under keys S3 allows but a re-encoding client would mangle, and
     // a folder marker (the console's "Create folder").
-    let mut names: Vec<String> = std::fs::read_dir(repo().join("sample-logs"))
-        .expect("dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
+    let names = sample_log_names();
     let oddities = ["%41", "~x", "a b", "+", "=1", "%"];
     for (name, odd) in names.iter().zip(oddities) {
         let key = format!("logs/{}", name.replacen(".gz", &format!("{odd}.gz"), 1));
-        let body = std::fs::read(repo().join("sample-logs").join(name)).expect("read");
-        c.put_object()
-            .bucket(&bucket)
-            .key(&key)
-            .body(ByteStream::from(body))
-            .send()
-            .await
-            .expect("put");
+        put_sample(&c, &bucket, name, &key).await;
     }
     c.put_object()
         .bucket(&bucket)
@@ -549,25 +550,14 @@ async fn large_objects_are_streamed_and_a_broken_transfer_resumes() {
     create_bucket(&c, &bucket).await;
     // Every object is "large" at --stream-above 1KiB; one object's first GetObject is cut half
     // way (-s3cut1-), so its stream must resume from where it broke off.
-    let mut names: Vec<String> = std::fs::read_dir(repo().join("sample-logs"))
-        .expect("dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
+    let names = sample_log_names();
     for (i, name) in names.iter().enumerate() {
         let key = if i == 0 {
             format!("logs/{}", name.replacen(".gz", "-s3cut1-.gz", 1))
         } else {
             format!("logs/{name}")
         };
-        let body = std::fs::read(repo().join("sample-logs").join(name)).expect("read");
-        c.put_object()
-            .bucket(&bucket)
-            .key(&key)
-            .body(ByteStream::from(body))
-            .send()
-            .await
-            .expect("put");
+        put_sample(&c, &bucket, name, &key).await;
     }
     let expected =
         std::fs::read_to_string(repo().join("tests/expected/sample-logs.score.csv")).expect("csv");

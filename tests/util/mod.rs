@@ -153,6 +153,16 @@ pub fn shared_sample(name: &str) -> Option<PathBuf> {
     }
 }
 
+/// The names of the bundled `sample-logs/` objects, sorted.
+pub fn sample_log_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(repo().join("sample-logs"))
+        .expect("sample-logs")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
