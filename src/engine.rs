@@ -171,4 +171,18 @@ impl LogEngine {
             stats: table.stats().snapshot(),
         })
     }
+
+    /// The newest hour any object's key names (hours since the epoch), from a listing alone
+    /// (nothing is read); `None` when no key names an hour.
+    pub async fn newest_hour(&self) -> Result<Option<i64>> {
+        let listing =
+            crate::location::select_all(&self.locations, &self.aws, self.list_options, None)
+                .await?;
+        Ok(listing.objects.iter().filter_map(|o| o.hour).max())
+    }
+
+    /// Seconds listed on both sides of a window for rows delivered into a neighbouring hour.
+    pub fn late_margin_s(&self) -> i64 {
+        self.list_options.late_margin_s
+    }
 }

@@ -48,6 +48,8 @@ pub struct LogObject {
     /// Why it cannot be read at all, known when listed (an S3 key `object_store` cannot
     /// address, such as `a//b`); reading reports it as a failed object.
     pub unreadable: Option<String>,
+    /// The hour its key names (hours since the epoch), if it names one.
+    pub hour: Option<i64>,
 }
 
 /// The objects selected under a set of locations.
@@ -170,8 +172,9 @@ async fn select_local(
     };
     let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
     let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
-    let object = |file: PathBuf, size: u64| -> Result<LogObject> {
+    let object = |file: PathBuf, key: &str, size: u64| -> Result<LogObject> {
         Ok(LogObject {
+            hour: layout::key_hour(key).map(|(_, hour)| hour),
             store: Arc::clone(&store),
             path: ObjectPath::from_absolute_path(&file).map_err(|e| err(e.to_string()))?,
             size,
@@ -181,7 +184,14 @@ async fn select_local(
     };
     if meta.is_file() {
         return Ok(Listing {
-            objects: vec![object(path.to_path_buf(), meta.len())?],
+            objects: vec![object(
+                path.to_path_buf(),
+                &path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                meta.len(),
+            )?],
             list_requests: 0,
             keys_listed: 1,
             notes: Vec::new(),
@@ -196,7 +206,7 @@ async fn select_local(
         objects: selection
             .objects
             .into_iter()
-            .map(|o| object(path.join(&o.key), o.size))
+            .map(|o| object(path.join(&o.key), &o.key, o.size))
             .collect::<Result<_>>()?,
         list_requests: selection.list_requests,
         keys_listed: selection.keys_listed,
@@ -269,6 +279,7 @@ fn s3_object(store: Arc<dyn ObjectStore>, bucket: &str, o: Listed) -> LogObject 
     };
     LogObject {
         display: format!("s3://{bucket}/{}", o.key),
+        hour: layout::key_hour(&o.key).map(|(_, hour)| hour),
         path,
         size: o.size,
         store,

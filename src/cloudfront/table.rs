@@ -97,8 +97,9 @@ impl TableProvider for CloudFrontTable {
         };
         let schema = Arc::new(full.project(&indices)?);
         let filter = RowFilter::from_exprs(filters);
-        // Only the hours a bounded time filter can need are listed (layout pruning).
-        let hours = (filter.ts.lo != i64::MIN && filter.ts.hi != i64::MAX).then(|| {
+        // Only the hours a time filter with a lower bound can need are listed (layout
+        // pruning); without an upper bound, every hour from there on.
+        let hours = (filter.ts.lo != i64::MIN).then(|| {
             HourRange::around(filter.ts.lo, filter.ts.hi, self.list_options.late_margin_s)
         });
         let listing = select_all(&self.locations, &self.aws, self.list_options, hours)

@@ -210,6 +210,8 @@ struct JsonReport<'a> {
     flagged: u64,
     not_scored_reason: Option<&'a str>,
     stats: &'a StatsSnapshot,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latest_scan: Option<&'a StatsSnapshot>,
     failed_objects: &'a [ObjectFailure],
     malformed_lines: &'a [MalformedLine],
     sessions: &'a [&'a ScoredSession],
@@ -257,6 +259,7 @@ impl<'a> JsonReport<'a> {
             flagged: r.flagged,
             not_scored_reason: r.not_scored_reason.as_deref(),
             stats: &r.stats,
+            latest_scan: r.latest_scan.as_ref(),
             failed_objects: &r.stats.failures,
             malformed_lines: &r.stats.malformed_samples,
             sessions,

@@ -27,8 +27,11 @@ pub fn score_sql(profile: Profile) -> &'static str {
         Profile::Concurrent => SCORE_CONCURRENT_SQL,
     }
 }
-/// The query `--now latest` runs first.
+/// The query `--now latest` runs first when no key names an hour (it reads everything).
 pub const LATEST_SQL: &str = include_str!("../../queries/latest.sql");
+/// The query `--now latest` runs first: the newest row time from `$since` on, so only the
+/// newest hours' objects are read.
+pub const LATEST_SINCE_SQL: &str = include_str!("../../queries/latest_since.sql");
 
 /// One scored session, with the inputs of its score.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -119,6 +122,8 @@ pub struct ScoreReport {
     pub not_scored_reason: Option<String>,
     /// What reading the logs saw.
     pub stats: StatsSnapshot,
+    /// What the first scan of `--now latest` read to find the newest row time.
+    pub latest_scan: Option<StatsSnapshot>,
     /// Every scored session, by score descending then session id.
     pub sessions: Vec<ScoredSession>,
     /// Sessions in the window that got no score (too short, or the gate held), for `explain`.
@@ -154,7 +159,8 @@ pub async fn score(
             sessions_scored: 0,
             flagged: 0,
             not_scored_reason: Some("the logs hold no rows, so `--now latest` has no time".into()),
-            stats: latest_stats.unwrap_or_default(),
+            stats: latest_stats.clone().unwrap_or_default(),
+            latest_scan: latest_stats,
             sessions: Vec::new(),
             unscored: Vec::new(),
         });
@@ -204,17 +210,42 @@ pub async fn score(
         flagged,
         not_scored_reason,
         stats,
+        latest_scan: latest_stats,
         sessions,
         unscored,
     })
 }
 
-/// The newest row time (for `--now latest`), with what that scan saw.
+/// The newest row time (for `--now latest`), with what that scan saw. A listing names the
+/// newest hour; only the objects of that hour and the late margin before it are read (the
+/// newest row is there, as a window's rows are in its hours' objects), and objects whose
+/// names give no hour. When no key names an hour, or those objects hold no row from the
+/// newest hour on, every object is read.
 async fn latest_row_time(
     engine: &LogEngine,
 ) -> Result<(Option<DateTime<Utc>>, Option<StatsSnapshot>)> {
+    if let Some(hour) = engine.newest_hour().await? {
+        // From the newest hour's start; the reader adds the late margin when it lists.
+        let since = DateTime::from_timestamp(hour.saturating_mul(3600), 0).unwrap_or_default();
+        let output = engine
+            .run(
+                LATEST_SINCE_SQL,
+                Some(named_params([("since", ts_param(&since))])),
+            )
+            .await?;
+        let latest = max_time(&output)?;
+        if latest.is_some() {
+            return Ok((latest, Some(output.stats)));
+        }
+    }
     let output = engine.run(LATEST_SQL, None).await?;
-    let latest = match output.batches.first() {
+    let latest = max_time(&output)?;
+    Ok((latest, Some(output.stats)))
+}
+
+/// The one timestamp a `latest` query returns.
+fn max_time(output: &crate::engine::QueryOutput) -> Result<Option<DateTime<Utc>>> {
+    Ok(match output.batches.first() {
         Some(batch) if batch.num_rows() > 0 => batch
             .column(0)
             .as_primitive_opt::<TimestampSecondType>()
@@ -226,8 +257,7 @@ async fn latest_row_time(
             .flatten()
             .and_then(|secs| DateTime::from_timestamp(secs, 0)),
         _ => None,
-    };
-    Ok((latest, Some(output.stats)))
+    })
 }
 
 /// The named parameters of `queries/score.sql`.

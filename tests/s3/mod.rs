@@ -579,3 +579,36 @@ async fn large_objects_are_streamed_and_a_broken_transfer_resumes() {
         assert_eq!(stdout(&out), expected, "{loc}");
     }
 }
+
+#[test]
+fn now_latest_reads_only_the_newest_hours_to_find_the_time() {
+    let dir = tempdir();
+    let files = three_days(dir.path());
+    assert_eq!(files, 144);
+    for layout in ["flat", "hive", "dated"] {
+        let out = autorevoke(&[
+            "score",
+            &dir.path().join(layout).display().to_string(),
+            "--now",
+            "latest",
+            "--lookback",
+            "10",
+            "--min-sessions",
+            "1",
+            "--format",
+            "json",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{layout}: {}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+        // The newest key names 2026-01-01T23: the first scan reads that hour and the hour of
+        // late margin before it (2 objects each), not the 144 objects of three days.
+        assert_eq!(v["latest_scan"]["objects_read"], 4, "{layout}: {v}");
+        // The newest row is 23:11; the window 23:01-23:11 reads the same four objects.
+        assert_eq!(
+            v["window"]["to"], "2026-01-01T23:11:00Z",
+            "{layout}: {}",
+            v["window"]
+        );
+        assert_eq!(v["stats"]["objects_read"], 4, "{layout}: {v}");
+    }
+}
