@@ -5,6 +5,10 @@
 //! `sc-bytes` are validated: a row where one is unparsable, or with the wrong number of fields,
 //! is malformed (counted, skipped, sampled with its line number). Rows the pushed-down
 //! [`RowFilter`] rejects are dropped before any column is built.
+//!
+//! A line that starts with `{` is a standard logging v2 JSON record (one object per line, W3C
+//! field names as keys, string values): its keys are the `#Fields` of that line and its values
+//! the fields, so both forms of the same rows give the same columns.
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
@@ -58,6 +62,8 @@ pub struct ObjectParser {
     spans: Vec<(usize, usize)>,
     scratch: String,
     last_date: ([u8; 10], i32),
+    /// The keys of the last JSON record, in the order its fields are mapped.
+    json_fields: Vec<String>,
     /// What this object contributed so far.
     pub counts: ObjectCounts,
 }
@@ -98,6 +104,7 @@ impl ObjectParser {
             spans: Vec::with_capacity(40),
             scratch: String::new(),
             last_date: ([0; 10], 0),
+            json_fields: Vec::new(),
             counts: ObjectCounts::default(),
         };
         let default: Vec<&str> = COLUMNS[..DEFAULT_FIELD_COUNT]
@@ -118,7 +125,12 @@ impl ObjectParser {
             return Ok(None);
         }
         self.counts.rows_read += 1;
-        if let Err(reason) = self.data_line(line) {
+        let row = if line[0] == b'{' {
+            self.json_line(line)?
+        } else {
+            self.data_line(line)
+        };
+        if let Err(reason) = row {
             self.counts.rows_malformed += 1;
             return Err(ParseProblem::Malformed(reason));
         }
@@ -142,12 +154,52 @@ impl ObjectParser {
         self.finish_batch().map(Some)
     }
 
+    /// A JSON record: its keys become the fields (when they differ from the last record's)
+    /// and its values a TAB-separated row. Ok(Err) for a malformed record.
+    fn json_line(&mut self, line: &[u8]) -> Result<Result<(), String>, ParseProblem> {
+        let record: serde_json::Map<String, serde_json::Value> = match serde_json::from_slice(line)
+        {
+            Ok(record) => record,
+            Err(e) => return Ok(Err(format!("not a JSON log record: {e}"))),
+        };
+        if !record.keys().eq(self.json_fields.iter()) {
+            let fields: Vec<String> = record.keys().cloned().collect();
+            let names: Vec<&str> = fields.iter().map(String::as_str).collect();
+            self.set_fields(&names)?;
+            self.json_fields = fields;
+        }
+        let mut row = String::with_capacity(line.len());
+        for (i, value) in record.values().enumerate() {
+            if i > 0 {
+                row.push('\t');
+            }
+            match value {
+                serde_json::Value::String(s) if s.is_empty() => row.push('-'),
+                // The W3C form percent-encodes these; a JSON string may hold them raw.
+                serde_json::Value::String(s) => {
+                    for c in s.chars() {
+                        match c {
+                            '\t' => row.push_str("%09"),
+                            '\n' => row.push_str("%0A"),
+                            '\r' => row.push_str("%0D"),
+                            c => row.push(c),
+                        }
+                    }
+                }
+                serde_json::Value::Null => row.push('-'),
+                other => row.push_str(&other.to_string()),
+            }
+        }
+        Ok(self.data_line(row.as_bytes()))
+    }
+
     fn header_line(&mut self, line: &[u8]) -> Result<(), ParseProblem> {
         let Some(rest) = line.strip_prefix(b"#Fields:") else {
             return Ok(()); // #Version and comments
         };
         let text = String::from_utf8_lossy(rest);
         let names: Vec<&str> = text.split_ascii_whitespace().collect();
+        self.json_fields.clear();
         self.set_fields(&names)
     }
 

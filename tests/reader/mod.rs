@@ -369,3 +369,81 @@ async fn projection_and_filters_give_the_same_rows_as_a_full_scan() {
     assert_eq!(pushed, unpushed);
     assert_eq!(pushed.lines().count() - 1, 18, "{pushed}");
 }
+
+/// The rows of a W3C log object as standard logging v2 JSON records (one object per line, W3C
+/// field names as keys, string values).
+fn w3c_to_json(w3c: &str) -> String {
+    let mut names: Vec<String> = Vec::new();
+    let mut out = String::new();
+    for line in w3c.lines() {
+        if let Some(fields) = line.strip_prefix("#Fields:") {
+            names = fields.split_whitespace().map(str::to_string).collect();
+            continue;
+        }
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let record: serde_json::Map<String, serde_json::Value> = names
+            .iter()
+            .zip(line.split('\t'))
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.to_string())))
+            .collect();
+        out.push_str(&serde_json::Value::Object(record).to_string());
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn json_records_score_exactly_as_the_w3c_form_of_the_same_rows() {
+    use std::io::Read;
+    let dir = tempdir();
+    let json = dir.path().join("json");
+    std::fs::create_dir_all(&json).expect("mkdir");
+    for (i, name) in sample_log_names().iter().enumerate() {
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(
+            std::fs::File::open(repo().join("sample-logs").join(name)).expect("open"),
+        )
+        .read_to_string(&mut text)
+        .expect("inflate");
+        let records = w3c_to_json(&text);
+        assert!(records.starts_with("{\"c-ip\":"), "{}", &records[..80]);
+        // Gzipped, as CloudFront delivers, and one object plain.
+        if i == 0 {
+            std::fs::write(json.join(name.trim_end_matches(".gz")), records).expect("write");
+        } else {
+            write_gz(&json.join(name), records.as_bytes());
+        }
+    }
+    let score = |d: &std::path::Path| {
+        autorevoke(&[
+            "score",
+            &d.display().to_string(),
+            "--now",
+            "latest",
+            "--all",
+            "--format",
+            "csv",
+        ])
+    };
+    let w3c = score(&repo().join("sample-logs"));
+    let from_json = score(&json);
+    assert_eq!(from_json.status.code(), Some(0), "{}", stderr(&from_json));
+    assert_eq!(stdout(&from_json), stdout(&w3c));
+
+    // A broken record is one malformed line, like a broken W3C row.
+    std::fs::write(
+        json.join("broken.json"),
+        "{\"date\": \"2026-01-15\", \"ti\n",
+    )
+    .expect("write");
+    let out = score(&json);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(stdout(&out), stdout(&w3c));
+    assert!(
+        stderr(&out).contains("broken.json: line 1: not a JSON log record: EOF while parsing"),
+        "{}",
+        stderr(&out)
+    );
+}
