@@ -50,13 +50,19 @@ pub fn for_each_streamed_line<R: Read + Send, E>(
     max_line: usize,
     on_line: impl FnMut(u64, Line<'_>) -> Result<(), E>,
 ) -> Result<Result<(), E>, io::Error> {
-    let mut head = [0u8; 2];
+    let mut head = [0u8; 4];
     let mut filled = 0;
     while filled < head.len() {
         match reader.read(&mut head[filled..])? {
             0 => break,
             n => filled += n,
         }
+    }
+    if head[..filled] == *b"PAR1" {
+        return Err(io::Error::other(
+            "a Parquet object larger than --stream-above cannot be streamed: raise --stream-above \
+             to read it whole",
+        ));
     }
     let whole = io::Cursor::new(head[..filled].to_vec()).chain(reader);
     if is_gzip(&head[..filled]) {

@@ -28,6 +28,7 @@ use tokio::sync::mpsc::Sender;
 use super::body::StreamedBody;
 use super::decode::{Line, for_each_object_line, for_each_streamed_line};
 use super::filter::RowFilter;
+use super::parquet_input::{for_each_parquet_line, is_parquet};
 use super::parser::{ObjectParser, ParseProblem};
 use super::stats::{MalformedLine, ObjectFailure, ScanStats};
 use crate::location::LogObject;
@@ -346,6 +347,9 @@ impl PartitionReader {
         let (max_inflated, max_line) =
             (self.options.max_inflated_bytes, self.options.max_line_bytes);
         let walk = match source {
+            Source::Whole(bytes) if is_parquet(bytes) => {
+                for_each_parquet_line(bytes, on_line).map_err(std::io::Error::other)
+            }
             Source::Whole(bytes) => {
                 for_each_object_line(bytes, max_inflated, max_line, scratch, on_line)
             }

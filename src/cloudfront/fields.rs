@@ -147,7 +147,30 @@ pub fn column_index(name: &str) -> Option<usize> {
 
 /// Index of a column in [`COLUMNS`] by its W3C field name (`cs-uri-stem`, ...).
 pub fn column_for_field(field: &str) -> Option<usize> {
-    COLUMNS.iter().position(|c| c.field == Some(field))
+    COLUMNS
+        .iter()
+        .position(|c| c.field == Some(field))
+        .or_else(|| {
+            // Standard logging v2 Parquet names: `-()` turned into `_` (`cs_User_Agent_`).
+            let wanted = plain_name(field);
+            COLUMNS
+                .iter()
+                .position(|c| c.field.is_some_and(|f| plain_name(f) == wanted))
+        })
+}
+
+/// A field name with `-`, `(` and `)` as `_`, lowercase, without trailing `_`:
+/// `cs(User-Agent)` and `cs_User_Agent_` are both `cs_user_agent`.
+fn plain_name(field: &str) -> String {
+    field
+        .chars()
+        .map(|c| match c {
+            '-' | '(' | ')' => '_',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect::<String>()
+        .trim_end_matches('_')
+        .to_string()
 }
 
 /// Column indices of the fields the parser always reads to validate and filter a row.
@@ -235,5 +258,23 @@ mod tests {
             column_for_field("cs(User-Agent)"),
             column_index("user_agent")
         );
+    }
+
+    #[test]
+    fn v2_parquet_column_names_map_to_their_w3c_fields() {
+        for (parquet, column) in [
+            ("c_ip", "request_ip"),
+            ("cs_uri_stem", "uri"),
+            ("sc_status", "status"),
+            ("sc_bytes", "bytes"),
+            ("cs_User_Agent_", "user_agent"),
+            ("cs_Referer_", "referrer"),
+            ("cs_referer", "referrer"),
+            ("date", "date"),
+        ] {
+            assert_eq!(column_for_field(parquet), column_index(column), "{parquet}");
+        }
+        assert_eq!(column_for_field("c_country"), None);
+        assert_eq!(column_for_field("cs_uri"), None);
     }
 }

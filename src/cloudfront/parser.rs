@@ -64,6 +64,9 @@ pub struct ObjectParser {
     last_date: ([u8; 10], i32),
     /// The keys of the last JSON record, in the order its fields are mapped.
     json_fields: Vec<String>,
+    /// Set when the row time is an epoch field (standard logging v2 `timestamp(ms)`, or
+    /// `timestamp` in seconds with a fraction) because `date` and `time` were not logged.
+    epoch: Option<EpochUnit>,
     /// What this object contributed so far.
     pub counts: ObjectCounts,
 }
@@ -105,6 +108,7 @@ impl ObjectParser {
             scratch: String::new(),
             last_date: ([0; 10], 0),
             json_fields: Vec::new(),
+            epoch: None,
             counts: ObjectCounts::default(),
         };
         let default: Vec<&str> = COLUMNS[..DEFAULT_FIELD_COUNT]
@@ -176,16 +180,7 @@ impl ObjectParser {
             match value {
                 serde_json::Value::String(s) if s.is_empty() => row.push('-'),
                 // The W3C form percent-encodes these; a JSON string may hold them raw.
-                serde_json::Value::String(s) => {
-                    for c in s.chars() {
-                        match c {
-                            '\t' => row.push_str("%09"),
-                            '\n' => row.push_str("%0A"),
-                            '\r' => row.push_str("%0D"),
-                            c => row.push(c),
-                        }
-                    }
-                }
+                serde_json::Value::String(s) => super::parquet_input::push_escaped(&mut row, s),
                 serde_json::Value::Null => row.push('-'),
                 other => row.push_str(&other.to_string()),
             }
@@ -212,12 +207,27 @@ impl ObjectParser {
         }
         positions[required::TS] = positions[required::DATE].and(positions[required::TIME]);
         positions[required::SESSION_ID] = positions[required::URI];
-        for idx in [
-            required::DATE,
-            required::TIME,
-            required::STATUS,
-            required::BYTES,
-        ] {
+        self.epoch = None;
+        if positions[required::TS].is_none() {
+            // No `date` and `time`: the row time may come from an epoch field instead.
+            let epoch_field = |wanted: &str| names.iter().position(|n| *n == wanted);
+            if let Some(p) = epoch_field("timestamp(ms)").or_else(|| epoch_field("timestamp_ms_")) {
+                positions[required::TS] = Some(p);
+                self.epoch = Some(EpochUnit::Millis);
+            } else if let Some(p) = epoch_field("timestamp") {
+                positions[required::TS] = Some(p);
+                self.epoch = Some(EpochUnit::Seconds);
+            }
+        }
+        let time_fields: &[usize] = if self.epoch.is_some() {
+            &[]
+        } else {
+            &[required::DATE, required::TIME]
+        };
+        for &idx in time_fields
+            .iter()
+            .chain(&[required::STATUS, required::BYTES])
+        {
             if positions[idx].is_none() {
                 return Err(missing(idx));
             }
@@ -240,6 +250,7 @@ impl ObjectParser {
         let mut read = vec![
             required::DATE,
             required::TIME,
+            required::TS,
             required::STATUS,
             required::BYTES,
             required::URI,
@@ -300,20 +311,32 @@ impl ObjectParser {
                 None => b"",
             }
         };
-        let date_bytes = field(required::DATE);
-        let days = if date_bytes.len() == 10 && date_bytes == self.last_date.0 {
-            self.last_date.1
-        } else {
-            let days = parse_date(date_bytes)
-                .ok_or_else(|| format!("date is not YYYY-MM-DD: {:?}", lossy(date_bytes)))?;
-            self.last_date.0.copy_from_slice(date_bytes);
-            self.last_date.1 = days;
-            days
+        let (ts, days) = match self.epoch {
+            Some(unit) => {
+                let raw = field(required::TS);
+                let ts = parse_epoch(raw, unit).ok_or_else(|| {
+                    format!("{} is not an epoch time: {:?}", unit.field(), lossy(raw))
+                })?;
+                (ts, i32::try_from(ts.div_euclid(86_400)).unwrap_or(i32::MAX))
+            }
+            None => {
+                let date_bytes = field(required::DATE);
+                let days = if date_bytes.len() == 10 && date_bytes == self.last_date.0 {
+                    self.last_date.1
+                } else {
+                    let days = parse_date(date_bytes).ok_or_else(|| {
+                        format!("date is not YYYY-MM-DD: {:?}", lossy(date_bytes))
+                    })?;
+                    self.last_date.0.copy_from_slice(date_bytes);
+                    self.last_date.1 = days;
+                    days
+                };
+                let time_bytes = field(required::TIME);
+                let secs = parse_time(time_bytes)
+                    .ok_or_else(|| format!("time is not HH:MM:SS: {:?}", lossy(time_bytes)))?;
+                (i64::from(days) * 86_400 + i64::from(secs), days)
+            }
         };
-        let time_bytes = field(required::TIME);
-        let secs = parse_time(time_bytes)
-            .ok_or_else(|| format!("time is not HH:MM:SS: {:?}", lossy(time_bytes)))?;
-        let ts = i64::from(days) * 86_400 + i64::from(secs);
         let status_bytes = field(required::STATUS);
         let status = parse_status(status_bytes)
             .ok_or_else(|| format!("sc-status is not a status code: {:?}", lossy(status_bytes)))?;
@@ -503,6 +526,41 @@ fn parse_status(b: &[u8]) -> Option<i32> {
 }
 
 /// A non-negative whole number that fits in `i64`.
+/// How an epoch time field counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EpochUnit {
+    /// `timestamp(ms)`: whole milliseconds.
+    Millis,
+    /// `timestamp`: seconds, with or without a fraction (`1767225600.123`).
+    Seconds,
+}
+
+impl EpochUnit {
+    fn field(self) -> &'static str {
+        match self {
+            EpochUnit::Millis => "timestamp(ms)",
+            EpochUnit::Seconds => "timestamp",
+        }
+    }
+}
+
+/// Epoch seconds (rounded down) of an epoch time field.
+fn parse_epoch(b: &[u8], unit: EpochUnit) -> Option<i64> {
+    match unit {
+        EpochUnit::Millis => parse_u63(b).map(|ms| ms.div_euclid(1000)),
+        EpochUnit::Seconds => {
+            let (whole, fraction) = match memchr::memchr(b'.', b) {
+                Some(dot) => (&b[..dot], &b[dot + 1..]),
+                None => (b, &b""[..]),
+            };
+            let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
+            (digits(fraction) && fraction.len() <= 9)
+                .then(|| parse_u63(whole))
+                .flatten()
+        }
+    }
+}
+
 fn parse_u63(b: &[u8]) -> Option<i64> {
     if b.is_empty() || b.len() > 19 {
         return None;
@@ -528,6 +586,27 @@ fn parse_f64(b: &[u8]) -> Option<f64> {
         .parse::<f64>()
         .ok()
         .filter(|v| v.is_finite())
+}
+
+#[cfg(test)]
+mod epoch_tests {
+    use super::*;
+
+    #[test]
+    fn epoch_fields_give_whole_seconds() {
+        let ms = |s: &str| parse_epoch(s.as_bytes(), EpochUnit::Millis);
+        let secs = |s: &str| parse_epoch(s.as_bytes(), EpochUnit::Seconds);
+        assert_eq!(ms("1767225600999"), Some(1_767_225_600));
+        assert_eq!(ms("1767225601000"), Some(1_767_225_601));
+        assert_eq!(secs("1767225600.123"), Some(1_767_225_600));
+        assert_eq!(secs("1767225600"), Some(1_767_225_600));
+        for bad in ["", "-1", "1.2.3", "12a", "1767225600.", "1767225600.1e3"] {
+            assert_eq!(ms(bad), None, "{bad:?} ms");
+            if bad != "1767225600." {
+                assert_eq!(secs(bad), None, "{bad:?} s");
+            }
+        }
+    }
 }
 
 #[cfg(test)]

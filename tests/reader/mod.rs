@@ -371,8 +371,9 @@ async fn projection_and_filters_give_the_same_rows_as_a_full_scan() {
 }
 
 /// The rows of a W3C log object as standard logging v2 JSON records (one object per line, W3C
-/// field names as keys, string values).
-fn w3c_to_json(w3c: &str) -> String {
+/// field names as keys, string values). With `epoch`, `date` and `time` become one
+/// `timestamp(ms)` field and `c-country` and `asn` are logged too.
+fn w3c_to_json(w3c: &str, epoch: bool) -> String {
     let mut names: Vec<String> = Vec::new();
     let mut out = String::new();
     for line in w3c.lines() {
@@ -383,11 +384,29 @@ fn w3c_to_json(w3c: &str) -> String {
         if line.starts_with('#') || line.is_empty() {
             continue;
         }
-        let record: serde_json::Map<String, serde_json::Value> = names
+        let mut record: serde_json::Map<String, serde_json::Value> = names
             .iter()
             .zip(line.split('\t'))
             .map(|(k, v)| (k.clone(), serde_json::Value::String(v.to_string())))
             .collect();
+        if epoch {
+            let text = |v: Option<serde_json::Value>| {
+                v.and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            };
+            let (date, time) = (text(record.remove("date")), text(record.remove("time")));
+            let t = chrono::NaiveDateTime::parse_from_str(
+                &format!("{date} {time}"),
+                "%Y-%m-%d %H:%M:%S",
+            )
+            .expect("date and time")
+            .and_utc();
+            // Milliseconds within the second do not change the row's second.
+            let ms = t.timestamp_millis() + 456;
+            record.insert("timestamp(ms)".into(), ms.to_string().into());
+            record.insert("c-country".into(), "DE".into());
+            record.insert("asn".into(), "3320".into());
+        }
         out.push_str(&serde_json::Value::Object(record).to_string());
         out.push('\n');
     }
@@ -407,8 +426,12 @@ fn json_records_score_exactly_as_the_w3c_form_of_the_same_rows() {
         )
         .read_to_string(&mut text)
         .expect("inflate");
-        let records = w3c_to_json(&text);
+        let records = w3c_to_json(&text, false);
         assert!(records.starts_with("{\"c-ip\":"), "{}", &records[..80]);
+        write_gz(
+            &dir.path().join("epoch").join(name),
+            w3c_to_json(&text, true).as_bytes(),
+        );
         // Gzipped, as CloudFront delivers, and one object plain.
         if i == 0 {
             std::fs::write(json.join(name.trim_end_matches(".gz")), records).expect("write");
@@ -431,6 +454,10 @@ fn json_records_score_exactly_as_the_w3c_form_of_the_same_rows() {
     let from_json = score(&json);
     assert_eq!(from_json.status.code(), Some(0), "{}", stderr(&from_json));
     assert_eq!(stdout(&from_json), stdout(&w3c));
+    // `timestamp(ms)` instead of `date` and `time`, with `c-country` and `asn` beside.
+    let from_epoch = score(&dir.path().join("epoch"));
+    assert_eq!(from_epoch.status.code(), Some(0), "{}", stderr(&from_epoch));
+    assert_eq!(stdout(&from_epoch), stdout(&w3c));
 
     // A broken record is one malformed line, like a broken W3C row.
     std::fs::write(
@@ -446,4 +473,77 @@ fn json_records_score_exactly_as_the_w3c_form_of_the_same_rows() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn parquet_objects_score_exactly_as_the_w3c_form_of_the_same_rows() {
+    use std::io::Read;
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, RecordBatch, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    let dir = tempdir();
+    let pq = dir.path().join("parquet");
+    std::fs::create_dir_all(&pq).expect("mkdir");
+    for name in sample_log_names() {
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(
+            std::fs::File::open(repo().join("sample-logs").join(&name)).expect("open"),
+        )
+        .read_to_string(&mut text)
+        .expect("inflate");
+        let mut names: Vec<String> = Vec::new();
+        let mut columns: Vec<Vec<Option<String>>> = Vec::new();
+        for line in text.lines() {
+            if let Some(fields) = line.strip_prefix("#Fields:") {
+                // v2 Parquet column names: the W3C names with `-()` as `_`.
+                names = fields
+                    .split_whitespace()
+                    .map(|f| f.replace(['-', '(', ')'], "_"))
+                    .collect();
+                columns = vec![Vec::new(); names.len()];
+            } else if !line.starts_with('#') && !line.is_empty() {
+                for (c, v) in columns.iter_mut().zip(line.split('\t')) {
+                    // Parquet has nulls where the W3C form writes `-`.
+                    c.push((v != "-").then(|| v.to_string()));
+                }
+            }
+        }
+        assert!(names.contains(&"cs_User_Agent_".to_string()), "{names:?}");
+        let schema = Arc::new(Schema::new(
+            names
+                .iter()
+                .map(|n| Field::new(n, DataType::Utf8, true))
+                .collect::<Vec<_>>(),
+        ));
+        let arrays: Vec<ArrayRef> = columns
+            .into_iter()
+            .map(|c| Arc::new(StringArray::from(c)) as ArrayRef)
+            .collect();
+        let batch = RecordBatch::try_new(Arc::clone(&schema), arrays).expect("batch");
+        let file = std::fs::File::create(pq.join(name.replace(".gz", ".parquet"))).expect("create");
+        let mut writer = parquet::arrow::ArrowWriter::try_new(file, schema, None).expect("writer");
+        writer.write(&batch).expect("write");
+        writer.close().expect("close");
+    }
+    let score = |d: &std::path::Path| {
+        autorevoke(&[
+            "score",
+            &d.display().to_string(),
+            "--now",
+            "latest",
+            "--all",
+            "--format",
+            "csv",
+        ])
+    };
+    let w3c = score(&repo().join("sample-logs"));
+    let from_parquet = score(&pq);
+    assert_eq!(
+        from_parquet.status.code(),
+        Some(0),
+        "{}",
+        stderr(&from_parquet)
+    );
+    assert_eq!(stdout(&from_parquet), stdout(&w3c));
 }
