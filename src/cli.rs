@@ -155,6 +155,10 @@ pub struct ReadArgs {
     /// temporary files beyond it [default: unlimited].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub memory_limit: Option<usize>,
+    /// The form of the log objects: W3C text, standard logging v2 JSON or Parquet; `auto`
+    /// detects it per object [default: auto].
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format_in: Option<autorevoke::cloudfront::InputFormat>,
     /// Objects larger than this are streamed chunk by chunk (a broken transfer resumes where
     /// it stopped) instead of fetched whole [default: 64MiB].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
@@ -192,6 +196,7 @@ impl ReadArgs {
                 .or(cfg.logs.concurrency)
                 .unwrap_or(8)
                 .max(1),
+            format: self.format_in.or(cfg.logs.format_in).unwrap_or_default(),
             stream_above_bytes: self
                 .stream_above
                 .map(|s| s as u64)

@@ -61,6 +61,8 @@ pub struct LogsConfig {
     pub strict: Option<bool>,
     /// As `--threads`.
     pub threads: Option<usize>,
+    /// As `--format-in`.
+    pub format_in: Option<crate::cloudfront::InputFormat>,
     /// As `--memory-limit` (e.g. "2GiB").
     pub memory_limit: Option<String>,
 }

@@ -29,7 +29,7 @@ use super::body::StreamedBody;
 use super::decode::{Line, for_each_object_line, for_each_streamed_line};
 use super::filter::RowFilter;
 use super::parquet_input::{for_each_parquet_line, is_parquet};
-use super::parser::{ObjectParser, ParseProblem};
+use super::parser::{InputFormat, ObjectParser, ParseProblem};
 use super::stats::{MalformedLine, ObjectFailure, ScanStats};
 use crate::location::LogObject;
 use crate::retry::{Backoff, Verdict, with_backoff};
@@ -48,6 +48,8 @@ pub struct ReadOptions {
     /// Objects larger than this (listed size) are streamed, chunk by chunk, instead of
     /// fetched whole, so memory does not follow the largest object.
     pub stream_above_bytes: u64,
+    /// The form objects are in (detected per object by default).
+    pub format: InputFormat,
 }
 
 /// The default of [`ReadOptions::stream_above_bytes`]: 64 MiB (CloudFront's own files are
@@ -62,6 +64,7 @@ impl Default for ReadOptions {
             max_line_bytes: 1 << 20,
             concurrency: 8,
             stream_above_bytes: DEFAULT_STREAM_ABOVE_BYTES,
+            format: InputFormat::Auto,
         }
     }
 }
@@ -308,7 +311,28 @@ impl PartitionReader {
             Arc::clone(&self.filter),
             self.batch_size,
         )
-        .map_err(|p| Stop::Failed(problem_text(p)))?;
+        .map_err(|p| Stop::Failed(problem_text(p)))?
+        .with_format(self.options.format);
+        let format = self.options.format;
+        let parquet = matches!(&source, Source::Whole(bytes) if is_parquet(bytes));
+        match (format, parquet) {
+            (InputFormat::Parquet, false) => {
+                return Err(Stop::Failed(
+                    "not a Parquet file (--format-in parquet)".to_string(),
+                ));
+            }
+            (InputFormat::W3c | InputFormat::Json, true) => {
+                return Err(Stop::Failed(format!(
+                    "a Parquet file, not {} (--format-in)",
+                    if format == InputFormat::W3c {
+                        "W3C text"
+                    } else {
+                        "JSON"
+                    }
+                )));
+            }
+            _ => {}
+        }
         let send = |batch: RecordBatch| -> Result<(), Stop> {
             self.tx
                 .blocking_send(Ok(batch))
@@ -347,7 +371,7 @@ impl PartitionReader {
         let (max_inflated, max_line) =
             (self.options.max_inflated_bytes, self.options.max_line_bytes);
         let walk = match source {
-            Source::Whole(bytes) if is_parquet(bytes) => {
+            Source::Whole(bytes) if parquet => {
                 for_each_parquet_line(bytes, on_line).map_err(std::io::Error::other)
             }
             Source::Whole(bytes) => {

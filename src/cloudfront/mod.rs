@@ -21,6 +21,7 @@ pub mod table;
 pub use exec::{CloudFrontExec, ReadOptions};
 pub use fields::logs_schema;
 pub use filter::RowFilter;
+pub use parser::InputFormat;
 pub use session::{SessionToken, is_valid_session_id, session_token};
 pub use stats::{MalformedLine, ObjectFailure, ScanProgress, ScanStats, StatsSnapshot};
 pub use table::CloudFrontTable;

@@ -45,6 +45,22 @@ pub enum ParseProblem {
     Object(String),
 }
 
+/// Which form log objects are in: detected per object (and per line for JSON records), or
+/// forced, so that an object in another form fails clearly instead of being read as one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputFormat {
+    /// Detect: Parquet by its magic bytes, JSON records by their `{`, W3C text otherwise.
+    #[default]
+    Auto,
+    /// W3C text (`#Fields` and TAB-separated rows), the standard log format.
+    W3c,
+    /// Standard logging v2 JSON: one record per line.
+    Json,
+    /// Standard logging v2 Parquet.
+    Parquet,
+}
+
 /// Parses the lines of one object into batches of the projected columns.
 pub struct ObjectParser {
     projection: Arc<[usize]>,
@@ -64,6 +80,8 @@ pub struct ObjectParser {
     last_date: ([u8; 10], i32),
     /// The keys of the last JSON record, in the order its fields are mapped.
     json_fields: Vec<String>,
+    /// The form lines may be in (W3C rows, JSON records or both).
+    format: InputFormat,
     /// Set when the row time is an epoch field (standard logging v2 `timestamp(ms)`, or
     /// `timestamp` in seconds with a fraction) because `date` and `time` were not logged.
     epoch: Option<EpochUnit>,
@@ -108,6 +126,7 @@ impl ObjectParser {
             scratch: String::new(),
             last_date: ([0; 10], 0),
             json_fields: Vec::new(),
+            format: InputFormat::Auto,
             epoch: None,
             counts: ObjectCounts::default(),
         };
@@ -129,10 +148,10 @@ impl ObjectParser {
             return Ok(None);
         }
         self.counts.rows_read += 1;
-        let row = if line[0] == b'{' {
-            self.json_line(line)?
-        } else {
-            self.data_line(line)
+        let row = match (line[0] == b'{', self.format) {
+            (true, InputFormat::Auto | InputFormat::Json) => self.json_line(line)?,
+            (false, InputFormat::Json) => Err("not a JSON record (--format-in json)".to_string()),
+            _ => self.data_line(line),
         };
         if let Err(reason) = row {
             self.counts.rows_malformed += 1;
@@ -142,6 +161,12 @@ impl ObjectParser {
             return self.finish_batch().map(Some);
         }
         Ok(None)
+    }
+
+    /// Reads lines of `format` only (a line of the other text form is malformed).
+    pub fn with_format(mut self, format: InputFormat) -> Self {
+        self.format = format;
+        self
     }
 
     /// Counts a line that was too long to buffer as read and malformed.

@@ -439,7 +439,7 @@ fn json_records_score_exactly_as_the_w3c_form_of_the_same_rows() {
             write_gz(&json.join(name), records.as_bytes());
         }
     }
-    let score = |d: &std::path::Path| {
+    let score_as = |d: &std::path::Path, format: &str| {
         autorevoke(&[
             "score",
             &d.display().to_string(),
@@ -448,8 +448,11 @@ fn json_records_score_exactly_as_the_w3c_form_of_the_same_rows() {
             "--all",
             "--format",
             "csv",
+            "--format-in",
+            format,
         ])
     };
+    let score = |d: &std::path::Path| score_as(d, "auto");
     let w3c = score(&repo().join("sample-logs"));
     let from_json = score(&json);
     assert_eq!(from_json.status.code(), Some(0), "{}", stderr(&from_json));
@@ -458,6 +461,17 @@ fn json_records_score_exactly_as_the_w3c_form_of_the_same_rows() {
     let from_epoch = score(&dir.path().join("epoch"));
     assert_eq!(from_epoch.status.code(), Some(0), "{}", stderr(&from_epoch));
     assert_eq!(stdout(&from_epoch), stdout(&w3c));
+    // Forced formats: the right one reads the same; the other form's lines are malformed.
+    assert_eq!(stdout(&score_as(&json, "json")), stdout(&w3c));
+    let as_w3c = score_as(&json, "w3c");
+    assert_eq!(as_w3c.status.code(), Some(3), "{}", stderr(&as_w3c));
+    let as_json = score_as(&repo().join("sample-logs"), "json");
+    assert_eq!(as_json.status.code(), Some(3), "{}", stderr(&as_json));
+    assert!(
+        stderr(&as_json).contains(": line 3: not a JSON record (--format-in json)"),
+        "{}",
+        stderr(&as_json)
+    );
 
     // A broken record is one malformed line, like a broken W3C row.
     std::fs::write(
@@ -526,7 +540,7 @@ fn parquet_objects_score_exactly_as_the_w3c_form_of_the_same_rows() {
         writer.write(&batch).expect("write");
         writer.close().expect("close");
     }
-    let score = |d: &std::path::Path| {
+    let score_as = |d: &std::path::Path, format: &str| {
         autorevoke(&[
             "score",
             &d.display().to_string(),
@@ -535,8 +549,11 @@ fn parquet_objects_score_exactly_as_the_w3c_form_of_the_same_rows() {
             "--all",
             "--format",
             "csv",
+            "--format-in",
+            format,
         ])
     };
+    let score = |d: &std::path::Path| score_as(d, "auto");
     let w3c = score(&repo().join("sample-logs"));
     let from_parquet = score(&pq);
     assert_eq!(
@@ -546,4 +563,19 @@ fn parquet_objects_score_exactly_as_the_w3c_form_of_the_same_rows() {
         stderr(&from_parquet)
     );
     assert_eq!(stdout(&from_parquet), stdout(&w3c));
+    assert_eq!(stdout(&score_as(&pq, "parquet")), stdout(&w3c));
+    let as_w3c = score_as(&pq, "w3c");
+    assert_eq!(as_w3c.status.code(), Some(3), "{}", stderr(&as_w3c));
+    assert!(
+        stderr(&as_w3c).contains(".parquet: a Parquet file, not W3C text (--format-in)"),
+        "{}",
+        stderr(&as_w3c)
+    );
+    let as_parquet = score_as(&repo().join("sample-logs"), "parquet");
+    assert_eq!(as_parquet.status.code(), Some(3), "{}", stderr(&as_parquet));
+    assert!(
+        stderr(&as_parquet).contains(".gz: not a Parquet file (--format-in parquet)"),
+        "{}",
+        stderr(&as_parquet)
+    );
 }
