@@ -370,6 +370,33 @@ async fn projection_and_filters_give_the_same_rows_as_a_full_scan() {
     assert_eq!(pushed.lines().count() - 1, 18, "{pushed}");
 }
 
+/// `score DIR --now latest --all --format csv --format-in FORMAT`.
+fn score_all_csv(dir: &std::path::Path, format: &str) -> std::process::Output {
+    autorevoke(&[
+        "score",
+        &dir.display().to_string(),
+        "--now",
+        "latest",
+        "--all",
+        "--format",
+        "csv",
+        "--format-in",
+        format,
+    ])
+}
+
+/// The inflated text of a bundled `sample-logs/` object.
+fn sample_text(name: &str) -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    flate2::read::MultiGzDecoder::new(
+        std::fs::File::open(repo().join("sample-logs").join(name)).expect("open"),
+    )
+    .read_to_string(&mut text)
+    .expect("inflate");
+    text
+}
+
 /// The rows of a W3C log object as standard logging v2 JSON records (one object per line, W3C
 /// field names as keys, string values). With `epoch`, `date` and `time` become one
 /// `timestamp(ms)` field and `c-country` and `asn` are logged too.
@@ -415,17 +442,11 @@ fn w3c_to_json(w3c: &str, epoch: bool) -> String {
 
 #[test]
 fn json_records_score_exactly_as_the_w3c_form_of_the_same_rows() {
-    use std::io::Read;
     let dir = tempdir();
     let json = dir.path().join("json");
     std::fs::create_dir_all(&json).expect("mkdir");
     for (i, name) in sample_log_names().iter().enumerate() {
-        let mut text = String::new();
-        flate2::read::MultiGzDecoder::new(
-            std::fs::File::open(repo().join("sample-logs").join(name)).expect("open"),
-        )
-        .read_to_string(&mut text)
-        .expect("inflate");
+        let text = sample_text(name);
         let records = w3c_to_json(&text, false);
         assert!(records.starts_with("{\"c-ip\":"), "{}", &records[..80]);
         write_gz(
@@ -439,20 +460,8 @@ fn json_records_score_exactly_as_the_w3c_form_of_the_same_rows() {
             write_gz(&json.join(name), records.as_bytes());
         }
     }
-    let score_as = |d: &std::path::Path, format: &str| {
-        autorevoke(&[
-            "score",
-            &d.display().to_string(),
-            "--now",
-            "latest",
-            "--all",
-            "--format",
-            "csv",
-            "--format-in",
-            format,
-        ])
-    };
-    let score = |d: &std::path::Path| score_as(d, "auto");
+    let score_as = score_all_csv;
+    let score = |d: &std::path::Path| score_all_csv(d, "auto");
     let w3c = score(&repo().join("sample-logs"));
     let from_json = score(&json);
     assert_eq!(from_json.status.code(), Some(0), "{}", stderr(&from_json));
@@ -491,7 +500,6 @@ fn json_records_score_exactly_as_the_w3c_form_of_the_same_rows() {
 
 #[test]
 fn parquet_objects_score_exactly_as_the_w3c_form_of_the_same_rows() {
-    use std::io::Read;
     use std::sync::Arc;
 
     use arrow::array::{ArrayRef, RecordBatch, StringArray};
@@ -500,12 +508,7 @@ fn parquet_objects_score_exactly_as_the_w3c_form_of_the_same_rows() {
     let pq = dir.path().join("parquet");
     std::fs::create_dir_all(&pq).expect("mkdir");
     for name in sample_log_names() {
-        let mut text = String::new();
-        flate2::read::MultiGzDecoder::new(
-            std::fs::File::open(repo().join("sample-logs").join(&name)).expect("open"),
-        )
-        .read_to_string(&mut text)
-        .expect("inflate");
+        let text = sample_text(&name);
         let mut names: Vec<String> = Vec::new();
         let mut columns: Vec<Vec<Option<String>>> = Vec::new();
         for line in text.lines() {
@@ -540,20 +543,8 @@ fn parquet_objects_score_exactly_as_the_w3c_form_of_the_same_rows() {
         writer.write(&batch).expect("write");
         writer.close().expect("close");
     }
-    let score_as = |d: &std::path::Path, format: &str| {
-        autorevoke(&[
-            "score",
-            &d.display().to_string(),
-            "--now",
-            "latest",
-            "--all",
-            "--format",
-            "csv",
-            "--format-in",
-            format,
-        ])
-    };
-    let score = |d: &std::path::Path| score_as(d, "auto");
+    let score_as = score_all_csv;
+    let score = |d: &std::path::Path| score_all_csv(d, "auto");
     let w3c = score(&repo().join("sample-logs"));
     let from_parquet = score(&pq);
     assert_eq!(
