@@ -67,15 +67,19 @@ impl StreamedBody {
         let result = self
             .runtime
             .block_on(self.object.store.get_opts(&self.object.path, options))
-            .map_err(|e| match e {
-                object_store::Error::NotFound { .. } => io::Error::new(
-                    io::ErrorKind::NotFound,
-                    "cannot fetch: not found (gone since it was listed)",
-                ),
-                e => io::Error::other(format!("cannot fetch: {e}")),
-            })?;
+            .map_err(|e| io::Error::other(fetch_failure(&e)))?;
         self.stream = Some(result.into_stream());
         Ok(())
+    }
+}
+
+/// Why a GET failed, as reports name it (whole fetches and streamed bodies alike).
+pub fn fetch_failure(e: &object_store::Error) -> String {
+    match e {
+        object_store::Error::NotFound { .. } => {
+            "cannot fetch: not found (gone since it was listed)".to_string()
+        }
+        e => format!("cannot fetch: {e}"),
     }
 }
 

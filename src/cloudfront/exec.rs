@@ -25,7 +25,7 @@ use futures::StreamExt;
 use object_store::ObjectStoreExt;
 use tokio::sync::mpsc::Sender;
 
-use super::body::StreamedBody;
+use super::body::{StreamedBody, fetch_failure};
 use super::decode::{Line, for_each_object_line, for_each_streamed_line};
 use super::filter::RowFilter;
 use super::parquet_input::{for_each_parquet_line, is_parquet};
@@ -458,12 +458,7 @@ async fn fetch_once(object: &LogObject) -> Result<bytes::Bytes, FetchError> {
         .get(&object.path)
         .await
         .map_err(|e| FetchError {
-            message: match e {
-                object_store::Error::NotFound { .. } => {
-                    "cannot fetch: not found (gone since it was listed)".to_string()
-                }
-                e => format!("cannot fetch: {e}"),
-            },
+            message: fetch_failure(&e),
             retry: false,
         })?;
     let bytes = result.bytes().await.map_err(|e| FetchError {
