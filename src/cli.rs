@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 
 use autorevoke::aws::{AwsAccess, AwsSettings};
-use autorevoke::cloudfront::ReadOptions;
+use autorevoke::cloudfront::{ReadOptions, RealtimeFields};
 use autorevoke::config::Config;
 use autorevoke::job::{RunOptions, WafTarget};
 use autorevoke::layout::Layout;
@@ -155,10 +155,15 @@ pub struct ReadArgs {
     /// temporary files beyond it [default: unlimited].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub memory_limit: Option<usize>,
-    /// The form of the log objects: W3C text, standard logging v2 JSON or Parquet; `auto`
-    /// detects it per object [default: auto].
+    /// The form of the log objects: W3C text, standard logging v2 JSON or Parquet, or
+    /// real-time logs delivered by Firehose; `auto` detects it per object [default: auto].
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format_in: Option<autorevoke::cloudfront::InputFormat>,
+    /// The fields of the real-time log configuration, comma-separated in any order (records
+    /// carry them in CloudFront's fixed order) [default: the 45 fields timestamp..asn
+    /// without s-ip].
+    #[arg(long, value_name = "LIST")]
+    pub realtime_fields: Option<RealtimeFields>,
     /// Objects larger than this are streamed chunk by chunk (a broken transfer resumes where
     /// it stopped) instead of fetched whole [default: 64MiB].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
@@ -197,6 +202,16 @@ impl ReadArgs {
                 .unwrap_or(8)
                 .max(1),
             format: self.format_in.or(cfg.logs.format_in).unwrap_or_default(),
+            realtime_fields: match (self.realtime_fields, &cfg.logs.realtime_fields) {
+                (Some(fields), _) => fields,
+                (None, Some(names)) => {
+                    RealtimeFields::from_names(names).map_err(|reason| Error::Setting {
+                        setting: "[logs] realtime_fields",
+                        reason,
+                    })?
+                }
+                (None, None) => RealtimeFields::default(),
+            },
             stream_above_bytes: self
                 .stream_above
                 .map(|s| s as u64)

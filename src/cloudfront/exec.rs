@@ -30,6 +30,7 @@ use super::decode::{Line, for_each_object_line, for_each_streamed_line};
 use super::filter::RowFilter;
 use super::parquet_input::{for_each_parquet_line, is_parquet};
 use super::parser::{InputFormat, ObjectParser, ParseProblem};
+use super::realtime::RealtimeFields;
 use super::stats::{MalformedLine, ObjectFailure, ScanStats};
 use crate::location::LogObject;
 use crate::retry::{Backoff, Verdict, with_backoff};
@@ -50,6 +51,8 @@ pub struct ReadOptions {
     pub stream_above_bytes: u64,
     /// The form objects are in (detected per object by default).
     pub format: InputFormat,
+    /// The fields of real-time log records (`--realtime-fields`).
+    pub realtime_fields: RealtimeFields,
 }
 
 /// The default of [`ReadOptions::stream_above_bytes`]: 64 MiB (CloudFront's own files are
@@ -65,6 +68,7 @@ impl Default for ReadOptions {
             concurrency: 8,
             stream_above_bytes: DEFAULT_STREAM_ABOVE_BYTES,
             format: InputFormat::Auto,
+            realtime_fields: RealtimeFields::default(),
         }
     }
 }
@@ -312,7 +316,7 @@ impl PartitionReader {
             self.batch_size,
         )
         .map_err(|p| Stop::Failed(problem_text(p)))?
-        .with_format(self.options.format);
+        .with_format(self.options.format, self.options.realtime_fields);
         let format = self.options.format;
         let parquet = matches!(&source, Source::Whole(bytes) if is_parquet(bytes));
         match (format, parquet) {
@@ -321,13 +325,13 @@ impl PartitionReader {
                     "not a Parquet file (--format-in parquet)".to_string(),
                 ));
             }
-            (InputFormat::W3c | InputFormat::Json, true) => {
+            (InputFormat::W3c | InputFormat::Json | InputFormat::Realtime, true) => {
                 return Err(Stop::Failed(format!(
                     "a Parquet file, not {} (--format-in)",
-                    if format == InputFormat::W3c {
-                        "W3C text"
-                    } else {
-                        "JSON"
+                    match format {
+                        InputFormat::W3c => "W3C text",
+                        InputFormat::Json => "JSON",
+                        _ => "a real-time log",
                     }
                 )));
             }

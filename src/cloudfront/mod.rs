@@ -2,7 +2,7 @@
 //!
 //! Data flow: [`body`] (large objects streamed) -> [`decode`] (gzip or plain, lines; [`inflate`]
 //! for whole single-member objects; [`parquet_input`] for v2 Parquet) -> [`parser`] (fields by
-//! name, W3C lines or v2 JSON records, validation,
+//! name, W3C lines, v2 JSON records or [`realtime`] records, validation,
 //! pushed-down [`filter`]s, [`session`] ids) -> [`exec`] (objects in parallel partitions) ->
 //! [`table`] (the `logs` table), with [`stats`] counting what was read, failed and skipped.
 
@@ -14,6 +14,7 @@ pub mod filter;
 pub mod inflate;
 pub mod parquet_input;
 pub mod parser;
+pub mod realtime;
 pub mod session;
 pub mod stats;
 pub mod table;
@@ -22,6 +23,7 @@ pub use exec::{CloudFrontExec, ReadOptions};
 pub use fields::logs_schema;
 pub use filter::RowFilter;
 pub use parser::InputFormat;
+pub use realtime::RealtimeFields;
 pub use session::{SessionToken, is_valid_session_id, session_token};
 pub use stats::{MalformedLine, ObjectFailure, ScanProgress, ScanStats, StatsSnapshot};
 pub use table::CloudFrontTable;

@@ -21,6 +21,7 @@ use arrow::datatypes::SchemaRef;
 
 use super::fields::{COLUMNS, ColumnKind, DEFAULT_FIELD_COUNT, column_for_field, required};
 use super::filter::RowFilter;
+use super::realtime::{self, RealtimeFields};
 use super::session::{SessionToken, session_token};
 use super::stats::ObjectCounts;
 
@@ -59,6 +60,9 @@ pub enum InputFormat {
     Json,
     /// Standard logging v2 Parquet.
     Parquet,
+    /// CloudFront real-time logs delivered by Firehose: TAB-separated records without a
+    /// header, in the fixed order of the `--realtime-fields` set.
+    Realtime,
 }
 
 /// Parses the lines of one object into batches of the projected columns.
@@ -85,6 +89,12 @@ pub struct ObjectParser {
     /// Set when the row time is an epoch field (standard logging v2 `timestamp(ms)`, or
     /// `timestamp` in seconds with a fraction) because `date` and `time` were not logged.
     epoch: Option<EpochUnit>,
+    /// The fields of a real-time record, used when the object turns out to be one.
+    realtime_fields: RealtimeFields,
+    /// Set once the object is read as a real-time log.
+    realtime: bool,
+    /// Set after the first row or `#Fields` line: the object's form is known.
+    form_known: bool,
     /// What this object contributed so far.
     pub counts: ObjectCounts,
 }
@@ -128,6 +138,9 @@ impl ObjectParser {
             json_fields: Vec::new(),
             format: InputFormat::Auto,
             epoch: None,
+            realtime_fields: RealtimeFields::default(),
+            realtime: false,
+            form_known: false,
             counts: ObjectCounts::default(),
         };
         let default: Vec<&str> = COLUMNS[..DEFAULT_FIELD_COUNT]
@@ -144,13 +157,37 @@ impl ObjectParser {
             return Ok(None);
         }
         if line[0] == b'#' {
+            if self.format == InputFormat::Realtime {
+                return Err(ParseProblem::Object(
+                    "a W3C header line, not a real-time log (--format-in realtime)".to_string(),
+                ));
+            }
+            self.form_known = true;
             self.header_line(line)?;
             return Ok(None);
         }
+        if !self.form_known {
+            self.form_known = true;
+            let realtime = match self.format {
+                InputFormat::Realtime => true,
+                InputFormat::Auto => realtime::looks_like_record(line),
+                _ => false,
+            };
+            if realtime {
+                self.realtime = true;
+                let names = self.realtime_fields.names();
+                self.set_fields(&names)?;
+            }
+        }
         self.counts.rows_read += 1;
         let row = match (line[0] == b'{', self.format) {
-            (true, InputFormat::Auto | InputFormat::Json) => self.json_line(line)?,
+            (true, InputFormat::Auto | InputFormat::Json) if !self.realtime => {
+                self.json_line(line)?
+            }
             (false, InputFormat::Json) => Err("not a JSON record (--format-in json)".to_string()),
+            (true, InputFormat::Realtime) => {
+                Err("not a real-time record (--format-in realtime)".to_string())
+            }
             _ => self.data_line(line),
         };
         if let Err(reason) = row {
@@ -163,9 +200,11 @@ impl ObjectParser {
         Ok(None)
     }
 
-    /// Reads lines of `format` only (a line of the other text form is malformed).
-    pub fn with_format(mut self, format: InputFormat) -> Self {
+    /// Reads lines of `format` only (a line of the other text form is malformed); a
+    /// real-time log's records carry `realtime_fields`.
+    pub fn with_format(mut self, format: InputFormat, realtime_fields: RealtimeFields) -> Self {
         self.format = format;
+        self.realtime_fields = realtime_fields;
         self
     }
 
@@ -254,23 +293,29 @@ impl ObjectParser {
             .chain(&[required::STATUS, required::BYTES])
         {
             if positions[idx].is_none() {
-                return Err(missing(idx));
+                return Err(missing(idx, self.realtime));
             }
         }
         for &idx in self.projection.iter() {
             let needs: &[usize] = match COLUMNS[idx].kind {
                 ColumnKind::SessionId => &[required::URI],
                 ColumnKind::Key(fields) => fields,
+                // A real-time configuration may leave out any field: a plain column it lacks
+                // is NULL. Keys and session ids are scored, so their fields stay required.
+                _ if self.realtime => &[],
                 _ => std::slice::from_ref(&idx),
             };
             for &need in needs {
-                if COLUMNS[need].core && positions[need].is_none() {
-                    return Err(missing(need));
+                // With an epoch field, `date` and `time` are derived from it.
+                let derived =
+                    self.epoch.is_some() && (need == required::DATE || need == required::TIME);
+                if COLUMNS[need].core && positions[need].is_none() && !derived {
+                    return Err(missing(need, self.realtime));
                 }
             }
         }
         if self.filter.session_required && positions[required::URI].is_none() {
-            return Err(missing(required::URI));
+            return Err(missing(required::URI, self.realtime));
         }
         let mut read = vec![
             required::DATE,
@@ -322,10 +367,20 @@ impl ObjectParser {
             found = found.saturating_sub(trailing).max(self.field_count);
         }
         if found != self.field_count {
-            return Err(format!(
-                "expected {} fields, found {found}",
-                self.field_count
-            ));
+            return Err(if self.realtime {
+                format!(
+                    "expected {} fields (the --realtime-fields set), found {found}",
+                    self.field_count
+                )
+            } else {
+                format!("expected {} fields, found {found}", self.field_count)
+            });
+        }
+        if self.realtime
+            && let Some(p) = self.positions[required::URI]
+        {
+            let (s, e) = self.spans[p];
+            self.spans[p].1 = s + realtime::uri_path(&line[s..e]).len();
         }
         let field = |idx: usize| -> &[u8] {
             match self.positions[idx] {
@@ -397,6 +452,11 @@ impl ObjectParser {
             match (builder, COLUMNS[idx].kind) {
                 (Builder::Timestamp(b), _) => b.append_value(ts),
                 (Builder::Date(b), _) => b.append_value(days),
+                (Builder::Text(b), _) if idx == required::TIME && self.epoch.is_some() => {
+                    let secs = ts.rem_euclid(86_400);
+                    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+                    b.append_value(format!("{h:02}:{m:02}:{s:02}"))
+                }
                 (Builder::Int32(b), _) if idx == required::STATUS => b.append_value(status),
                 (Builder::Int64(b), _) if idx == required::BYTES => b.append_value(bytes),
                 (Builder::UInt64(b), ColumnKind::Key(fields)) => {
@@ -443,15 +503,21 @@ impl ObjectParser {
     }
 }
 
-fn missing(idx: usize) -> ParseProblem {
+/// The object-level problem of a needed field that the header (or, for a real-time log, the
+/// `--realtime-fields` set) lacks.
+fn missing(idx: usize, realtime: bool) -> ParseProblem {
     let field = match idx {
+        required::TS if realtime => "timestamp",
         required::TS => "date",
         required::SESSION_ID => "cs-uri-stem",
         _ => COLUMNS[idx].field.unwrap_or(COLUMNS[idx].name),
     };
-    ParseProblem::Object(format!(
-        "the #Fields line lacks `{field}`, which this query needs"
-    ))
+    let source = if realtime {
+        "the real-time fields (--realtime-fields) lack"
+    } else {
+        "the #Fields line lacks"
+    };
+    ParseProblem::Object(format!("{source} `{field}`, which this query needs"))
 }
 
 fn new_builder(kind: ColumnKind, rows: usize) -> Builder {
@@ -686,6 +752,154 @@ mod tests {
                 .expect("projection"),
         );
         ObjectParser::new(projection, schema, Arc::new(RowFilter::default()), 7).expect("parser")
+    }
+
+    /// A real-time record with the default field set: `timestamp`, `c-ip`, `sc-status`,
+    /// `sc-bytes`, `cs-uri-stem`, `cs-user-agent` and `cs-referer` as given, `-` elsewhere.
+    fn realtime_record(ts: &str, uri: &str, agent: &str) -> String {
+        RealtimeFields::default()
+            .names()
+            .iter()
+            .map(|name| match *name {
+                "timestamp" => ts,
+                "c-ip" => "192.0.2.7",
+                "sc-status" => "206",
+                "sc-bytes" => "5000",
+                "cs-uri-stem" => uri,
+                "cs-user-agent" => agent,
+                "cs-referer" => "https://example.com/",
+                _ => "-",
+            })
+            .collect::<Vec<_>>()
+            .join("\t")
+    }
+
+    fn text_column(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
+        let column = batch.column_by_name(name).expect("column");
+        let strings = column
+            .as_any()
+            .downcast_ref::<arrow::array::StringArray>()
+            .expect("text");
+        strings.iter().map(|v| v.map(str::to_string)).collect()
+    }
+
+    #[test]
+    fn realtime_records_are_read_by_the_configured_field_order() {
+        let token = "sess1.eyJhbGciOiJIUzI1NiJ9.eyJzaWQiOiJzZXNzMSJ9.c2ln";
+        let mut p = parser_of_everything();
+        for line in [
+            realtime_record(
+                "1767225600.123",
+                &format!("/{token}/v/1.ts?x=1&y=2"),
+                "UA%201",
+            ),
+            realtime_record("1767225601.999", &format!("/{token}/v/2.ts"), "UA%202"),
+        ] {
+            assert_eq!(p.push_line(line.as_bytes()), Ok(None));
+        }
+        let batch = p.finish().expect("batch").expect("rows");
+        assert_eq!(batch.num_rows(), 2);
+        assert_eq!(
+            text_column(&batch, "uri"),
+            [
+                Some(format!("/{token}/v/1.ts")),
+                Some(format!("/{token}/v/2.ts"))
+            ]
+        );
+        assert_eq!(
+            text_column(&batch, "session_id"),
+            [Some("sess1".to_string()), Some("sess1".to_string())]
+        );
+        assert_eq!(
+            text_column(&batch, "user_agent"),
+            [Some("UA%201".to_string()), Some("UA%202".to_string())]
+        );
+        assert_eq!(
+            text_column(&batch, "time"),
+            [Some("00:00:00".to_string()), Some("00:00:01".to_string())]
+        );
+        let ts = batch
+            .column_by_name("ts")
+            .expect("ts")
+            .as_any()
+            .downcast_ref::<arrow::array::TimestampSecondArray>()
+            .expect("timestamps")
+            .values()
+            .to_vec();
+        assert_eq!(ts, [1_767_225_600, 1_767_225_601]);
+        // The query string does not change the (IP, URI) pair.
+        let pairs = batch
+            .column_by_name("pair_key")
+            .expect("pair_key")
+            .as_any()
+            .downcast_ref::<arrow::array::UInt64Array>()
+            .expect("keys")
+            .values()
+            .to_vec();
+        let mut same = parser_of_everything();
+        let line = realtime_record("1767225600.000", &format!("/{token}/v/1.ts"), "UA%201");
+        assert_eq!(same.push_line(line.as_bytes()), Ok(None));
+        let plain = same.finish().expect("batch").expect("rows");
+        let key = plain
+            .column_by_name("pair_key")
+            .expect("pair_key")
+            .as_any()
+            .downcast_ref::<arrow::array::UInt64Array>()
+            .expect("keys")
+            .value(0);
+        assert_eq!(pairs[0], key);
+    }
+
+    #[test]
+    fn realtime_records_of_another_field_set_are_malformed_and_forced_forms_fail() {
+        let line = realtime_record("1767225600.123", "/a.b.c/1.ts", "UA");
+        let fewer = "timestamp,c-ip,sc-status,sc-bytes,cs-uri-stem,cs-user-agent,cs-referer"
+            .parse::<RealtimeFields>()
+            .expect("fields");
+        let mut p = parser_of_everything().with_format(InputFormat::Auto, fewer);
+        assert_eq!(
+            p.push_line(line.as_bytes()),
+            Err(ParseProblem::Malformed(
+                "expected 7 fields (the --realtime-fields set), found 45".to_string()
+            ))
+        );
+        assert_eq!((p.counts.rows_read, p.counts.rows_malformed), (1, 1));
+        // A set without a field the query reads fails the object, naming it.
+        let no_referer = "timestamp,c-ip,sc-status,sc-bytes,cs-uri-stem,cs-user-agent"
+            .parse::<RealtimeFields>()
+            .expect("fields");
+        let mut p = parser_of_everything().with_format(InputFormat::Realtime, no_referer);
+        assert_eq!(
+            p.push_line(line.as_bytes()),
+            Err(ParseProblem::Object(
+                "the real-time fields (--realtime-fields) lack `cs(Referer)`, which this query \
+                 needs"
+                    .to_string()
+            ))
+        );
+        // Forced: a W3C header and a JSON record are not real-time records.
+        let mut p =
+            parser_of_everything().with_format(InputFormat::Realtime, RealtimeFields::default());
+        assert_eq!(
+            p.push_line(b"#Version: 1.0"),
+            Err(ParseProblem::Object(
+                "a W3C header line, not a real-time log (--format-in realtime)".to_string()
+            ))
+        );
+        assert_eq!(
+            p.push_line(b"{\"timestamp\": \"1767225600.123\"}"),
+            Err(ParseProblem::Malformed(
+                "not a real-time record (--format-in realtime)".to_string()
+            ))
+        );
+        // Forced W3C: the epoch time is not a date.
+        let mut p = parser_of_everything().with_format(InputFormat::W3c, RealtimeFields::default());
+        assert_eq!(
+            p.push_line(line.as_bytes()),
+            Err(ParseProblem::Malformed(
+                "expected 33 fields, found 45".to_string()
+            ))
+        );
     }
 
     proptest::proptest! {

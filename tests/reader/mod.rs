@@ -570,3 +570,154 @@ fn parquet_objects_score_exactly_as_the_w3c_form_of_the_same_rows() {
         stderr(&as_parquet)
     );
 }
+
+/// The rows of a W3C log object as CloudFront real-time records of the fields `fields` (in
+/// CloudFront's record order): `timestamp` in epoch seconds with milliseconds, the real-time
+/// names of the header fields, and `cs-uri-stem` carrying the query string.
+fn w3c_to_realtime(w3c: &str, fields: &[&str]) -> String {
+    let mut names: Vec<String> = Vec::new();
+    let mut out = String::new();
+    for (n, line) in w3c.lines().enumerate() {
+        if let Some(header) = line.strip_prefix("#Fields:") {
+            names = header.split_whitespace().map(str::to_string).collect();
+            continue;
+        }
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let row: std::collections::HashMap<&str, &str> = names
+            .iter()
+            .map(String::as_str)
+            .zip(line.split('\t'))
+            .collect();
+        let value = |name: &str| row.get(name).copied().unwrap_or("-").to_string();
+        let record: Vec<String> = fields
+            .iter()
+            .map(|field| match *field {
+                "timestamp" => {
+                    let t = chrono::NaiveDateTime::parse_from_str(
+                        &format!("{} {}", value("date"), value("time")),
+                        "%Y-%m-%d %H:%M:%S",
+                    )
+                    .expect("date and time")
+                    .and_utc();
+                    // Milliseconds within the second do not change the row's second.
+                    format!("{}.{:03}", t.timestamp(), n % 1000)
+                }
+                // The samples log no query strings: give every third request one, which
+                // the standard form would carry in `cs-uri-query` (ignored by scoring).
+                "cs-uri-stem" => match value("cs-uri-query").as_str() {
+                    "-" if n % 3 > 0 => value("cs-uri-stem"),
+                    "-" => format!("{}?abr={n}", value("cs-uri-stem")),
+                    query => format!("{}?{query}", value("cs-uri-stem")),
+                },
+                "cs-host" => value("cs(Host)"),
+                "cs-user-agent" => value("cs(User-Agent)"),
+                "cs-referer" => value("cs(Referer)"),
+                "cs-cookie" => value("cs(Cookie)"),
+                other => value(other),
+            })
+            .collect();
+        out.push_str(&record.join("\t"));
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn realtime_logs_from_firehose_score_exactly_as_the_w3c_form_of_the_same_rows() {
+    use autorevoke::cloudfront::RealtimeFields;
+    let dir = tempdir();
+    let (all, some) = (dir.path().join("all"), dir.path().join("some"));
+    // Scoring's fields only, as a configuration might list them (any order).
+    let chosen = "cs-referer,cs-user-agent,cs-uri-stem,sc-bytes,sc-status,c-ip,timestamp";
+    let some_fields = chosen.parse::<RealtimeFields>().expect("fields").names();
+    let all_fields = RealtimeFields::default().names();
+    for (i, name) in sample_log_names().iter().enumerate() {
+        let text = sample_text(name);
+        // `E2SYNTH0EXAMPLE.2026-01-15-19.354bfce7.gz`: Firehose's `YYYY/MM/dd/HH/` prefix and
+        // `<stream>-<version>-<yyyy-MM-dd-HH-mm-ss>-<uuid>` object names.
+        let stamp = name.split('.').nth(1).expect("hour");
+        let folder: Vec<&str> = stamp.split('-').collect();
+        let key = format!(
+            "{}/autorevoke-rt-1-{stamp}-0{i}-00-00000000-0000-0000-0000-00000000000{i}",
+            folder.join("/")
+        );
+        let records = w3c_to_realtime(&text, &all_fields);
+        assert_eq!(
+            records.lines().next().map(|l| l.split('\t').count()),
+            Some(45)
+        );
+        if i == 0 {
+            // Firehose without compression.
+            std::fs::create_dir_all(all.join(folder.join("/"))).expect("mkdir");
+            std::fs::write(all.join(&key), &records).expect("write");
+        } else {
+            write_gz(&all.join(format!("{key}.gz")), records.as_bytes());
+        }
+        write_gz(
+            &some.join(format!("{key}.gz")),
+            w3c_to_realtime(&text, &some_fields).as_bytes(),
+        );
+    }
+    let w3c = score_all_csv(&repo().join("sample-logs"), "auto");
+    for format in ["auto", "realtime"] {
+        let out = score_all_csv(&all, format);
+        assert_eq!(out.status.code(), Some(0), "{format}: {}", stderr(&out));
+        assert_eq!(stdout(&out), stdout(&w3c), "{format}");
+    }
+    // Another field set: read with --realtime-fields or [logs] realtime_fields.
+    let some_text = some.display().to_string();
+    let csv = ["--now", "latest", "--all", "--format", "csv"];
+    let out = autorevoke(
+        &[
+            &["score", &some_text, "--realtime-fields", chosen],
+            &csv[..],
+        ]
+        .concat(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), stdout(&w3c));
+    let config = dir.path().join("autorevoke.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[logs]\nrealtime_fields = {:?}\n",
+            chosen.split(',').collect::<Vec<_>>()
+        ),
+    )
+    .expect("config");
+    let config_text = config.display().to_string();
+    let out = autorevoke(&[&["score", &some_text, "--config", &config_text], &csv[..]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), stdout(&w3c));
+    // Without the set, every record is malformed with the count that tells why.
+    let out = score_all_csv(&some, "auto");
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(": line 1: expected 45 fields (the --realtime-fields set), found 7"),
+        "{}",
+        stderr(&out)
+    );
+    // An unknown field name is a setting error (exit 2) naming it.
+    let out = autorevoke(&[
+        "score",
+        &some_text,
+        "--realtime-fields",
+        "timestamp,c-ip,cs-uri",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("\"cs-uri\" is not a CloudFront real-time log field"),
+        "{}",
+        stderr(&out)
+    );
+    // Forced real-time: a W3C object fails naming itself.
+    let out = score_all_csv(&repo().join("sample-logs"), "realtime");
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(".gz: line 1: a W3C header line, not a real-time log"),
+        "{}",
+        stderr(&out)
+    );
+}
