@@ -63,6 +63,8 @@ pub struct LogsConfig {
     pub threads: Option<usize>,
     /// As `--format-in`.
     pub format_in: Option<crate::cloudfront::InputFormat>,
+    /// As `--state`.
+    pub state: Option<String>,
     /// As `--realtime-fields`, as a list of names.
     pub realtime_fields: Option<Vec<String>>,
     /// As `--memory-limit` (e.g. "2GiB").

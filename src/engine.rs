@@ -14,7 +14,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::SessionConfig;
 
 use crate::aws::AwsAccess;
-use crate::cloudfront::{CloudFrontTable, ReadOptions, ScanStats, StatsSnapshot};
+use crate::cloudfront::{CloudFrontTable, ReadOptions, ScanStats, StateStore, StatsSnapshot};
 use crate::error::{Error, Result};
 use crate::location::{ListOptions, LogLocation};
 
@@ -39,6 +39,7 @@ pub struct LogEngine {
     config: SessionConfig,
     observer: Option<Arc<dyn ScanObserver>>,
     memory_limit: Option<usize>,
+    state: Option<Arc<StateStore>>,
 }
 
 /// The result of one query, with what its scan saw.
@@ -90,6 +91,7 @@ impl LogEngine {
             config,
             observer: None,
             memory_limit: None,
+            state: None,
         }
     }
 
@@ -98,6 +100,32 @@ impl LogEngine {
     pub fn with_memory_limit(mut self, bytes: usize) -> Self {
         self.memory_limit = Some(bytes);
         self
+    }
+
+    /// The same engine, taking objects' rows from the projections kept in `state` (and
+    /// keeping new ones) wherever a scan reads only what they hold (`run --state`).
+    pub fn with_state(mut self, state: Arc<StateStore>) -> Self {
+        self.state = Some(state);
+        self
+    }
+
+    /// Where projections are kept (`--state`), if anywhere.
+    pub fn state(&self) -> Option<&Arc<StateStore>> {
+        self.state.as_ref()
+    }
+
+    /// Deletes the kept projections no later window will read: those of hours before the
+    /// listing of a window starting at `window_from` (its late margin), less a day of slack
+    /// for re-runs. Returns how many were deleted (0 without a state).
+    pub async fn prune_state(&self, window_from: chrono::DateTime<chrono::Utc>) -> Result<u64> {
+        let Some(state) = &self.state else {
+            return Ok(0);
+        };
+        let first_listed =
+            (window_from.timestamp() - self.list_options.late_margin_s).div_euclid(3600);
+        state
+            .prune(first_listed - crate::cloudfront::state::SLACK_HOURS)
+            .await
     }
 
     /// The same engine, telling `observer` about every scan.
@@ -132,12 +160,15 @@ impl LogEngine {
                 SessionContext::new_with_config_rt(config, runtime)
             }
         };
-        let table = Arc::new(CloudFrontTable::new(
-            self.locations.clone(),
-            Arc::clone(&self.aws),
-            self.list_options,
-            self.options,
-        ));
+        let table = Arc::new(
+            CloudFrontTable::new(
+                self.locations.clone(),
+                Arc::clone(&self.aws),
+                self.list_options,
+                self.options,
+            )
+            .with_state(self.state.clone()),
+        );
         ctx.register_table(LOGS_TABLE, Arc::clone(&table) as _)
             .map_err(Error::query("registering the logs table"))?;
         ctx.register_udf(crate::score::network::ip_network_udf());

@@ -53,6 +53,9 @@ pub struct Listed {
     pub key: String,
     /// Its size in bytes.
     pub size: u64,
+    /// What changes when its content does: the ETag (S3) or size and modification time
+    /// (local), so a kept projection of it can be told stale (`--state`).
+    pub version: String,
 }
 
 /// One page of a listing, as S3's ListObjectsV2 returns it.

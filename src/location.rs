@@ -50,6 +50,8 @@ pub struct LogObject {
     pub unreadable: Option<String>,
     /// The hour its key names (hours since the epoch), if it names one.
     pub hour: Option<i64>,
+    /// What changes when its content does (see [`crate::layout::Listed::version`]).
+    pub version: String,
 }
 
 /// The objects selected under a set of locations.
@@ -172,7 +174,7 @@ async fn select_local(
     };
     let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
     let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
-    let object = |file: PathBuf, key: &str, size: u64| -> Result<LogObject> {
+    let object = |file: PathBuf, key: &str, size: u64, version: String| -> Result<LogObject> {
         Ok(LogObject {
             hour: layout::key_hour(key).map(|(_, hour)| hour),
             store: Arc::clone(&store),
@@ -180,6 +182,7 @@ async fn select_local(
             size,
             display: file.display().to_string(),
             unreadable: None,
+            version,
         })
     };
     if meta.is_file() {
@@ -191,6 +194,7 @@ async fn select_local(
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default(),
                 meta.len(),
+                file_version(&meta),
             )?],
             list_requests: 0,
             keys_listed: 1,
@@ -206,7 +210,7 @@ async fn select_local(
         objects: selection
             .objects
             .into_iter()
-            .map(|o| object(path.join(&o.key), &o.key, o.size))
+            .map(|o| object(path.join(&o.key), &o.key, o.size, o.version))
             .collect::<Result<_>>()?,
         list_requests: selection.list_requests,
         keys_listed: selection.keys_listed,
@@ -284,6 +288,7 @@ fn s3_object(store: Arc<dyn ObjectStore>, bucket: &str, o: Listed) -> LogObject 
         size: o.size,
         store,
         unreadable,
+        version: o.version,
     }
 }
 
@@ -308,6 +313,8 @@ struct FolderEntry {
     path: PathBuf,
     /// None for a folder, the size for a file.
     file_size: Option<u64>,
+    /// A file's size and modification time, as a [`Listed::version`].
+    version: String,
 }
 
 impl FolderCache {
@@ -336,6 +343,7 @@ impl FolderCache {
                 name: entry.file_name().to_string_lossy().into_owned(),
                 path: entry.path(),
                 file_size,
+                version: file_version(&meta),
             });
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -343,6 +351,16 @@ impl FolderCache {
         lock(&self.entries).insert(dir.to_path_buf(), Arc::clone(&out));
         Ok(out)
     }
+}
+
+/// A local file's [`Listed::version`]: its size and modification time in nanoseconds.
+fn file_version(meta: &std::fs::Metadata) -> String {
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    format!("{}-{modified}", meta.len())
 }
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -381,7 +399,11 @@ fn list_folder(root: &FsPath, request: &ListRequest, folders: &FolderCache) -> R
         match entry.file_size {
             None if request.delimiter => prefixes.push(format!("{key}/")),
             None => walk(&entry.path, &key, &mut objects, 1, folders)?,
-            Some(size) => objects.push(Listed { key, size }),
+            Some(size) => objects.push(Listed {
+                key,
+                size,
+                version: entry.version.clone(),
+            }),
         }
     }
     objects.sort_by(|a, b| a.key.cmp(&b.key));
@@ -394,9 +416,9 @@ fn list_folder(root: &FsPath, request: &ListRequest, folders: &FolderCache) -> R
     let mut next_token = None;
     if let Some(max) = request.max_keys.and_then(|m| usize::try_from(m).ok()) {
         // Keep the first `max` of objects and folders together, in key order.
-        let mut merged: Vec<(String, Option<u64>)> = objects
+        let mut merged: Vec<(String, Option<(u64, String)>)> = objects
             .iter()
-            .map(|o| (o.key.clone(), Some(o.size)))
+            .map(|o| (o.key.clone(), Some((o.size, o.version.clone()))))
             .chain(prefixes.iter().map(|p| (p.clone(), None)))
             .collect();
         merged.sort();
@@ -407,9 +429,10 @@ fn list_folder(root: &FsPath, request: &ListRequest, folders: &FolderCache) -> R
         objects = merged
             .iter()
             .filter_map(|(k, s)| {
-                s.map(|size| Listed {
+                s.clone().map(|(size, version)| Listed {
                     key: k.clone(),
                     size,
+                    version,
                 })
             })
             .collect();
@@ -451,7 +474,11 @@ fn walk(
         let child = format!("{key}/{}", entry.name);
         match entry.file_size {
             None => walk(&entry.path, &child, out, depth + 1, folders)?,
-            Some(size) => out.push(Listed { key: child, size }),
+            Some(size) => out.push(Listed {
+                key: child,
+                size,
+                version: entry.version.clone(),
+            }),
         }
     }
     Ok(())
@@ -506,6 +533,7 @@ impl KeyLister for S3Lister {
                 (!(size == 0 && key.ends_with('/'))).then(|| Listed {
                     key: key.to_string(),
                     size,
+                    version: format!("{size}-{}", o.e_tag().unwrap_or_default()),
                 })
             })
             .collect();

@@ -181,6 +181,13 @@ async fn run_job(args: RunArgs, cfg: &Config, ui: Verbosity) -> anyhow::Result<u
     } = args.source.prepare(cfg, ui.progress())?;
     let options = args.options(cfg)?;
     let report = job::run(&engine, &aws, spec, params, &options).await?;
+    if let Some(window) = &report.score.window {
+        // Housekeeping: a failure costs disk space, never a score.
+        match engine.prune_state(window.from).await {
+            Ok(deleted) => tracing::info!(deleted, "pruned the state"),
+            Err(e) => eprintln!("autorevoke: warning: pruning the state: {e}"),
+        }
+    }
     with_output(None, |out| report::render_run(&report, args.format, out))?;
     let code = finish(&report.score.stats, ui);
     if let Some(reason) = &report.partial {

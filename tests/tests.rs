@@ -12,3 +12,4 @@ mod revocation;
 mod robustness;
 mod s3;
 mod scoring;
+mod state;

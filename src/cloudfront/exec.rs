@@ -31,6 +31,8 @@ use super::filter::RowFilter;
 use super::parquet_input::{for_each_parquet_line, is_parquet};
 use super::parser::{InputFormat, ObjectParser, ParseProblem};
 use super::realtime::RealtimeFields;
+use super::state::{Kept, StateStore, narrow, positions_in_kept};
+use super::stats::ObjectCounts;
 use super::stats::{MalformedLine, ObjectFailure, ScanStats};
 use crate::location::LogObject;
 use crate::retry::{Backoff, Verdict, with_backoff};
@@ -83,10 +85,14 @@ pub struct CloudFrontExec {
     stats: Arc<ScanStats>,
     options: ReadOptions,
     properties: Arc<PlanProperties>,
+    /// With `--state`, when it serves this scan: where projections of objects are kept.
+    state: Option<Arc<StateStore>>,
 }
 
 impl CloudFrontExec {
-    /// A plan reading `objects` in up to `target_partitions` partitions.
+    /// A plan reading `objects` in up to `target_partitions` partitions (with the projections
+    /// kept in `state` for objects that have one; see [`StateStore::serves`]).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         objects: Vec<LogObject>,
         target_partitions: usize,
@@ -95,6 +101,7 @@ impl CloudFrontExec {
         filter: RowFilter,
         stats: Arc<ScanStats>,
         options: ReadOptions,
+        state: Option<Arc<StateStore>>,
     ) -> Self {
         let partitions = spread(objects, target_partitions);
         let properties = Arc::new(PlanProperties::new(
@@ -111,6 +118,7 @@ impl CloudFrontExec {
             stats,
             options,
             properties,
+            state,
         }
     }
 }
@@ -184,11 +192,33 @@ impl ExecutionPlan for CloudFrontExec {
             DataFusionError::Internal(format!("CloudFrontExec has no partition {partition}"))
         })?;
         let mut builder = RecordBatchReceiverStreamBuilder::new(Arc::clone(&self.schema), 2);
+        // With a state, objects are parsed into projections (kept for later runs), which are
+        // then narrowed to this scan's rows and columns.
+        let (projection, schema, filter, narrowing) = match &self.state {
+            Some(_) => (
+                StateStore::projection(),
+                StateStore::schema(),
+                Arc::new(StateStore::row_filter()),
+                Some(Arc::new(Narrowing {
+                    ts: self.filter.ts,
+                    positions: positions_in_kept(&self.projection),
+                    schema: Arc::clone(&self.schema),
+                })),
+            ),
+            None => (
+                Arc::clone(&self.projection),
+                Arc::clone(&self.schema),
+                Arc::clone(&self.filter),
+                None,
+            ),
+        };
         let reader = PartitionReader {
             tx: builder.tx(),
-            projection: Arc::clone(&self.projection),
-            schema: Arc::clone(&self.schema),
-            filter: Arc::clone(&self.filter),
+            projection,
+            schema,
+            filter,
+            state: self.state.clone(),
+            narrowing,
             stats: Arc::clone(&self.stats),
             options: self.options,
             batch_size: context.session_config().batch_size(),
@@ -203,14 +233,38 @@ impl ExecutionPlan for CloudFrontExec {
 #[derive(Clone)]
 struct PartitionReader {
     tx: Sender<DfResult<RecordBatch>>,
+    /// What the parser builds (the scan's, or a kept projection's with a state).
     projection: Arc<[usize]>,
     schema: SchemaRef,
     filter: Arc<RowFilter>,
+    state: Option<Arc<StateStore>>,
+    /// With a state: how projections become the scan's batches.
+    narrowing: Option<Arc<Narrowing>>,
     stats: Arc<ScanStats>,
     options: ReadOptions,
     batch_size: usize,
     /// Objects this partition fetches ahead of the one being parsed.
     prefetch: usize,
+}
+
+/// How a kept projection's rows become a scan's: its time range and columns.
+struct Narrowing {
+    ts: super::filter::Range,
+    /// For each of the scan's columns, its position in a projection.
+    positions: Vec<usize>,
+    schema: SchemaRef,
+}
+
+/// An object as the partition's fetch stage hands it on.
+enum Fetched {
+    /// Its projection, kept by an earlier run for its current version.
+    Kept(Kept),
+    /// Its bytes, fetched whole.
+    Whole(bytes::Bytes),
+    /// Too large to fetch ahead: streamed while parsed.
+    Streamed,
+    /// It cannot be fetched.
+    Failed(String),
 }
 
 /// Why reading an object stopped early.
@@ -228,15 +282,34 @@ impl PartitionReader {
         // Fetches run up to `prefetch` objects ahead; parsing takes them in order. Memory is
         // bounded by the objects in flight, whatever the number of objects.
         let stream_above = self.options.stream_above_bytes;
+        let (state, stats) = (self.state.clone(), Arc::clone(&self.stats));
         let mut fetched = futures::stream::iter(objects)
-            .map(|object| async move {
-                // A large object is not fetched ahead: it is streamed while parsed.
-                let body = if object.size > stream_above && object.unreadable.is_none() {
-                    Ok(None)
-                } else {
-                    fetch(&object).await.map(Some)
-                };
-                (object, body)
+            .map(|object| {
+                let (state, stats) = (state.clone(), Arc::clone(&stats));
+                async move {
+                    if let Some(state) = &state {
+                        match state.load(&object).await {
+                            Ok(Some(kept)) => return (object, Fetched::Kept(kept)),
+                            Ok(None) => {}
+                            Err(reason) => {
+                                tracing::warn!(%reason, "a kept projection is unreadable");
+                                stats.add_note(format!(
+                                    "a kept projection was unreadable and is replaced: {reason}"
+                                ));
+                            }
+                        }
+                    }
+                    // A large object is not fetched ahead: it is streamed while parsed.
+                    let body = if object.size > stream_above && object.unreadable.is_none() {
+                        Fetched::Streamed
+                    } else {
+                        match fetch(&object).await {
+                            Ok(bytes) => Fetched::Whole(bytes),
+                            Err(reason) => Fetched::Failed(reason),
+                        }
+                    };
+                    (object, body)
+                }
             })
             .buffered(self.prefetch);
         // The inflate buffer, reused object after object (it moves to the parser thread and
@@ -244,12 +317,23 @@ impl PartitionReader {
         let mut scratch = Vec::new();
         while let Some((object, body)) = fetched.next().await {
             let (object_name, size) = (object.display.clone(), object.size);
-            let outcome = match body {
-                Ok(None) => {
+            let parsed = match body {
+                Fetched::Kept(kept) => {
+                    self.stats.add_rows(&kept.counts);
+                    self.stats.object_from_state();
+                    Parsed {
+                        outcome: Ok(()),
+                        batches: kept.batches,
+                        counts: kept.counts,
+                        keep: false,
+                    }
+                }
+                Fetched::Streamed => {
                     let reader = self.clone();
                     let name = object_name.clone();
                     let runtime = tokio::runtime::Handle::current();
                     let stats = Arc::clone(&self.stats);
+                    let object = object.clone();
                     match tokio::task::spawn_blocking(move || {
                         let body = CountedBody {
                             inner: StreamedBody::new(object, runtime),
@@ -259,29 +343,34 @@ impl PartitionReader {
                     })
                     .await
                     {
-                        Ok(outcome) => outcome,
-                        Err(e) => Err(Stop::Failed(format!("parser task failed: {e}"))),
+                        Ok(parsed) => parsed,
+                        Err(e) => Parsed::failed(format!("parser task failed: {e}")),
                     }
                 }
-                Ok(Some(bytes)) => {
+                Fetched::Whole(bytes) => {
                     self.stats.add_bytes(bytes.len() as u64);
                     let reader = self.clone();
                     let name = object_name.clone();
                     let mut buffer = std::mem::take(&mut scratch);
                     match tokio::task::spawn_blocking(move || {
-                        let outcome = reader.parse(&name, Source::Whole(&bytes), &mut buffer);
-                        (outcome, buffer)
+                        let parsed = reader.parse(&name, Source::Whole(&bytes), &mut buffer);
+                        (parsed, buffer)
                     })
                     .await
                     {
-                        Ok((outcome, buffer)) => {
+                        Ok((parsed, buffer)) => {
                             scratch = buffer;
-                            outcome
+                            parsed
                         }
-                        Err(e) => Err(Stop::Failed(format!("parser task failed: {e}"))),
+                        Err(e) => Parsed::failed(format!("parser task failed: {e}")),
                     }
                 }
-                Err(reason) => Err(Stop::Failed(reason)),
+                Fetched::Failed(reason) => Parsed::failed(reason),
+            };
+            let outcome = match self.narrow_and_keep(&object, parsed).await {
+                Ok(outcome) => outcome,
+                Err(Stop::Cancelled) => return Ok(()),
+                Err(stop) => Err(stop),
             };
             self.stats.object_done(size);
             match outcome {
@@ -307,8 +396,66 @@ impl PartitionReader {
         Ok(())
     }
 
-    /// Inflates and parses one object, sending its batches. Runs on a blocking thread.
-    fn parse(&self, display: &str, source: Source<'_>, scratch: &mut Vec<u8>) -> Result<(), Stop> {
+    /// Inflates and parses one object, sending its batches (or, with a state, collecting
+    /// them). Runs on a blocking thread.
+    fn parse(&self, display: &str, source: Source<'_>, scratch: &mut Vec<u8>) -> Parsed {
+        let collected = std::cell::RefCell::new(Vec::new());
+        let mut counts = ObjectCounts::default();
+        let outcome = self.parse_object(display, source, scratch, &collected, &mut counts);
+        Parsed {
+            outcome,
+            batches: collected.into_inner(),
+            counts,
+            keep: self.state.is_some(),
+        }
+    }
+
+    /// With a state: keeps the projection of an object read to its end without malformed
+    /// lines, then sends its rows narrowed to the scan's. Ok(outcome) of the object, or Err
+    /// when the scan must stop.
+    async fn narrow_and_keep(
+        &self,
+        object: &LogObject,
+        parsed: Parsed,
+    ) -> Result<Result<(), Stop>, Stop> {
+        let Some(narrowing) = &self.narrowing else {
+            return Ok(parsed.outcome);
+        };
+        match parsed.outcome {
+            Err(Stop::Cancelled) => return Err(Stop::Cancelled),
+            Err(Stop::Fatal(message)) => return Ok(Err(Stop::Fatal(message))),
+            _ => {}
+        }
+        if let (Some(state), true) = (
+            &self.state,
+            parsed.keep && parsed.outcome.is_ok() && parsed.counts.rows_malformed == 0,
+        ) && let Err(reason) = state.save(object, &parsed.batches, &parsed.counts).await
+        {
+            tracing::warn!(object = %object.display, %reason, "projection not kept");
+            self.stats.add_note(format!(
+                "a projection could not be kept (it is read again next run): {reason}"
+            ));
+        }
+        for batch in &parsed.batches {
+            let batch = narrow(batch, narrowing.ts, &narrowing.positions, &narrowing.schema)
+                .map_err(|e| {
+                    Stop::Fatal(format!("{}: narrowing its projection: {e}", object.display))
+                })?;
+            if batch.num_rows() > 0 {
+                self.tx.send(Ok(batch)).await.map_err(|_| Stop::Cancelled)?;
+            }
+        }
+        Ok(parsed.outcome)
+    }
+
+    fn parse_object(
+        &self,
+        display: &str,
+        source: Source<'_>,
+        scratch: &mut Vec<u8>,
+        collected: &std::cell::RefCell<Vec<RecordBatch>>,
+        counts: &mut ObjectCounts,
+    ) -> Result<(), Stop> {
         let mut parser = ObjectParser::new(
             Arc::clone(&self.projection),
             Arc::clone(&self.schema),
@@ -338,6 +485,10 @@ impl PartitionReader {
             _ => {}
         }
         let send = |batch: RecordBatch| -> Result<(), Stop> {
+            if self.narrowing.is_some() {
+                collected.borrow_mut().push(batch);
+                return Ok(());
+            }
             self.tx
                 .blocking_send(Ok(batch))
                 .map_err(|_| Stop::Cancelled)
@@ -390,10 +541,32 @@ impl PartitionReader {
             Err(p) => Err(Stop::Failed(problem_text(p))),
         };
         self.stats.add_rows(&parser.counts);
+        *counts = parser.counts;
         match walk {
             Err(io) => Err(Stop::Failed(describe_io(&io))),
             Ok(Err(stop)) => Err(stop),
             Ok(Ok(())) => flushed,
+        }
+    }
+}
+
+/// What reading one object gave.
+struct Parsed {
+    outcome: Result<(), Stop>,
+    /// The rows, when collected (with a state) rather than sent.
+    batches: Vec<RecordBatch>,
+    counts: ObjectCounts,
+    /// Read from the logs (not a kept projection): keep its projection if it was read whole.
+    keep: bool,
+}
+
+impl Parsed {
+    fn failed(reason: String) -> Self {
+        Parsed {
+            outcome: Err(Stop::Failed(reason)),
+            batches: Vec::new(),
+            counts: ObjectCounts::default(),
+            keep: false,
         }
     }
 }

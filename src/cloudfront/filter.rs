@@ -107,6 +107,11 @@ impl RowFilter {
                 if *op == Operator::And {
                     self.add(left);
                     self.add(right);
+                } else if *op == Operator::Or {
+                    // DataFusion writes a short `status IN (200, 206)` as an OR of equalities.
+                    if let Some(values) = status_values(expr) {
+                        self.keep_statuses(values);
+                    }
                 } else if let (Some(c), Some(v)) = (column(left), literal(right, *op)) {
                     self.narrow(c, *op, v);
                 } else if let (Some(c), Some(op), Some(v)) = (
@@ -131,10 +136,7 @@ impl RowFilter {
                 let values: Option<Vec<i64>> =
                     list.list.iter().map(|e| literal(e, Operator::Eq)).collect();
                 if let Some(values) = values {
-                    self.status_in = Some(match self.status_in.take() {
-                        Some(old) => old.into_iter().filter(|v| values.contains(v)).collect(),
-                        None => values,
-                    });
+                    self.keep_statuses(values);
                 }
             }
             Expr::IsNotNull(inner) if column(inner) == Some(required::SESSION_ID) => {
@@ -142,6 +144,14 @@ impl RowFilter {
             }
             _ => {}
         }
+    }
+
+    /// Narrows the allowed statuses to `values`.
+    fn keep_statuses(&mut self, values: Vec<i64>) {
+        self.status_in = Some(match self.status_in.take() {
+            Some(old) => old.into_iter().filter(|v| values.contains(v)).collect(),
+            None => values,
+        });
     }
 
     fn narrow(&mut self, column: usize, op: Operator, v: i64) {
@@ -156,6 +166,29 @@ impl RowFilter {
         if column == required::SESSION_ID {
             self.session_required = true;
         }
+    }
+}
+
+/// The statuses of `status = a OR status = b OR ...` (any nesting of ORs of equalities and
+/// IN lists on `status`), or None when the expression is anything else.
+fn status_values(expr: &Expr) -> Option<Vec<i64>> {
+    match expr {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) if *op == Operator::Or => {
+            let mut values = status_values(left)?;
+            values.extend(status_values(right)?);
+            Some(values)
+        }
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) if *op == Operator::Eq => {
+            match (column(left), column(right)) {
+                (Some(required::STATUS), _) => Some(vec![literal(right, Operator::Eq)?]),
+                (_, Some(required::STATUS)) => Some(vec![literal(left, Operator::Eq)?]),
+                _ => None,
+            }
+        }
+        Expr::InList(list) if !list.negated && column(&list.expr) == Some(required::STATUS) => {
+            list.list.iter().map(|e| literal(e, Operator::Eq)).collect()
+        }
+        _ => None,
     }
 }
 
@@ -249,6 +282,25 @@ mod tests {
         ]);
         assert_eq!(f.bytes.lo, 1025);
         assert_eq!(f.ts, Range { lo: -2, hi: 2 });
+    }
+
+    #[test]
+    fn an_or_of_status_equalities_is_a_status_set() {
+        // How DataFusion simplifies `status IN (200, 206)`.
+        let f = RowFilter::from_exprs(&[col("status")
+            .eq(lit(200i32))
+            .or(lit(206i32).eq(col("status")))]);
+        assert_eq!(f.status_in, Some(vec![200, 206]));
+        let f = RowFilter::from_exprs(&[col("status")
+            .eq(lit(200i32))
+            .or(col("status").in_list(vec![lit(304i32)], false))
+            .or(col("status").eq(lit(206i32)))]);
+        assert_eq!(f.status_in, Some(vec![200, 304, 206]));
+        // Anything else in the OR and nothing is known.
+        let mixed = col("status").eq(lit(200i32)).or(col("bytes").gt(lit(5i64)));
+        assert!(!RowFilter::understands(&mixed));
+        let not_status = col("bytes").eq(lit(1i64)).or(col("bytes").eq(lit(2i64)));
+        assert!(!RowFilter::understands(&not_status));
     }
 
     #[test]

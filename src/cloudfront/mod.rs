@@ -16,6 +16,7 @@ pub mod parquet_input;
 pub mod parser;
 pub mod realtime;
 pub mod session;
+pub mod state;
 pub mod stats;
 pub mod table;
 
@@ -25,5 +26,6 @@ pub use filter::RowFilter;
 pub use parser::InputFormat;
 pub use realtime::RealtimeFields;
 pub use session::{SessionToken, is_valid_session_id, session_token};
+pub use state::StateStore;
 pub use stats::{MalformedLine, ObjectFailure, ScanProgress, ScanStats, StatsSnapshot};
 pub use table::CloudFrontTable;

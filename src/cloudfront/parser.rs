@@ -34,6 +34,13 @@ static KEY_HASH: ahash::RandomState = ahash::RandomState::with_seeds(
     0x082e_fa98_ec4e_6c89,
 );
 
+/// The key of a one-field key column for `raw` (as the parser hashes it).
+pub(crate) fn key_of(raw: &[u8]) -> u64 {
+    let mut hasher = KEY_HASH.build_hasher();
+    hasher.write(raw);
+    hasher.finish()
+}
+
 /// Days from 0001-01-01 (chrono's day 1 of the common era) to 1970-01-01.
 const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
 

@@ -39,6 +39,7 @@ pub struct ScanStats {
     bytes_selected: AtomicU64,
     bytes_done: AtomicU64,
     objects_read: AtomicU64,
+    objects_from_state: AtomicU64,
     objects_failed: AtomicU64,
     bytes_read: AtomicU64,
     rows_read: AtomicU64,
@@ -121,6 +122,11 @@ impl ScanStats {
         self.objects_read.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Records an object whose rows came from the projection a `--state` kept.
+    pub fn object_from_state(&self) {
+        self.objects_from_state.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Records an object that failed, with its location and reason.
     pub fn object_failed(&self, failure: ObjectFailure) {
         self.objects_failed.fetch_add(1, Ordering::Relaxed);
@@ -146,6 +152,7 @@ impl ScanStats {
             objects_listed: get(&self.objects_listed),
             list_requests: get(&self.list_requests),
             objects_read: get(&self.objects_read),
+            objects_from_state: get(&self.objects_from_state),
             objects_failed: get(&self.objects_failed),
             bytes_read: get(&self.bytes_read),
             rows_read: get(&self.rows_read),
@@ -158,6 +165,10 @@ impl ScanStats {
             notes: lock(&self.notes).clone(),
         }
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -189,6 +200,10 @@ pub struct StatsSnapshot {
     pub list_requests: u64,
     /// Objects read to their end.
     pub objects_read: u64,
+    /// Of those, objects whose rows came from the projection kept by `--state` (their logs
+    /// were not fetched).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub objects_from_state: u64,
     /// Objects that could not be fetched or decoded (rows before the failure are kept).
     pub objects_failed: u64,
     /// Bytes fetched (compressed size).

@@ -19,6 +19,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use super::exec::{CloudFrontExec, ReadOptions};
 use super::fields::logs_schema;
 use super::filter::RowFilter;
+use super::state::StateStore;
 use super::stats::ScanStats;
 use crate::aws::AwsAccess;
 use crate::layout::HourRange;
@@ -32,6 +33,7 @@ pub struct CloudFrontTable {
     list_options: ListOptions,
     options: ReadOptions,
     stats: Arc<ScanStats>,
+    state: Option<Arc<StateStore>>,
 }
 
 impl CloudFrontTable {
@@ -48,7 +50,15 @@ impl CloudFrontTable {
             list_options,
             options,
             stats: Arc::new(ScanStats::default()),
+            state: None,
         }
+    }
+
+    /// The same table, taking objects' rows from the projections kept in `state` when a scan
+    /// can be answered from them (and keeping projections of the objects it reads).
+    pub fn with_state(mut self, state: Option<Arc<StateStore>>) -> Self {
+        self.state = state;
+        self
     }
 
     /// The counters of every scan of this table so far.
@@ -122,6 +132,10 @@ impl TableProvider for CloudFrontTable {
             list_requests = listing.list_requests,
             "listed the log objects to read"
         );
+        let kept = self
+            .state
+            .clone()
+            .filter(|_| StateStore::serves(&indices, &filter));
         Ok(Arc::new(CloudFrontExec::new(
             listing.objects,
             state.config().target_partitions(),
@@ -130,6 +144,7 @@ impl TableProvider for CloudFrontTable {
             filter,
             Arc::clone(&self.stats),
             self.options,
+            kept,
         )))
     }
 }
