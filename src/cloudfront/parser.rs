@@ -790,6 +790,15 @@ mod tests {
         strings.iter().map(|v| v.map(str::to_string)).collect()
     }
 
+    fn key_column(batch: &RecordBatch, name: &str) -> Vec<u64> {
+        let column = batch.column_by_name(name).expect("column");
+        let keys = column
+            .as_any()
+            .downcast_ref::<arrow::array::UInt64Array>()
+            .expect("keys");
+        keys.values().to_vec()
+    }
+
     #[test]
     fn realtime_records_are_read_by_the_configured_field_order() {
         let token = "sess1.eyJhbGciOiJIUzI1NiJ9.eyJzaWQiOiJzZXNzMSJ9.c2ln";
@@ -835,26 +844,12 @@ mod tests {
             .to_vec();
         assert_eq!(ts, [1_767_225_600, 1_767_225_601]);
         // The query string does not change the (IP, URI) pair.
-        let pairs = batch
-            .column_by_name("pair_key")
-            .expect("pair_key")
-            .as_any()
-            .downcast_ref::<arrow::array::UInt64Array>()
-            .expect("keys")
-            .values()
-            .to_vec();
+        let pairs = key_column(&batch, "pair_key");
         let mut same = parser_of_everything();
         let line = realtime_record("1767225600.000", &format!("/{token}/v/1.ts"), "UA%201");
         assert_eq!(same.push_line(line.as_bytes()), Ok(None));
         let plain = same.finish().expect("batch").expect("rows");
-        let key = plain
-            .column_by_name("pair_key")
-            .expect("pair_key")
-            .as_any()
-            .downcast_ref::<arrow::array::UInt64Array>()
-            .expect("keys")
-            .value(0);
-        assert_eq!(pairs[0], key);
+        assert_eq!(pairs[0], key_column(&plain, "pair_key")[0]);
     }
 
     #[test]
