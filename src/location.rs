@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
+use datafusion::execution::object_store::ObjectStoreUrl;
 use object_store::ObjectStore;
-use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 
 use crate::aws::AwsAccess;
@@ -37,8 +37,9 @@ pub enum LogLocation {
 /// One log object to read.
 #[derive(Debug, Clone)]
 pub struct LogObject {
-    /// The store that holds it.
-    pub store: Arc<dyn ObjectStore>,
+    /// The store that holds it, as registered in the query's `RuntimeEnv` (`file:///` for
+    /// local files, `s3://bucket` for S3), so a plan names its objects without holding stores.
+    pub store_url: ObjectStoreUrl,
     /// Its path in the store.
     pub path: ObjectPath,
     /// Its size in bytes.
@@ -65,6 +66,9 @@ pub struct Listing {
     pub keys_listed: u64,
     /// What the user should know about the listing (keys in more than one layout).
     pub notes: Vec<String>,
+    /// The stores the objects are in, to register in the query's `RuntimeEnv` (local files
+    /// use the `file:///` store every `RuntimeEnv` has).
+    pub stores: Vec<(ObjectStoreUrl, Arc<dyn ObjectStore>)>,
 }
 
 /// How locations are listed.
@@ -157,6 +161,11 @@ pub async fn select_all(
         all.list_requests += listing.list_requests;
         all.keys_listed += listing.keys_listed;
         all.notes.extend(listing.notes);
+        for (url, store) in listing.stores {
+            if !all.stores.iter().any(|(u, _)| *u == url) {
+                all.stores.push((url, store));
+            }
+        }
     }
     all.objects.sort_by(|a, b| a.display.cmp(&b.display));
     all.objects.dedup_by(|a, b| a.display == b.display);
@@ -172,12 +181,11 @@ async fn select_local(
         location: path.display().to_string(),
         reason,
     };
-    let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
     let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
     let object = |file: PathBuf, key: &str, size: u64, version: String| -> Result<LogObject> {
         Ok(LogObject {
             hour: layout::key_hour(key).map(|(_, hour)| hour),
-            store: Arc::clone(&store),
+            store_url: ObjectStoreUrl::local_filesystem(),
             path: ObjectPath::from_absolute_path(&file).map_err(|e| err(e.to_string()))?,
             size,
             display: file.display().to_string(),
@@ -199,6 +207,7 @@ async fn select_local(
             list_requests: 0,
             keys_listed: 1,
             notes: Vec::new(),
+            stores: Vec::new(),
         });
     }
     let lister = LocalLister {
@@ -215,6 +224,7 @@ async fn select_local(
         list_requests: selection.list_requests,
         keys_listed: selection.keys_listed,
         notes: selection.notes,
+        stores: Vec::new(),
     })
 }
 
@@ -225,6 +235,7 @@ async fn select_s3(
     options: ListOptions,
     hours: Option<HourRange>,
 ) -> Result<Listing> {
+    let url = s3_url(bucket)?;
     let lister = S3Lister {
         client: aws.s3_client().await,
         bucket: bucket.to_string(),
@@ -242,33 +253,33 @@ async fn select_s3(
             })
             .await?;
         if let Some(o) = page.objects.into_iter().find(|o| o.key == folder) {
-            let store = aws.s3_store(bucket).await?;
             return Ok(Listing {
-                objects: vec![s3_object(store, bucket, o)],
+                objects: vec![s3_object(&url, bucket, o)],
                 list_requests: requests,
                 keys_listed: 1,
                 notes: Vec::new(),
+                stores: vec![(url, aws.s3_store(bucket).await?)],
             });
         }
         folder.push('/');
     }
     let selection = layout::select(&lister, &folder, options.layout, hours).await?;
-    let store = aws.s3_store(bucket).await?;
     Ok(Listing {
         objects: selection
             .objects
             .into_iter()
-            .map(|o| s3_object(Arc::clone(&store), bucket, o))
+            .map(|o| s3_object(&url, bucket, o))
             .collect(),
         list_requests: requests + selection.list_requests,
         keys_listed: selection.keys_listed,
         notes: selection.notes,
+        stores: vec![(url, aws.s3_store(bucket).await?)],
     })
 }
 
 /// The object for a listed S3 key. The key is used as it is (`Path::parse`, never re-encoded:
 /// `%`, `~` and other characters S3 allows must reach GetObject unchanged).
-fn s3_object(store: Arc<dyn ObjectStore>, bucket: &str, o: Listed) -> LogObject {
+fn s3_object(url: &ObjectStoreUrl, bucket: &str, o: Listed) -> LogObject {
     let (path, unreadable) = match ObjectPath::parse(&o.key) {
         // `parse` drops a trailing `/`, which would name another object.
         Ok(_) if o.key.ends_with('/') || o.key.starts_with('/') => (
@@ -286,10 +297,18 @@ fn s3_object(store: Arc<dyn ObjectStore>, bucket: &str, o: Listed) -> LogObject 
         hour: layout::key_hour(&o.key).map(|(_, hour)| hour),
         path,
         size: o.size,
-        store,
+        store_url: url.clone(),
         unreadable,
         version: o.version,
     }
+}
+
+/// The URL a bucket's store is registered under: `s3://bucket`.
+fn s3_url(bucket: &str) -> Result<ObjectStoreUrl> {
+    ObjectStoreUrl::parse(format!("s3://{bucket}")).map_err(|e| Error::Location {
+        location: format!("s3://{bucket}"),
+        reason: format!("not a store URL: {e}"),
+    })
 }
 
 /// Lists a local folder like S3 would list keys relative to it.

@@ -4,11 +4,12 @@
 //! a body shorter than the listed size is an error, never a silently short object.
 
 use std::io::{self, Read};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use object_store::{GetOptions, GetRange};
+use object_store::{GetOptions, GetRange, ObjectStore};
 
 use crate::location::LogObject;
 use crate::retry::Backoff;
@@ -18,6 +19,7 @@ const BODY_ATTEMPTS: u32 = 3;
 
 /// A streamed object body. Must be read on a blocking thread (it waits on the runtime).
 pub struct StreamedBody {
+    store: Arc<dyn ObjectStore>,
     object: LogObject,
     runtime: tokio::runtime::Handle,
     stream: Option<BoxStream<'static, object_store::Result<Bytes>>>,
@@ -28,9 +30,14 @@ pub struct StreamedBody {
 }
 
 impl StreamedBody {
-    /// The body of `object`, fetched through `runtime` as it is read.
-    pub fn new(object: LogObject, runtime: tokio::runtime::Handle) -> Self {
+    /// The body of `object` in `store`, fetched through `runtime` as it is read.
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        object: LogObject,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
         StreamedBody {
+            store,
             object,
             runtime,
             stream: None,
@@ -66,7 +73,7 @@ impl StreamedBody {
         };
         let result = self
             .runtime
-            .block_on(self.object.store.get_opts(&self.object.path, options))
+            .block_on(self.store.get_opts(&self.object.path, options))
             .map_err(|e| io::Error::other(fetch_failure(&e)))?;
         self.stream = Some(result.into_stream());
         Ok(())

@@ -6,6 +6,7 @@
 //! objects. A failed object is recorded with its location and the partition goes on (unless
 //! `strict`); rows read before the failure are kept.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -22,7 +23,7 @@ use datafusion::physical_plan::{
     SendableRecordBatchStream,
 };
 use futures::StreamExt;
-use object_store::ObjectStoreExt;
+use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::sync::mpsc::Sender;
 
 use super::body::{StreamedBody, fetch_failure};
@@ -212,8 +213,20 @@ impl ExecutionPlan for CloudFrontExec {
                 None,
             ),
         };
+        // Objects name their stores; the stores are the query's (its `RuntimeEnv`).
+        let mut stores = HashMap::new();
+        for object in &objects {
+            let url = object.store_url.as_str();
+            if !stores.contains_key(url) {
+                stores.insert(
+                    url.to_string(),
+                    context.runtime_env().object_store(&object.store_url)?,
+                );
+            }
+        }
         let reader = PartitionReader {
             tx: builder.tx(),
+            stores: Arc::new(stores),
             projection,
             schema,
             filter,
@@ -233,6 +246,8 @@ impl ExecutionPlan for CloudFrontExec {
 #[derive(Clone)]
 struct PartitionReader {
     tx: Sender<DfResult<RecordBatch>>,
+    /// The stores of the partition's objects, by URL.
+    stores: Arc<HashMap<String, Arc<dyn ObjectStore>>>,
     /// What the parser builds (the scan's, or a kept projection's with a state).
     projection: Arc<[usize]>,
     schema: SchemaRef,
@@ -283,10 +298,16 @@ impl PartitionReader {
         // bounded by the objects in flight, whatever the number of objects.
         let stream_above = self.options.stream_above_bytes;
         let (state, stats) = (self.state.clone(), Arc::clone(&self.stats));
+        let stores = Arc::clone(&self.stores);
         let mut fetched = futures::stream::iter(objects)
             .map(|object| {
                 let (state, stats) = (state.clone(), Arc::clone(&stats));
+                let store = store_of(&stores, &object);
                 async move {
+                    let store = match store {
+                        Ok(store) => store,
+                        Err(reason) => return (object, Fetched::Failed(reason)),
+                    };
                     if let Some(state) = &state {
                         match state.load(&object).await {
                             Ok(Some(kept)) => return (object, Fetched::Kept(kept)),
@@ -303,7 +324,7 @@ impl PartitionReader {
                     let body = if object.size > stream_above && object.unreadable.is_none() {
                         Fetched::Streamed
                     } else {
-                        match fetch(&object).await {
+                        match fetch(&store, &object).await {
                             Ok(bytes) => Fetched::Whole(bytes),
                             Err(reason) => Fetched::Failed(reason),
                         }
@@ -328,25 +349,28 @@ impl PartitionReader {
                         keep: false,
                     }
                 }
-                Fetched::Streamed => {
-                    let reader = self.clone();
-                    let name = object_name.clone();
-                    let runtime = tokio::runtime::Handle::current();
-                    let stats = Arc::clone(&self.stats);
-                    let object = object.clone();
-                    match tokio::task::spawn_blocking(move || {
-                        let body = CountedBody {
-                            inner: StreamedBody::new(object, runtime),
-                            stats,
-                        };
-                        reader.parse(&name, Source::Streamed(Box::new(body)), &mut Vec::new())
-                    })
-                    .await
-                    {
-                        Ok(parsed) => parsed,
-                        Err(e) => Parsed::failed(format!("parser task failed: {e}")),
+                Fetched::Streamed => match store_of(&self.stores, &object) {
+                    Err(reason) => Parsed::failed(reason),
+                    Ok(store) => {
+                        let reader = self.clone();
+                        let name = object_name.clone();
+                        let runtime = tokio::runtime::Handle::current();
+                        let stats = Arc::clone(&self.stats);
+                        let object = object.clone();
+                        match tokio::task::spawn_blocking(move || {
+                            let body = CountedBody {
+                                inner: StreamedBody::new(store, object, runtime),
+                                stats,
+                            };
+                            reader.parse(&name, Source::Streamed(Box::new(body)), &mut Vec::new())
+                        })
+                        .await
+                        {
+                            Ok(parsed) => parsed,
+                            Err(e) => Parsed::failed(format!("parser task failed: {e}")),
+                        }
                     }
-                }
+                },
                 Fetched::Whole(bytes) => {
                     self.stats.add_bytes(bytes.len() as u64);
                     let reader = self.clone();
@@ -593,6 +617,18 @@ impl std::io::Read for CountedBody {
     }
 }
 
+/// The store of `object` among those resolved for its partition (every object's URL was
+/// resolved in `execute`).
+fn store_of(
+    stores: &HashMap<String, Arc<dyn ObjectStore>>,
+    object: &LogObject,
+) -> Result<Arc<dyn ObjectStore>, String> {
+    stores
+        .get(object.store_url.as_str())
+        .map(Arc::clone)
+        .ok_or_else(|| format!("no object store is registered for {}", object.store_url))
+}
+
 /// Attempts at a whole object when the transfer breaks off or comes back short (requests that
 /// fail outright are already retried inside `object_store`).
 const FETCH_ATTEMPTS: u32 = 3;
@@ -606,7 +642,7 @@ struct FetchError {
 /// Fetches an object whole. A transfer cut mid-object, or one shorter than the listed size, is
 /// fetched again (with backoff); a missing object or a request that failed after
 /// `object_store`'s own retries is not.
-async fn fetch(object: &LogObject) -> Result<bytes::Bytes, String> {
+async fn fetch(store: &Arc<dyn ObjectStore>, object: &LogObject) -> Result<bytes::Bytes, String> {
     let backoff = Backoff {
         attempts: FETCH_ATTEMPTS,
         initial: std::time::Duration::from_millis(200),
@@ -619,25 +655,24 @@ async fn fetch(object: &LogObject) -> Result<bytes::Bytes, String> {
             Verdict::Fail
         }
     };
-    let (result, _) = with_backoff(backoff, verdict, || fetch_once(object)).await;
+    let (result, _) = with_backoff(backoff, verdict, || fetch_once(store, object)).await;
     result.map_err(|e| e.message)
 }
 
-async fn fetch_once(object: &LogObject) -> Result<bytes::Bytes, FetchError> {
+async fn fetch_once(
+    store: &Arc<dyn ObjectStore>,
+    object: &LogObject,
+) -> Result<bytes::Bytes, FetchError> {
     if let Some(reason) = &object.unreadable {
         return Err(FetchError {
             message: reason.clone(),
             retry: false,
         });
     }
-    let result = object
-        .store
-        .get(&object.path)
-        .await
-        .map_err(|e| FetchError {
-            message: fetch_failure(&e),
-            retry: false,
-        })?;
+    let result = store.get(&object.path).await.map_err(|e| FetchError {
+        message: fetch_failure(&e),
+        retry: false,
+    })?;
     let bytes = result.bytes().await.map_err(|e| FetchError {
         message: format!("cannot fetch: the transfer broke off: {e}"),
         retry: true,

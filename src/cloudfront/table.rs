@@ -115,6 +115,12 @@ impl TableProvider for CloudFrontTable {
         let listing = select_all(&self.locations, &self.aws, self.list_options, hours)
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        // The plan names objects by store URL; the stores are the query's.
+        for (url, store) in &listing.stores {
+            state
+                .runtime_env()
+                .register_object_store(url.as_ref(), Arc::clone(store));
+        }
         let selected_bytes = listing.objects.iter().map(|o| o.size).sum();
         for note in listing.notes {
             self.stats.add_note(note);
