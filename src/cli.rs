@@ -237,6 +237,7 @@ impl ReadArgs {
                 Arc::clone(&aws),
                 options.format,
                 options.realtime_fields,
+                &locations,
             )?)),
             None => None,
         };

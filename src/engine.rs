@@ -1,7 +1,8 @@
 //! The query engine: a DataFusion session with the CloudFront logs registered as `logs`.
 //!
-//! Each query gets a fresh `logs` table, so the scan statistics it returns are that query's
-//! alone.
+//! A run's queries share one `SessionContext` (one `RuntimeEnv`: memory pool and object
+//! stores); each query gets a fresh `logs` table, so the scan statistics it returns are that
+//! query's alone.
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use datafusion::common::ParamValues;
 use datafusion::execution::context::SessionContext;
 use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionConfig;
 
 use crate::aws::AwsAccess;
@@ -40,6 +42,21 @@ pub struct LogEngine {
     observer: Option<Arc<dyn ScanObserver>>,
     memory_limit: Option<usize>,
     state: Option<Arc<StateStore>>,
+    /// The run's session, made by its first query (see [`LogEngine::run`]).
+    session: Arc<RunSession>,
+    /// Held while a query makes `logs` its table and plans over it.
+    planning: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A run's `SessionContext`, made on first use.
+#[derive(Default)]
+struct RunSession(tokio::sync::OnceCell<SessionContext>);
+
+impl std::fmt::Debug for RunSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let id = self.0.get().map(SessionContext::session_id);
+        f.debug_tuple("RunSession").field(&id).finish()
+    }
 }
 
 /// The result of one query, with what its scan saw.
@@ -92,6 +109,8 @@ impl LogEngine {
             observer: None,
             memory_limit: None,
             state: None,
+            session: Arc::default(),
+            planning: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -99,6 +118,7 @@ impl LogEngine {
     /// spill to temporary files beyond it (a forensic run over an archive larger than memory).
     pub fn with_memory_limit(mut self, bytes: usize) -> Self {
         self.memory_limit = Some(bytes);
+        self.session = Arc::default();
         self
     }
 
@@ -134,8 +154,48 @@ impl LogEngine {
         self
     }
 
-    /// Runs `sql` with named parameters (`$name`) bound to `params`.
-    pub async fn run(&self, sql: &str, params: Option<ParamValues>) -> Result<QueryOutput> {
+    /// Makes `logs` this query's table and plans `sql` over it (the scan lists the objects
+    /// while it is planned), under a lock so that queries sharing the session never plan over
+    /// one another's table.
+    async fn plan(
+        &self,
+        ctx: &SessionContext,
+        table: &Arc<CloudFrontTable>,
+        sql: &str,
+        params: Option<ParamValues>,
+    ) -> Result<(SchemaRef, Arc<dyn ExecutionPlan>)> {
+        let _planning = self.planning.lock().await;
+        ctx.deregister_table(LOGS_TABLE)
+            .map_err(Error::query("replacing the logs table"))?;
+        ctx.register_table(LOGS_TABLE, Arc::clone(table) as _)
+            .map_err(Error::query("registering the logs table"))?;
+        let mut df = ctx
+            .sql(sql)
+            .await
+            .map_err(Error::query("planning the query"))?;
+        if let Some(params) = params {
+            df = df
+                .with_param_values(params)
+                .map_err(Error::query("binding the query's parameters"))?;
+        }
+        let schema = Arc::clone(df.schema().inner());
+        let plan = df
+            .create_physical_plan()
+            .await
+            .map_err(Error::query("planning the query"))?;
+        Ok((schema, plan))
+    }
+
+    /// The run's session, made by its first query and shared by the rest: one `RuntimeEnv`
+    /// (memory pool, object stores) for the run.
+    async fn session(&self) -> Result<&SessionContext> {
+        self.session
+            .0
+            .get_or_try_init(|| async { self.new_session() })
+            .await
+    }
+
+    fn new_session(&self) -> Result<SessionContext> {
         let ctx = match self.memory_limit {
             None => SessionContext::new_with_config(self.config.clone()),
             Some(bytes) => {
@@ -160,6 +220,13 @@ impl LogEngine {
                 SessionContext::new_with_config_rt(config, runtime)
             }
         };
+        ctx.register_udf(crate::score::network::ip_network_udf());
+        Ok(ctx)
+    }
+
+    /// Runs `sql` with named parameters (`$name`) bound to `params`.
+    pub async fn run(&self, sql: &str, params: Option<ParamValues>) -> Result<QueryOutput> {
+        let ctx = self.session().await?;
         let table = Arc::new(
             CloudFrontTable::new(
                 self.locations.clone(),
@@ -169,28 +236,22 @@ impl LogEngine {
             )
             .with_state(self.state.clone()),
         );
-        ctx.register_table(LOGS_TABLE, Arc::clone(&table) as _)
-            .map_err(Error::query("registering the logs table"))?;
-        ctx.register_udf(crate::score::network::ip_network_udf());
-        let mut df = ctx
-            .sql(sql)
-            .await
-            .map_err(Error::query("planning the query"))?;
-        if let Some(params) = params {
-            df = df
-                .with_param_values(params)
-                .map_err(Error::query("binding the query's parameters"))?;
-        }
-        let schema = Arc::clone(df.schema().inner());
         let started = std::time::Instant::now();
         if let Some(observer) = &self.observer {
             observer.scan_started(table.stats());
         }
-        let batches = df.collect().await;
+        let result = async {
+            let (schema, plan) = self.plan(ctx, &table, sql, params).await?;
+            let batches = datafusion::physical_plan::collect(plan, ctx.task_ctx())
+                .await
+                .map_err(Error::query("running the query"))?;
+            Ok::<_, Error>((schema, batches))
+        }
+        .await;
         if let Some(observer) = &self.observer {
             observer.scan_finished();
         }
-        let batches = batches.map_err(Error::query("running the query"))?;
+        let (schema, batches) = result?;
         tracing::info!(
             rows = batches.iter().map(RecordBatch::num_rows).sum::<usize>(),
             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -215,5 +276,39 @@ impl LogEngine {
     /// Seconds listed on both sides of a window for rows delivered into a neighbouring hour.
     pub fn late_margin_s(&self) -> i64 {
         self.list_options.late_margin_s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_queries_of_a_run_share_one_session_and_each_has_its_own_scan_statistics() {
+        let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs");
+        let location = LogLocation::parse(&sample.display().to_string()).expect("location");
+        let engine = LogEngine::new(vec![location], ReadOptions::default(), Some(2));
+        let sql = "SELECT count(*) AS n FROM logs WHERE status IN (200, 206)";
+        let first = engine.run(sql, None).await.expect("first query");
+        let session = engine.session.0.get().map(SessionContext::session_id);
+        let second = engine.run(sql, None).await.expect("second query");
+        assert!(session.is_some());
+        assert_eq!(
+            engine.session.0.get().map(SessionContext::session_id),
+            session
+        );
+        assert_eq!(
+            (first.stats.objects_read, second.stats.objects_read),
+            (6, 6)
+        );
+        assert_eq!(first.stats.rows_read, 21_689);
+        assert_eq!(second.stats.rows_read, 21_689);
+        // A clone of the engine is the same run.
+        let clone = engine.clone();
+        clone.run(sql, None).await.expect("third query");
+        assert_eq!(
+            clone.session.0.get().map(SessionContext::session_id),
+            session
+        );
     }
 }

@@ -83,23 +83,31 @@ enum Miss {
 
 impl StateStore {
     /// The state at `text` (a local folder, created when missing, or `s3://bucket/prefix`,
-    /// reached through `aws`), for objects read with `format` and `realtime_fields`.
+    /// reached through `aws`), for objects read with `format` and `realtime_fields` from
+    /// `logs`, which must not hold it (its projections would be read as logs).
     pub fn open(
         text: &str,
         aws: Arc<AwsAccess>,
         format: InputFormat,
         realtime_fields: RealtimeFields,
+        logs: &[LogLocation],
     ) -> Result<Self> {
         let setting = |reason: String| Error::Setting {
             setting: "--state",
             reason: format!("{text}: {reason}"),
         };
-        if !text.contains("://") {
-            std::fs::create_dir_all(text).map_err(|e| setting(e.to_string()))?;
-        }
+        let location = if text.contains("://") {
+            LogLocation::parse(text).map_err(|e| setting(e.to_string()))?
+        } else {
+            let path = std::path::absolute(text).map_err(|e| setting(e.to_string()))?;
+            LogLocation::Local(path)
+        };
+        check_apart(&location, logs).map_err(setting)?;
         let scope = scope(format, realtime_fields);
-        match LogLocation::parse(text).map_err(|e| setting(e.to_string()))? {
+        match location {
             LogLocation::Local(path) => {
+                std::fs::create_dir_all(&path).map_err(|e| setting(e.to_string()))?;
+                let path = std::fs::canonicalize(&path).map_err(|e| setting(e.to_string()))?;
                 let store =
                     LocalFileSystem::new_with_prefix(&path).map_err(|e| setting(e.to_string()))?;
                 Ok(StateStore {
@@ -380,6 +388,33 @@ pub fn positions_in_kept(projection: &[usize]) -> Vec<usize> {
         .iter()
         .filter_map(|i| kept.iter().position(|k| k == i))
         .collect()
+}
+
+/// Fails when `state` lies inside one of the log locations `logs`.
+fn check_apart(state: &LogLocation, logs: &[LogLocation]) -> std::result::Result<(), String> {
+    for location in logs {
+        let inside = match (state, location) {
+            (LogLocation::Local(state), LogLocation::Local(logs)) => state.starts_with(logs),
+            (
+                LogLocation::S3 { bucket, prefix },
+                LogLocation::S3 {
+                    bucket: logs_bucket,
+                    prefix: logs_prefix,
+                },
+            ) => bucket == logs_bucket && prefix.starts_with(logs_prefix.as_str()),
+            _ => false,
+        };
+        if inside {
+            let logs = match location {
+                LogLocation::Local(path) => path.display().to_string(),
+                LogLocation::S3 { bucket, prefix } => format!("s3://{bucket}/{prefix}"),
+            };
+            return Err(format!(
+                "inside the log location {logs}: its projections would be read as logs"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// What a projection depends on besides the object: the layout, the reading settings and the

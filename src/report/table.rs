@@ -12,9 +12,14 @@ pub(super) fn render(
 ) -> io::Result<()> {
     super::write_window(r.window.as_ref(), out)?;
     let s = &r.stats;
+    let from_state = match s.objects_from_state {
+        0 => String::new(),
+        n => format!(", {n} from the state"),
+    };
     writeln!(
         out,
-        "read     {} of {} objects ({} failed), {} bytes, {} rows ({} malformed), {} in scope",
+        "read     {} of {} objects ({} failed{from_state}), {} bytes, {} rows ({} malformed), {} \
+         in scope",
         s.objects_read,
         s.objects_listed,
         s.objects_failed,

@@ -259,6 +259,38 @@ fn run_prunes_projections_no_later_window_reads_and_a_broken_one_is_replaced() {
     assert_eq!(walk_files(&state), Vec::<String>::new());
 }
 
+#[test]
+fn a_state_inside_the_logs_is_refused_before_anything_is_written() {
+    let work = tempdir();
+    let logs = work.path().join("logs");
+    for name in sample_log_names() {
+        put_file(&logs.join(&name), &repo().join("sample-logs").join(&name));
+    }
+    let state = logs.join("state");
+    let out = autorevoke(&[
+        "score",
+        &logs.display().to_string(),
+        "--state",
+        &state.display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let canonical = std::fs::canonicalize(&logs).expect("logs");
+    let expected = format!(
+        "{}: inside the log location {}: its projections would be read as logs",
+        state.display(),
+        canonical.display()
+    );
+    assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
+    assert!(!state.exists());
+}
+
+fn put_file(to: &Path, from: &Path) {
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent).expect("mkdir");
+    }
+    std::fs::copy(from, to).expect("copy");
+}
+
 /// Every file below `dir`, sorted.
 fn walk_files(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
