@@ -385,18 +385,6 @@ fn score_all_csv(dir: &std::path::Path, format: &str) -> std::process::Output {
     ])
 }
 
-/// The inflated text of a bundled `sample-logs/` object.
-fn sample_text(name: &str) -> String {
-    use std::io::Read;
-    let mut text = String::new();
-    flate2::read::MultiGzDecoder::new(
-        std::fs::File::open(repo().join("sample-logs").join(name)).expect("open"),
-    )
-    .read_to_string(&mut text)
-    .expect("inflate");
-    text
-}
-
 /// The rows of a W3C log object as standard logging v2 JSON records (one object per line, W3C
 /// field names as keys, string values). With `epoch`, `date` and `time` become one
 /// `timestamp(ms)` field and `c-country` and `asn` are logged too.
@@ -692,12 +680,10 @@ fn realtime_logs_from_firehose_score_exactly_as_the_w3c_form_of_the_same_rows() 
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), stdout(&w3c));
     // Without the set, every record is malformed with the count that tells why.
-    let out = score_all_csv(&some, "auto");
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains(": line 1: expected 45 fields (the --realtime-fields set), found 7"),
-        "{}",
-        stderr(&out)
+    expect_exit(
+        &score_all_csv(&some, "auto"),
+        3,
+        ": line 1: expected 45 fields (the --realtime-fields set), found 7",
     );
     // An unknown field name is a setting error (exit 2) naming it.
     let out = autorevoke(&[
@@ -706,18 +692,15 @@ fn realtime_logs_from_firehose_score_exactly_as_the_w3c_form_of_the_same_rows() 
         "--realtime-fields",
         "timestamp,c-ip,cs-uri",
     ]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("\"cs-uri\" is not a CloudFront real-time log field"),
-        "{}",
-        stderr(&out)
+    expect_exit(
+        &out,
+        2,
+        "\"cs-uri\" is not a CloudFront real-time log field",
     );
     // Forced real-time: a W3C object fails naming itself.
-    let out = score_all_csv(&repo().join("sample-logs"), "realtime");
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains(".gz: line 1: a W3C header line, not a real-time log"),
-        "{}",
-        stderr(&out)
+    expect_exit(
+        &score_all_csv(&repo().join("sample-logs"), "realtime"),
+        3,
+        ".gz: line 1: a W3C header line, not a real-time log",
     );
 }

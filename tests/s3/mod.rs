@@ -673,16 +673,7 @@ async fn a_state_in_s3_serves_unchanged_objects_and_rereads_a_replaced_one() {
     );
     // An object replaced under the same key (a new ETag) is read again: with one object's
     // rows halved, the scores follow the new content.
-    let text = {
-        use std::io::Read;
-        let mut s = String::new();
-        flate2::read::MultiGzDecoder::new(
-            std::fs::File::open(repo().join("sample-logs").join(&names[0])).expect("open"),
-        )
-        .read_to_string(&mut s)
-        .expect("inflate");
-        s
-    };
+    let text = sample_text(&names[0]);
     let half: String = text
         .lines()
         .take(text.lines().count() / 2)

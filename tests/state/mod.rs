@@ -3,7 +3,6 @@
 //! the new and changed objects.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 
 use crate::util::*;
@@ -23,10 +22,7 @@ fn rows_by_slot(dir: &Path) -> (String, BTreeMap<i64, Vec<String>>) {
         .collect();
     names.sort();
     for (i, path) in names.iter().enumerate() {
-        let mut text = String::new();
-        flate2::read::MultiGzDecoder::new(std::fs::File::open(path).expect("open"))
-            .read_to_string(&mut text)
-            .expect("inflate");
+        let text = inflated(path);
         for line in text.lines() {
             if line.starts_with('#') {
                 // Every synth file has the same `#Version` and `#Fields` lines.
@@ -235,13 +231,12 @@ fn run_prunes_projections_no_later_window_reads_and_a_broken_one_is_replaced() {
     let csv = ["--now", "2026-01-15T20:00:00Z", "--all", "--format", "csv"];
     let full = autorevoke(&[&["score", &logs][..], &csv].concat());
     let again = autorevoke(&[&["score", &logs, "--state", &state_text][..], &csv].concat());
-    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
-    assert_eq!(stdout(&again), stdout(&full));
-    assert!(
-        stderr(&again).contains("a kept projection was unreadable and is replaced: state "),
-        "{}",
-        stderr(&again)
+    expect_exit(
+        &again,
+        0,
+        "a kept projection was unreadable and is replaced: state ",
     );
+    assert_eq!(stdout(&again), stdout(&full));
     assert_ne!(std::fs::read(&kept[0]).expect("read"), b"not parquet");
     // A run at 01-16T22:05 lists from 01-16T20 on (10 minutes and the 60-minute margin) and
     // keeps 24 hours more: the three projections of 01-15T19 go, those of T20 stay; two
@@ -273,14 +268,13 @@ fn a_state_inside_the_logs_is_refused_before_anything_is_written() {
         "--state",
         &state.display().to_string(),
     ]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let canonical = std::fs::canonicalize(&logs).expect("logs");
     let expected = format!(
         "{}: inside the log location {}: its projections would be read as logs",
         state.display(),
         canonical.display()
     );
-    assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
+    expect_exit(&out, 2, &expected);
     assert!(!state.exists());
 }
 

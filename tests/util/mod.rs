@@ -185,6 +185,31 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Asserts that a run exited with `code` and said `text` on stderr.
+pub fn expect_exit(o: &Output, code: i32, text: &str) {
+    assert_eq!(o.status.code(), Some(code), "{}", stderr(o));
+    assert!(
+        stderr(o).contains(text),
+        "wanted {text:?} in: {}",
+        stderr(o)
+    );
+}
+
+/// The inflated text of a gzipped file.
+pub fn inflated(path: &Path) -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    flate2::read::MultiGzDecoder::new(std::fs::File::open(path).expect("open"))
+        .read_to_string(&mut text)
+        .expect("inflate");
+    text
+}
+
+/// The inflated text of a bundled `sample-logs/` object.
+pub fn sample_text(name: &str) -> String {
+    inflated(&repo().join("sample-logs").join(name))
+}
+
 /// Runs a query and renders the result as CSV text (header included).
 pub async fn query_csv(engine: &LogEngine, sql: &str) -> String {
     let out = engine.run(sql, None).await.expect("query runs");
