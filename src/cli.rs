@@ -164,6 +164,11 @@ pub struct ReadArgs {
     /// without s-ip].
     #[arg(long, value_name = "LIST")]
     pub realtime_fields: Option<RealtimeFields>,
+    /// Where the queries run: `local` (this process, DataFusion) or `standalone` (Apache
+    /// DataFusion Ballista with its scheduler and an executor in this process; the plans are
+    /// serialised as for a cluster) [default: local].
+    #[arg(long, value_enum, value_name = "WHERE")]
+    pub cluster: Option<autorevoke::Cluster>,
     /// Keep a compact projection of each object read here (a folder, or s3://bucket/prefix)
     /// and take it instead of the object next time, while the object is unchanged: a
     /// scheduled run then reads only new or changed objects, with the same scores.
@@ -251,7 +256,8 @@ impl ReadArgs {
         let engine = match state {
             Some(state) => engine.with_state(state),
             None => engine,
-        };
+        }
+        .with_cluster(self.cluster.or(cfg.logs.cluster).unwrap_or_default());
         let memory_limit = match (self.memory_limit, &cfg.logs.memory_limit) {
             (Some(bytes), _) => Some(bytes),
             (None, Some(text)) => Some(parse_size(text).map_err(|reason| Error::Setting {

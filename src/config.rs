@@ -65,6 +65,8 @@ pub struct LogsConfig {
     pub format_in: Option<crate::cloudfront::InputFormat>,
     /// As `--state`.
     pub state: Option<String>,
+    /// As `--cluster`.
+    pub cluster: Option<crate::Cluster>,
     /// As `--realtime-fields`, as a list of names.
     pub realtime_fields: Option<Vec<String>>,
     /// As `--memory-limit` (e.g. "2GiB").

@@ -8,7 +8,10 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
+use ballista::prelude::{SessionConfigExt, SessionContextExt};
 use datafusion::common::ParamValues;
+use datafusion::execution::FunctionRegistry;
+use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionContext;
 use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -16,7 +19,9 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionConfig;
 
 use crate::aws::AwsAccess;
-use crate::cloudfront::{CloudFrontTable, ReadOptions, ScanStats, StateStore, StatsSnapshot};
+use crate::cloudfront::{
+    CloudFrontTable, LogsCodec, ReadOptions, ScanStats, StateStore, StatsSnapshot,
+};
 use crate::error::{Error, Result};
 use crate::location::{ListOptions, LogLocation};
 
@@ -42,10 +47,24 @@ pub struct LogEngine {
     observer: Option<Arc<dyn ScanObserver>>,
     memory_limit: Option<usize>,
     state: Option<Arc<StateStore>>,
+    /// Where queries run.
+    cluster: Cluster,
     /// The run's session, made by its first query (see [`LogEngine::run`]).
     session: Arc<RunSession>,
     /// Held while a query makes `logs` its table and plans over it.
     planning: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// Where a run's queries are planned and executed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cluster {
+    /// In this process, by DataFusion.
+    #[default]
+    Local,
+    /// By Apache DataFusion Ballista, with its scheduler and one executor in this process: the
+    /// plans are serialised and run as on a cluster (`LogsCodec`).
+    Standalone,
 }
 
 /// A run's `SessionContext`, made on first use.
@@ -109,6 +128,7 @@ impl LogEngine {
             observer: None,
             memory_limit: None,
             state: None,
+            cluster: Cluster::Local,
             session: Arc::default(),
             planning: Arc::new(tokio::sync::Mutex::new(())),
         }
@@ -118,6 +138,13 @@ impl LogEngine {
     /// spill to temporary files beyond it (a forensic run over an archive larger than memory).
     pub fn with_memory_limit(mut self, bytes: usize) -> Self {
         self.memory_limit = Some(bytes);
+        self.session = Arc::default();
+        self
+    }
+
+    /// The same engine, running its queries on `cluster`.
+    pub fn with_cluster(mut self, cluster: Cluster) -> Self {
+        self.cluster = cluster;
         self.session = Arc::default();
         self
     }
@@ -189,39 +216,66 @@ impl LogEngine {
     /// The run's session, made by its first query and shared by the rest: one `RuntimeEnv`
     /// (memory pool, object stores) for the run.
     async fn session(&self) -> Result<&SessionContext> {
-        self.session
-            .0
-            .get_or_try_init(|| async { self.new_session() })
-            .await
+        self.session.0.get_or_try_init(|| self.new_session()).await
     }
 
-    fn new_session(&self) -> Result<SessionContext> {
-        let ctx = match self.memory_limit {
-            None => SessionContext::new_with_config(self.config.clone()),
-            Some(bytes) => {
-                // A greedy pool: operators take what they need until the limit, sorts spill
-                // beyond it. (A fair pool split the limit between the many spillable
-                // consumers, and the partial aggregations, which cannot spill the distinct
-                // counts, failed far below it.) The tracking wrapper names the biggest
-                // consumers when a query still runs out.
-                let pool = TrackConsumersPool::new(
-                    GreedyMemoryPool::new(bytes),
-                    std::num::NonZeroUsize::MIN.saturating_add(4),
-                );
-                let runtime = RuntimeEnvBuilder::new()
-                    .with_memory_pool(Arc::new(pool))
-                    .build_arc()
-                    .map_err(Error::query("setting up the memory pool"))?;
-                let mut config = self.config.clone();
-                // What a sort keeps back for merging its spill files (10 MB by default):
-                // an eighth of the limit at most, so small limits leave room to work.
-                let reserve = &mut config.options_mut().execution.sort_spill_reservation_bytes;
-                *reserve = (*reserve).min(bytes / 8);
-                SessionContext::new_with_config_rt(config, runtime)
+    async fn new_session(&self) -> Result<SessionContext> {
+        let mut config = self.config.clone();
+        let mut runtime = RuntimeEnvBuilder::new();
+        if let Some(bytes) = self.memory_limit {
+            // A greedy pool: operators take what they need until the limit, sorts spill
+            // beyond it. (A fair pool split the limit between the many spillable
+            // consumers, and the partial aggregations, which cannot spill the distinct
+            // counts, failed far below it.) The tracking wrapper names the biggest
+            // consumers when a query still runs out.
+            let pool = TrackConsumersPool::new(
+                GreedyMemoryPool::new(bytes),
+                std::num::NonZeroUsize::MIN.saturating_add(4),
+            );
+            runtime = runtime.with_memory_pool(Arc::new(pool));
+            // What a sort keeps back for merging its spill files (10 MB by default):
+            // an eighth of the limit at most, so small limits leave room to work.
+            let reserve = &mut config.options_mut().execution.sort_spill_reservation_bytes;
+            *reserve = (*reserve).min(bytes / 8);
+        }
+        let runtime = runtime
+            .build_arc()
+            .map_err(Error::query("setting up the memory pool"))?;
+        let udf = Arc::new(crate::score::network::ip_network_udf());
+        match self.cluster {
+            Cluster::Local => {
+                let ctx = SessionContext::new_with_config_rt(config, runtime);
+                ctx.register_udf(udf.as_ref().clone());
+                Ok(ctx)
             }
-        };
-        ctx.register_udf(crate::score::network::ip_network_udf());
-        Ok(ctx)
+            Cluster::Standalone => {
+                // Ballista plans and runs the queries; plans travel through `LogsCodec`.
+                let codec = Arc::new(LogsCodec::new(Arc::clone(&self.aws)));
+                let partitions = config.target_partitions();
+                let config = config
+                    .upgrade_for_ballista()
+                    .with_ballista_logical_extension_codec(Arc::clone(&codec) as _)
+                    .with_ballista_physical_extension_codec(codec as _)
+                    // One task slot per partition: Ballista 55 returns some rows twice when a
+                    // task drives several partitions of a stage (a task "slice"; measured:
+                    // 3 partitions on 2 slots count 1,999 of 1,000 rows).
+                    .with_ballista_standalone_parallelism(partitions);
+                let mut state = SessionStateBuilder::new()
+                    .with_config(config)
+                    .with_runtime_env(runtime)
+                    .with_default_features()
+                    .build();
+                state
+                    .register_udf(Arc::clone(&udf))
+                    .map_err(Error::query("registering ip_network"))?;
+                let ctx = SessionContext::standalone_with_state(state)
+                    .await
+                    .map_err(Error::query("starting the standalone Ballista cluster"))?;
+                // The client plans SQL too (the scheduler and executor got it above).
+                ctx.register_udf(udf.as_ref().clone());
+                Ok(ctx)
+            }
+        }
     }
 
     /// Runs `sql` with named parameters (`$name`) bound to `params`.

@@ -20,7 +20,17 @@ use chrono::{DateTime, Datelike, Timelike};
 use crate::error::Result;
 
 /// The layout to assume, or `auto` to detect it from the keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Layout {
     /// Detect from the first page of keys.

@@ -27,7 +27,7 @@ pub mod score;
 pub mod synth;
 pub mod waf;
 
-pub use engine::{LogEngine, QueryOutput, ScanObserver};
+pub use engine::{Cluster, LogEngine, QueryOutput, ScanObserver};
 pub use error::{Error, Result};
 pub use location::{LogLocation, LogObject};
 pub use score::{ScoreParams, ScoreReport, ScoredSession, Window, WindowSpec, score};

@@ -72,7 +72,7 @@ pub struct Listing {
 }
 
 /// How locations are listed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ListOptions {
     /// The layout to assume (or detect).
     pub layout: Layout,

@@ -4,6 +4,7 @@
 mod util;
 
 mod cli;
+mod cluster;
 mod profiles;
 mod reader;
 mod reference;

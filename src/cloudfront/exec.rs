@@ -39,7 +39,7 @@ use crate::location::LogObject;
 use crate::retry::{Backoff, Verdict, with_backoff};
 
 /// How objects are read: limits and strictness.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReadOptions {
     /// Make a malformed line or a failed object fail the query.
     pub strict: bool,
@@ -88,6 +88,8 @@ pub struct CloudFrontExec {
     properties: Arc<PlanProperties>,
     /// With `--state`, when it serves this scan: where projections of objects are kept.
     state: Option<Arc<StateStore>>,
+    /// The id of `stats` ([`ScanStats::find`]).
+    stats_id: u64,
 }
 
 impl CloudFrontExec {
@@ -120,8 +122,66 @@ impl CloudFrontExec {
             options,
             properties,
             state,
+            stats_id: 0,
         }
     }
+
+    /// The same plan, naming its scan's counters by `id` for codecs.
+    pub fn with_stats_id(mut self, id: u64) -> Self {
+        self.stats_id = id;
+        self
+    }
+
+    /// What a codec needs to make this plan again elsewhere.
+    pub(crate) fn parts(&self) -> ExecParts<'_> {
+        ExecParts {
+            partitions: &self.partitions,
+            projection: &self.projection,
+            filter: &self.filter,
+            options: self.options,
+            state: self.state.as_ref(),
+            stats_id: self.stats_id,
+        }
+    }
+
+    /// A plan decoded by a codec: `partitions` as they were planned.
+    pub(crate) fn decoded(
+        partitions: Vec<Vec<LogObject>>,
+        projection: Arc<[usize]>,
+        filter: RowFilter,
+        options: ReadOptions,
+        state: Option<Arc<StateStore>>,
+        stats_id: u64,
+    ) -> DfResult<Self> {
+        let schema = Arc::new(super::fields::logs_schema().project(&projection)?);
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(Arc::clone(&schema)),
+            Partitioning::UnknownPartitioning(partitions.len().max(1)),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        ));
+        Ok(CloudFrontExec {
+            partitions,
+            projection,
+            schema,
+            filter: Arc::new(filter),
+            stats: ScanStats::find(stats_id),
+            options,
+            properties,
+            state,
+            stats_id,
+        })
+    }
+}
+
+/// The parts of a [`CloudFrontExec`], borrowed for encoding.
+pub(crate) struct ExecParts<'a> {
+    pub partitions: &'a [Vec<LogObject>],
+    pub projection: &'a [usize],
+    pub filter: &'a RowFilter,
+    pub options: ReadOptions,
+    pub state: Option<&'a Arc<StateStore>>,
+    pub stats_id: u64,
 }
 
 /// Spreads objects over at most `n` partitions, largest first to the least loaded, so the

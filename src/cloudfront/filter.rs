@@ -12,7 +12,7 @@ use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
 use super::fields::{COLUMNS, required};
 
 /// An inclusive range of whole numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Range {
     /// Smallest value kept.
     pub lo: i64,
@@ -57,7 +57,7 @@ impl Range {
 }
 
 /// Row conditions the parser applies while reading.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RowFilter {
     /// Allowed row times, epoch seconds.
     pub ts: Range,

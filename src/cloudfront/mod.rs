@@ -7,6 +7,7 @@
 //! [`table`] (the `logs` table), with [`stats`] counting what was read, failed and skipped.
 
 pub mod body;
+pub mod codec;
 pub mod decode;
 pub mod exec;
 pub mod fields;
@@ -20,6 +21,7 @@ pub mod state;
 pub mod stats;
 pub mod table;
 
+pub use codec::LogsCodec;
 pub use exec::{CloudFrontExec, ReadOptions};
 pub use fields::logs_schema;
 pub use filter::RowFilter;

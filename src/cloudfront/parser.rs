@@ -55,7 +55,17 @@ pub enum ParseProblem {
 
 /// Which form log objects are in: detected per object (and per line for JSON records), or
 /// forced, so that an object in another form fails clearly instead of being read as one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum InputFormat {
     /// Detect: Parquet by its magic bytes, JSON records by their `{`, W3C text otherwise.

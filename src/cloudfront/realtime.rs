@@ -92,8 +92,23 @@ const NEEDED: [&str; 4] = ["timestamp", "sc-status", "sc-bytes", "cs-uri-stem"];
 
 /// The set of fields a real-time log configuration selects, as a bit per canonical position,
 /// so the record order follows from the set alone.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "Vec<String>", try_from = "Vec<String>")]
 pub struct RealtimeFields(u128);
+
+impl From<RealtimeFields> for Vec<String> {
+    fn from(fields: RealtimeFields) -> Self {
+        fields.names().into_iter().map(str::to_string).collect()
+    }
+}
+
+impl TryFrom<Vec<String>> for RealtimeFields {
+    type Error = String;
+
+    fn try_from(names: Vec<String>) -> Result<Self, String> {
+        RealtimeFields::from_names(&names)
+    }
+}
 
 impl RealtimeFields {
     /// The set of `names` (any order, each a canonical field name).

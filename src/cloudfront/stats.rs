@@ -167,6 +167,34 @@ impl ScanStats {
     }
 }
 
+/// The scans of this process by id, so that a plan serialised and decoded in the same process
+/// (a standalone cluster) reports into the scan it came from. A decoded plan whose scan is
+/// not here (another process) counts into a fresh one.
+static SCANS: std::sync::LazyLock<
+    Mutex<std::collections::HashMap<u64, std::sync::Weak<ScanStats>>>,
+> = std::sync::LazyLock::new(Default::default);
+
+impl ScanStats {
+    /// A new scan, findable by [`ScanStats::id`] from this process.
+    pub fn registered() -> (u64, std::sync::Arc<ScanStats>) {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = (u64::from(std::process::id()) << 32) | NEXT.fetch_add(1, Ordering::Relaxed);
+        let stats = std::sync::Arc::new(ScanStats::default());
+        let mut scans = lock(&SCANS);
+        scans.retain(|_, s| s.strong_count() > 0);
+        scans.insert(id, std::sync::Arc::downgrade(&stats));
+        (id, stats)
+    }
+
+    /// The scan `id` of this process, or a fresh one when it is not here.
+    pub fn find(id: u64) -> std::sync::Arc<ScanStats> {
+        lock(&SCANS)
+            .get(&id)
+            .and_then(std::sync::Weak::upgrade)
+            .unwrap_or_default()
+    }
+}
+
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }

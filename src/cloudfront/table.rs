@@ -33,6 +33,8 @@ pub struct CloudFrontTable {
     list_options: ListOptions,
     options: ReadOptions,
     stats: Arc<ScanStats>,
+    /// The id of `stats`, by which a decoded plan finds them again ([`ScanStats::find`]).
+    stats_id: u64,
     state: Option<Arc<StateStore>>,
 }
 
@@ -44,12 +46,14 @@ impl CloudFrontTable {
         list_options: ListOptions,
         options: ReadOptions,
     ) -> Self {
+        let (stats_id, stats) = ScanStats::registered();
         CloudFrontTable {
             locations,
             aws,
             list_options,
             options,
-            stats: Arc::new(ScanStats::default()),
+            stats,
+            stats_id,
             state: None,
         }
     }
@@ -59,6 +63,46 @@ impl CloudFrontTable {
     pub fn with_state(mut self, state: Option<Arc<StateStore>>) -> Self {
         self.state = state;
         self
+    }
+
+    /// What a codec needs to make this table again elsewhere.
+    pub(crate) fn parts(
+        &self,
+    ) -> (
+        &[LogLocation],
+        ListOptions,
+        ReadOptions,
+        Option<&Arc<StateStore>>,
+        u64,
+    ) {
+        (
+            &self.locations,
+            self.list_options,
+            self.options,
+            self.state.as_ref(),
+            self.stats_id,
+        )
+    }
+
+    /// The table a codec decoded: its scans count into the scan `stats_id` when it is in
+    /// this process.
+    pub(crate) fn decoded(
+        locations: Vec<LogLocation>,
+        aws: Arc<AwsAccess>,
+        list_options: ListOptions,
+        options: ReadOptions,
+        state: Option<Arc<StateStore>>,
+        stats_id: u64,
+    ) -> Self {
+        CloudFrontTable {
+            locations,
+            aws,
+            list_options,
+            options,
+            stats: ScanStats::find(stats_id),
+            stats_id,
+            state,
+        }
     }
 
     /// The counters of every scan of this table so far.
@@ -142,15 +186,18 @@ impl TableProvider for CloudFrontTable {
             .state
             .clone()
             .filter(|_| StateStore::serves(&indices, &filter));
-        Ok(Arc::new(CloudFrontExec::new(
-            listing.objects,
-            state.config().target_partitions(),
-            indices,
-            schema,
-            filter,
-            Arc::clone(&self.stats),
-            self.options,
-            kept,
-        )))
+        Ok(Arc::new(
+            CloudFrontExec::new(
+                listing.objects,
+                state.config().target_partitions(),
+                indices,
+                schema,
+                filter,
+                Arc::clone(&self.stats),
+                self.options,
+                kept,
+            )
+            .with_stats_id(self.stats_id),
+        ))
     }
 }

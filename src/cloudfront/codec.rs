@@ -1,0 +1,375 @@
+//! `LogsCodec`: how plans over CloudFront logs travel as protobuf (datafusion-proto), for
+//! a Ballista scheduler (which plans the `logs` table it receives in a logical plan) and its
+//! executors (which run the `CloudFrontExec` they receive in a physical plan).
+//!
+//! The `logs` table and its exec are encoded as JSON (locations, listing and reading options,
+//! the `--state` location, the objects each partition reads by store URL, path, size and
+//! version, the projection and pushed-down filter); the `ip_network` function by its name.
+//! Every other node is left to Ballista's own codec, so one codec serves client, scheduler and
+//! executors. A decoded plan reports into the scan it came from when that scan is in the same
+//! process (a standalone cluster); elsewhere into a fresh one.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
+use datafusion::catalog::TableProvider;
+use datafusion::common::TableReference;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::TaskContext;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::{Extension, LogicalPlan, ScalarUDF};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion_proto::logical_plan::LogicalExtensionCodec;
+use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
+use object_store::path::Path as ObjectPath;
+use serde::{Deserialize, Serialize};
+
+use super::exec::{CloudFrontExec, ReadOptions};
+use super::filter::RowFilter;
+use super::state::StateStore;
+use super::table::CloudFrontTable;
+use crate::aws::AwsAccess;
+use crate::location::{ListOptions, LogLocation, LogObject};
+use crate::score::network::ip_network_udf;
+
+/// Marks autorevoke's nodes among the extension bytes Ballista's codec also writes.
+const TABLE_MAGIC: &[u8] = b"autorevoke-logs-table/1\n";
+const EXEC_MAGIC: &[u8] = b"autorevoke-logs-exec/1\n";
+
+/// The codec of autorevoke's plan nodes, delegating every other node to Ballista's.
+#[derive(Debug)]
+pub struct LogsCodec {
+    /// How decoded tables and plans reach S3 (the decoding process's AWS settings).
+    aws: Arc<AwsAccess>,
+    logical: BallistaLogicalExtensionCodec,
+    physical: BallistaPhysicalExtensionCodec,
+}
+
+impl LogsCodec {
+    /// A codec whose decoded tables and plans reach S3 through `aws`.
+    pub fn new(aws: Arc<AwsAccess>) -> Self {
+        LogsCodec {
+            aws,
+            logical: BallistaLogicalExtensionCodec::default(),
+            physical: BallistaPhysicalExtensionCodec::default(),
+        }
+    }
+
+    fn state(&self, text: Option<&str>, options: ReadOptions) -> DfResult<Option<Arc<StateStore>>> {
+        text.map(|text| {
+            StateStore::open(
+                text,
+                Arc::clone(&self.aws),
+                options.format,
+                options.realtime_fields,
+                &[],
+            )
+            .map(Arc::new)
+            .map_err(|e| DataFusionError::External(Box::new(e)))
+        })
+        .transpose()
+    }
+}
+
+/// The `logs` table as encoded.
+#[derive(Serialize, Deserialize)]
+struct TableSpec {
+    locations: Vec<String>,
+    list_options: ListOptions,
+    options: ReadOptions,
+    state: Option<String>,
+    stats_id: u64,
+}
+
+/// A `CloudFrontExec` as encoded.
+#[derive(Serialize, Deserialize)]
+struct ExecSpec {
+    partitions: Vec<Vec<ObjectSpec>>,
+    projection: Vec<usize>,
+    filter: RowFilter,
+    options: ReadOptions,
+    state: Option<String>,
+    stats_id: u64,
+}
+
+/// A log object as encoded: its store by URL, never the store.
+#[derive(Serialize, Deserialize)]
+struct ObjectSpec {
+    store_url: String,
+    path: String,
+    size: u64,
+    display: String,
+    unreadable: Option<String>,
+    hour: Option<i64>,
+    version: String,
+}
+
+impl ObjectSpec {
+    fn of(o: &LogObject) -> Self {
+        ObjectSpec {
+            store_url: o.store_url.as_str().to_string(),
+            path: o.path.to_string(),
+            size: o.size,
+            display: o.display.clone(),
+            unreadable: o.unreadable.clone(),
+            hour: o.hour,
+            version: o.version.clone(),
+        }
+    }
+
+    fn object(self) -> DfResult<LogObject> {
+        Ok(LogObject {
+            store_url: ObjectStoreUrl::parse(&self.store_url)?,
+            // The path as it was planned (parsed, never re-encoded).
+            path: ObjectPath::parse(&self.path).map_err(|e| {
+                DataFusionError::Internal(format!("decoding the path of {}: {e}", self.display))
+            })?,
+            size: self.size,
+            display: self.display,
+            unreadable: self.unreadable,
+            hour: self.hour,
+            version: self.version,
+        })
+    }
+}
+
+fn encode_json<T: Serialize>(magic: &[u8], value: &T, buf: &mut Vec<u8>) -> DfResult<()> {
+    buf.extend_from_slice(magic);
+    serde_json::to_writer(buf, value).map_err(|e| DataFusionError::External(Box::new(e)))
+}
+
+fn decode_json<'a, T: Deserialize<'a>>(json: &'a [u8], what: &str) -> DfResult<T> {
+    serde_json::from_slice(json)
+        .map_err(|e| DataFusionError::Internal(format!("decoding autorevoke's {what}: {e}")))
+}
+
+impl LogicalExtensionCodec for LogsCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[LogicalPlan],
+        ctx: &TaskContext,
+    ) -> DfResult<Extension> {
+        self.logical.try_decode(buf, inputs, ctx)
+    }
+
+    fn try_encode(&self, node: &Extension, buf: &mut Vec<u8>) -> DfResult<()> {
+        self.logical.try_encode(node, buf)
+    }
+
+    fn try_decode_table_provider(
+        &self,
+        buf: &[u8],
+        table_ref: &TableReference,
+        schema: SchemaRef,
+        ctx: &TaskContext,
+    ) -> DfResult<Arc<dyn TableProvider>> {
+        let Some(json) = buf.strip_prefix(TABLE_MAGIC) else {
+            return self
+                .logical
+                .try_decode_table_provider(buf, table_ref, schema, ctx);
+        };
+        let spec: TableSpec = decode_json(json, "logs table")?;
+        let locations = spec
+            .locations
+            .iter()
+            .map(|l| LogLocation::parse(l))
+            .collect::<crate::Result<Vec<_>>>()
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let state = self.state(spec.state.as_deref(), spec.options)?;
+        Ok(Arc::new(CloudFrontTable::decoded(
+            locations,
+            Arc::clone(&self.aws),
+            spec.list_options,
+            spec.options,
+            state,
+            spec.stats_id,
+        )))
+    }
+
+    fn try_encode_table_provider(
+        &self,
+        table_ref: &TableReference,
+        node: Arc<dyn TableProvider>,
+        buf: &mut Vec<u8>,
+    ) -> DfResult<()> {
+        let Some(table) = (node.as_ref() as &dyn Any).downcast_ref::<CloudFrontTable>() else {
+            return self.logical.try_encode_table_provider(table_ref, node, buf);
+        };
+        let (locations, list_options, options, state, stats_id) = table.parts();
+        let spec = TableSpec {
+            locations: locations.iter().map(ToString::to_string).collect(),
+            list_options,
+            options,
+            state: state.map(|s| s.display().to_string()),
+            stats_id,
+        };
+        encode_json(TABLE_MAGIC, &spec, buf)
+    }
+
+    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<ScalarUDF>> {
+        let udf = ip_network_udf();
+        if name == udf.name() {
+            return Ok(Arc::new(udf));
+        }
+        self.logical.try_decode_udf(name, buf)
+    }
+}
+
+impl PhysicalExtensionCodec for LogsCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[Arc<dyn ExecutionPlan>],
+        ctx: &TaskContext,
+        converter: &dyn PhysicalProtoConverterExtension,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let Some(json) = buf.strip_prefix(EXEC_MAGIC) else {
+            return self.physical.try_decode(buf, inputs, ctx, converter);
+        };
+        let spec: ExecSpec = decode_json(json, "logs scan")?;
+        let partitions = spec
+            .partitions
+            .into_iter()
+            .map(|p| p.into_iter().map(ObjectSpec::object).collect())
+            .collect::<DfResult<Vec<Vec<LogObject>>>>()?;
+        let state = self.state(spec.state.as_deref(), spec.options)?;
+        Ok(Arc::new(CloudFrontExec::decoded(
+            partitions,
+            spec.projection.into(),
+            spec.filter,
+            spec.options,
+            state,
+            spec.stats_id,
+        )?))
+    }
+
+    fn try_encode(
+        &self,
+        node: Arc<dyn ExecutionPlan>,
+        buf: &mut Vec<u8>,
+        converter: &dyn PhysicalProtoConverterExtension,
+    ) -> DfResult<()> {
+        let Some(exec) = (node.as_ref() as &dyn Any).downcast_ref::<CloudFrontExec>() else {
+            return self.physical.try_encode(node, buf, converter);
+        };
+        let parts = exec.parts();
+        let spec = ExecSpec {
+            partitions: parts
+                .partitions
+                .iter()
+                .map(|p| p.iter().map(ObjectSpec::of).collect())
+                .collect(),
+            projection: parts.projection.to_vec(),
+            filter: parts.filter.clone(),
+            options: parts.options,
+            state: parts.state.map(|s| s.display().to_string()),
+            stats_id: parts.stats_id,
+        };
+        encode_json(EXEC_MAGIC, &spec, buf)
+    }
+
+    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<ScalarUDF>> {
+        let udf = ip_network_udf();
+        if name == udf.name() {
+            return Ok(Arc::new(udf));
+        }
+        self.physical.try_decode_udf(name, buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::physical_plan::collect;
+    use datafusion::prelude::{DataFrame, SessionContext};
+    use datafusion_proto::bytes::{
+        logical_plan_from_bytes_with_extension_codec, logical_plan_to_bytes_with_extension_codec,
+        physical_plan_from_bytes_with_extension_codec, physical_plan_to_bytes_with_extension_codec,
+    };
+
+    use super::*;
+
+    /// The scan with every pushed-down filter and the `ip_network` function.
+    const SQL: &str = "SELECT session_id, ip_network(request_ip) AS network, \
+        count(DISTINCT pair_key) AS pairs, min(ts) AS first_seen FROM logs \
+        WHERE status IN (200, 206) AND bytes > 1024 \
+        AND ts >= TIMESTAMP '2026-01-15T19:50:00Z' AND session_id IS NOT NULL \
+        GROUP BY 1, 2 ORDER BY 1, 2";
+
+    fn text(batches: &[arrow::array::RecordBatch]) -> String {
+        arrow::util::pretty::pretty_format_batches(batches)
+            .map(|t| t.to_string())
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn a_logs_plan_survives_protobuf_with_the_same_rows_and_counts_into_its_scan() {
+        let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs");
+        let location = LogLocation::parse(&sample.display().to_string()).expect("location");
+        let aws = Arc::new(AwsAccess::default());
+        let codec = LogsCodec::new(Arc::clone(&aws));
+        let table = Arc::new(CloudFrontTable::new(
+            vec![location],
+            aws,
+            ListOptions::default(),
+            ReadOptions::default(),
+        ));
+        let ctx = SessionContext::new();
+        ctx.register_udf(ip_network_udf());
+        ctx.register_table("logs", Arc::clone(&table) as _)
+            .expect("table");
+        let df = ctx.sql(SQL).await.expect("sql");
+        let logical = df.logical_plan().clone();
+        let plan = df.create_physical_plan().await.expect("plan");
+        let direct = text(
+            &collect(Arc::clone(&plan), ctx.task_ctx())
+                .await
+                .expect("run"),
+        );
+        assert!(direct.lines().count() > 50, "{direct}");
+        assert_eq!(table.stats().snapshot().objects_read, 6);
+
+        // The physical plan, as an executor gets it.
+        let bytes = physical_plan_to_bytes_with_extension_codec(plan, &codec).expect("encode");
+        let decoded =
+            physical_plan_from_bytes_with_extension_codec(&bytes, &ctx.task_ctx(), &codec)
+                .expect("decode");
+        let again = text(&collect(decoded, ctx.task_ctx()).await.expect("run decoded"));
+        assert_eq!(again, direct);
+        // In the same process the decoded scan counts into the original one.
+        assert_eq!(table.stats().snapshot().objects_read, 12);
+
+        // The logical plan, as a scheduler gets it (it lists and plans the scan itself).
+        let bytes = logical_plan_to_bytes_with_extension_codec(&logical, &codec).expect("encode");
+        let decoded = logical_plan_from_bytes_with_extension_codec(&bytes, &ctx.task_ctx(), &codec)
+            .expect("decode");
+        let df = DataFrame::new(ctx.state(), decoded);
+        let planned = text(&df.collect().await.expect("run decoded"));
+        assert_eq!(planned, direct);
+        assert_eq!(table.stats().snapshot().objects_read, 18);
+    }
+
+    #[test]
+    fn other_nodes_are_left_to_ballista_and_bad_bytes_are_errors() {
+        let codec = LogsCodec::new(Arc::new(AwsAccess::default()));
+        let ctx = TaskContext::default();
+        let schema = crate::cloudfront::logs_schema();
+        let table = TableReference::bare("logs");
+        let bad = [TABLE_MAGIC, b"{not json"].concat();
+        let err = codec
+            .try_decode_table_provider(&bad, &table, schema, &ctx)
+            .expect_err("bad JSON");
+        assert!(
+            err.to_string().contains("decoding autorevoke's logs table"),
+            "{err}"
+        );
+        assert_eq!(
+            LogicalExtensionCodec::try_decode_udf(&codec, "ip_network", &[])
+                .expect("udf")
+                .name(),
+            "ip_network"
+        );
+    }
+}
