@@ -50,22 +50,21 @@ fn standalone_ballista_scores_exactly_as_the_local_engine() {
     // A synthetic set over more objects and partitions.
     let work = tempdir();
     let synth = work.path().join("synth");
-    let out = autorevoke(&[
-        "synth",
-        "--out",
-        &synth.display().to_string(),
-        "--viewers",
-        "80",
-        "--shared",
-        "6",
-        "--minutes",
-        "40",
-        "--files-per-hour",
-        "8",
-        "--seed",
-        "11",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    synth_into(
+        &synth,
+        &[
+            "--viewers",
+            "80",
+            "--shared",
+            "6",
+            "--minutes",
+            "40",
+            "--files-per-hour",
+            "8",
+            "--seed",
+            "11",
+        ],
+    );
     for profile in ["upstream", "concurrent"] {
         let (local, cluster) = score_csv(&synth, "2026-01-15T20:00:00Z", profile, "5");
         assert_eq!(cluster, local, "synth, {profile}");

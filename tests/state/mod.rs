@@ -101,20 +101,19 @@ fn stat(report: &serde_json::Value, name: &str) -> u64 {
 fn twelve_five_minute_runs_over_a_growing_folder_equal_full_runs() {
     let work = tempdir();
     let synth = work.path().join("synth");
-    let out = autorevoke(&[
-        "synth",
-        "--out",
-        &synth.display().to_string(),
-        "--minutes",
-        "90",
-        "--viewers",
-        "30",
-        "--shared",
-        "4",
-        "--seed",
-        "7",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    synth_into(
+        &synth,
+        &[
+            "--minutes",
+            "90",
+            "--viewers",
+            "30",
+            "--shared",
+            "4",
+            "--seed",
+            "7",
+        ],
+    );
     let (header, slots) = rows_by_slot(&synth);
     assert_eq!(slots.len(), 18, "{:?}", slots.keys().collect::<Vec<_>>());
     let (logs, state) = (work.path().join("logs"), work.path().join("state"));

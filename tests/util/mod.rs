@@ -185,6 +185,13 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Runs `synth --out DIR ARGS...` and checks it succeeded.
+pub fn synth_into(dir: &Path, args: &[&str]) {
+    let out_dir = dir.display().to_string();
+    let out = autorevoke(&[&["synth", "--out", &out_dir][..], args].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
 /// Asserts that a run exited with `code` and said `text` on stderr.
 pub fn expect_exit(o: &Output, code: i32, text: &str) {
     assert_eq!(o.status.code(), Some(code), "{}", stderr(o));
