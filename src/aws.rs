@@ -136,6 +136,23 @@ impl AwsAccess {
             return Ok(Arc::clone(store));
         }
         let config = self.config().await;
+        self.s3_store_from(config, bucket)
+    }
+
+    /// As [`AwsAccess::s3_store`], without waiting: for code that cannot (an object store
+    /// registry). The SDK configuration must have been loaded ([`AwsAccess::config`]) before.
+    pub fn s3_store_now(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>> {
+        if let Some(store) = lock(&self.stores).get(bucket) {
+            return Ok(Arc::clone(store));
+        }
+        let config = self.config.get().ok_or_else(|| Error::Location {
+            location: format!("s3://{bucket}"),
+            reason: "the AWS configuration was not loaded before the store was needed".into(),
+        })?;
+        self.s3_store_from(config, bucket)
+    }
+
+    fn s3_store_from(&self, config: &SdkConfig, bucket: &str) -> Result<Arc<dyn ObjectStore>> {
         let credentials = config.credentials_provider().ok_or_else(|| Error::Aws {
             kind: crate::error::AwsErrorKind::NoCredentials,
             context: format!("s3://{bucket}"),
@@ -143,7 +160,11 @@ impl AwsAccess {
         })?;
         let mut builder = AmazonS3Builder::new()
             .with_bucket_name(bucket)
-            .with_region(self.region().await)
+            .with_region(
+                config
+                    .region()
+                    .map_or_else(|| FALLBACK_REGION.to_string(), |r| r.to_string()),
+            )
             .with_credentials(Arc::new(SdkCredentials(credentials)))
             .with_client_options(
                 ClientOptions::new().with_timeout(

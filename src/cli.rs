@@ -82,6 +82,85 @@ pub enum Command {
     Query(QueryArgs),
     /// Write realistic CloudFront logs with planted shared sessions, and their truth file.
     Synth(SynthArgs),
+    /// Run a Ballista scheduler for `--cluster df://HOST:PORT` (it plans the queries and
+    /// hands their tasks to the executors).
+    Scheduler(SchedulerArgs),
+    /// Run a Ballista executor of a scheduler (it reads the logs and runs the tasks).
+    Executor(ExecutorArgs),
+}
+
+/// `autorevoke scheduler`
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// The address to listen on for clients and executors.
+    #[arg(long, default_value = "127.0.0.1:50050", value_name = "HOST:PORT")]
+    pub bind: std::net::SocketAddr,
+    /// The host name others reach it by, when not the bind address.
+    #[arg(long, value_name = "HOST")]
+    pub external_host: Option<String>,
+    /// AWS access (the scheduler lists the logs).
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// `autorevoke executor`
+#[derive(Debug, Args)]
+pub struct ExecutorArgs {
+    /// The scheduler.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub scheduler: String,
+    /// The address its Arrow Flight service listens on (results and shuffles).
+    #[arg(long, default_value = "127.0.0.1:50051", value_name = "HOST:PORT")]
+    pub bind: std::net::SocketAddr,
+    /// Its gRPC port, on the bind host.
+    #[arg(long, default_value_t = 50052, value_name = "PORT")]
+    pub grpc_port: u16,
+    /// The host name the scheduler, other executors and clients reach it by, when not the
+    /// bind address.
+    #[arg(long, value_name = "HOST")]
+    pub external_host: Option<String>,
+    /// Tasks it runs at once [default: its cores].
+    #[arg(long, value_name = "N")]
+    pub slots: Option<usize>,
+    /// Where it keeps shuffle files [default: a temporary directory].
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// AWS access (the executor reads the logs).
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+impl SchedulerArgs {
+    /// The scheduler's settings.
+    pub fn options(&self) -> autorevoke::cluster::SchedulerOptions {
+        autorevoke::cluster::SchedulerOptions {
+            bind: self.bind,
+            external_host: self.external_host.clone(),
+        }
+    }
+}
+
+impl ExecutorArgs {
+    /// The executor's settings.
+    pub fn options(&self) -> Result<autorevoke::cluster::ExecutorOptions> {
+        let scheduler = self
+            .scheduler
+            .rsplit_once(':')
+            .and_then(|(host, port)| Some((host.to_string(), port.parse().ok()?)))
+            .filter(|(host, _)| !host.is_empty())
+            .ok_or_else(|| Error::Setting {
+                setting: "--scheduler",
+                reason: format!("{:?}: expected HOST:PORT", self.scheduler),
+            })?;
+        Ok(autorevoke::cluster::ExecutorOptions {
+            scheduler,
+            bind: self.bind,
+            grpc_port: self.grpc_port,
+            external_host: self.external_host.clone(),
+            slots: self.slots,
+            work_dir: self.work_dir.as_ref().map(|d| d.display().to_string()),
+        })
+    }
 }
 
 /// `autorevoke waf ...`
@@ -164,10 +243,11 @@ pub struct ReadArgs {
     /// without s-ip].
     #[arg(long, value_name = "LIST")]
     pub realtime_fields: Option<RealtimeFields>,
-    /// Where the queries run: `local` (this process, DataFusion) or `standalone` (Apache
+    /// Where the queries run: `local` (this process, DataFusion), `standalone` (Apache
     /// DataFusion Ballista with its scheduler and an executor in this process; the plans are
-    /// serialised as for a cluster) [default: local].
-    #[arg(long, value_enum, value_name = "WHERE")]
+    /// serialised as for a cluster) or `df://HOST:PORT` (the Ballista cluster of that
+    /// `autorevoke scheduler`) [default: local].
+    #[arg(long, value_name = "WHERE")]
     pub cluster: Option<autorevoke::Cluster>,
     /// Keep a compact projection of each object read here (a folder, or s3://bucket/prefix)
     /// and take it instead of the object next time, while the object is unchanged: a
@@ -257,7 +337,12 @@ impl ReadArgs {
             Some(state) => engine.with_state(state),
             None => engine,
         }
-        .with_cluster(self.cluster.or(cfg.logs.cluster).unwrap_or_default());
+        .with_cluster(
+            self.cluster
+                .clone()
+                .or_else(|| cfg.logs.cluster.clone())
+                .unwrap_or_default(),
+        );
         let memory_limit = match (self.memory_limit, &cfg.logs.memory_limit) {
             (Some(bytes), _) => Some(bytes),
             (None, Some(text)) => Some(parse_size(text).map_err(|reason| Error::Setting {

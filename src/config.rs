@@ -177,6 +177,20 @@ mod tests {
     }
 
     #[test]
+    fn a_cluster_is_a_name_or_a_scheduler_url() {
+        let c = Config::parse("[logs]\ncluster = \"df://10.0.0.5:50050\"\n").expect("url");
+        assert_eq!(
+            c.logs.cluster,
+            Some(crate::Cluster::Remote {
+                host: "10.0.0.5".into(),
+                port: 50050
+            })
+        );
+        let e = Config::parse("[logs]\ncluster = \"df://10.0.0.5\"\n").expect_err("no port");
+        assert!(e.contains("expected df://HOST:PORT"), "{e}");
+    }
+
+    #[test]
     fn unknown_keys_are_errors() {
         let e = Config::parse("[scoring]\nthreshhold = 3\n").expect_err("typo");
         assert!(e.contains("threshhold"), "{e}");

@@ -22,6 +22,7 @@ use crate::aws::AwsAccess;
 use crate::cloudfront::{
     CloudFrontTable, LogsCodec, ReadOptions, ScanStats, StateStore, StatsSnapshot,
 };
+use crate::cluster::Cluster;
 use crate::error::{Error, Result};
 use crate::location::{ListOptions, LogLocation};
 
@@ -55,25 +56,19 @@ pub struct LogEngine {
     planning: Arc<tokio::sync::Mutex<()>>,
 }
 
-/// Where a run's queries are planned and executed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Cluster {
-    /// In this process, by DataFusion.
-    #[default]
-    Local,
-    /// By Apache DataFusion Ballista, with its scheduler and one executor in this process: the
-    /// plans are serialised and run as on a cluster (`LogsCodec`).
-    Standalone,
-}
-
 /// A run's `SessionContext`, made on first use.
 #[derive(Default)]
-struct RunSession(tokio::sync::OnceCell<SessionContext>);
+struct RunSession(tokio::sync::OnceCell<Session>);
+
+/// A run's `SessionContext`, and the scheduler its queries go to (on a cluster).
+struct Session {
+    ctx: SessionContext,
+    scheduler: Option<String>,
+}
 
 impl std::fmt::Debug for RunSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let id = self.0.get().map(SessionContext::session_id);
+        let id = self.0.get().map(|s| s.ctx.session_id());
         f.debug_tuple("RunSession").field(&id).finish()
     }
 }
@@ -215,11 +210,11 @@ impl LogEngine {
 
     /// The run's session, made by its first query and shared by the rest: one `RuntimeEnv`
     /// (memory pool, object stores) for the run.
-    async fn session(&self) -> Result<&SessionContext> {
+    async fn session(&self) -> Result<&Session> {
         self.session.0.get_or_try_init(|| self.new_session()).await
     }
 
-    async fn new_session(&self) -> Result<SessionContext> {
+    async fn new_session(&self) -> Result<Session> {
         let mut config = self.config.clone();
         let mut runtime = RuntimeEnvBuilder::new();
         if let Some(bytes) = self.memory_limit {
@@ -242,45 +237,53 @@ impl LogEngine {
             .build_arc()
             .map_err(Error::query("setting up the memory pool"))?;
         let udf = Arc::new(crate::score::network::ip_network_udf());
-        match self.cluster {
-            Cluster::Local => {
-                let ctx = SessionContext::new_with_config_rt(config, runtime);
-                ctx.register_udf(udf.as_ref().clone());
-                Ok(ctx)
-            }
-            Cluster::Standalone => {
-                // Ballista plans and runs the queries; plans travel through `LogsCodec`.
-                let codec = Arc::new(LogsCodec::new(Arc::clone(&self.aws)));
-                let partitions = config.target_partitions();
-                let config = config
-                    .upgrade_for_ballista()
-                    .with_ballista_logical_extension_codec(Arc::clone(&codec) as _)
-                    .with_ballista_physical_extension_codec(codec as _)
-                    // One task slot per partition: Ballista 55 returns some rows twice when a
-                    // task drives several partitions of a stage (a task "slice"; measured:
-                    // 3 partitions on 2 slots count 1,999 of 1,000 rows).
-                    .with_ballista_standalone_parallelism(partitions);
-                let mut state = SessionStateBuilder::new()
-                    .with_config(config)
-                    .with_runtime_env(runtime)
-                    .with_default_features()
-                    .build();
-                state
-                    .register_udf(Arc::clone(&udf))
-                    .map_err(Error::query("registering ip_network"))?;
-                let ctx = SessionContext::standalone_with_state(state)
-                    .await
-                    .map_err(Error::query("starting the standalone Ballista cluster"))?;
-                // The client plans SQL too (the scheduler and executor got it above).
-                ctx.register_udf(udf.as_ref().clone());
-                Ok(ctx)
-            }
+        if self.cluster == Cluster::Local {
+            let ctx = SessionContext::new_with_config_rt(config, runtime);
+            ctx.register_udf(udf.as_ref().clone());
+            return Ok(Session {
+                ctx,
+                scheduler: None,
+            });
         }
+        // Ballista plans and runs the queries; plans travel through `LogsCodec`.
+        let codec = Arc::new(LogsCodec::new(Arc::clone(&self.aws)));
+        let config = config
+            .upgrade_for_ballista()
+            .with_ballista_logical_extension_codec(Arc::clone(&codec) as _)
+            .with_ballista_physical_extension_codec(codec as _);
+        let mut state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .build();
+        state
+            .register_udf(Arc::clone(&udf))
+            .map_err(Error::query("registering ip_network"))?;
+        let scheduler = match &self.cluster {
+            Cluster::Remote { host, port } => format!("http://{host}:{port}"),
+            _ => {
+                let slots =
+                    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+                crate::cluster::start_standalone(&state, slots).await?
+            }
+        };
+        let ctx = SessionContext::remote_with_state(&scheduler, state)
+            .await
+            .map_err(Error::query(format!(
+                "connecting to the scheduler at {scheduler}"
+            )))?;
+        // The client plans SQL too (the scheduler and executors have it in their sessions).
+        ctx.register_udf(udf.as_ref().clone());
+        Ok(Session {
+            ctx,
+            scheduler: Some(scheduler),
+        })
     }
 
     /// Runs `sql` with named parameters (`$name`) bound to `params`.
     pub async fn run(&self, sql: &str, params: Option<ParamValues>) -> Result<QueryOutput> {
-        let ctx = self.session().await?;
+        let session = self.session().await?;
+        let ctx = &session.ctx;
         let table = Arc::new(
             CloudFrontTable::new(
                 self.locations.clone(),
@@ -296,16 +299,21 @@ impl LogEngine {
         }
         let result = async {
             let (schema, plan) = self.plan(ctx, &table, sql, params).await?;
-            let batches = datafusion::physical_plan::collect(plan, ctx.task_ctx())
+            let batches = datafusion::physical_plan::collect(Arc::clone(&plan), ctx.task_ctx())
                 .await
                 .map_err(Error::query("running the query"))?;
-            Ok::<_, Error>((schema, batches))
+            // On a cluster the scan ran elsewhere: its counts are its partitions' metrics.
+            let stats = match &session.scheduler {
+                Some(url) => crate::cluster::scan_stats(&plan, url, ctx.state().config()).await?,
+                None => table.stats().snapshot(),
+            };
+            Ok::<_, Error>((schema, batches, stats))
         }
         .await;
         if let Some(observer) = &self.observer {
             observer.scan_finished();
         }
-        let (schema, batches) = result?;
+        let (schema, batches, stats) = result?;
         tracing::info!(
             rows = batches.iter().map(RecordBatch::num_rows).sum::<usize>(),
             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -314,7 +322,7 @@ impl LogEngine {
         Ok(QueryOutput {
             schema,
             batches,
-            stats: table.stats().snapshot(),
+            stats,
         })
     }
 
@@ -344,13 +352,10 @@ mod tests {
         let engine = LogEngine::new(vec![location], ReadOptions::default(), Some(2));
         let sql = "SELECT count(*) AS n FROM logs WHERE status IN (200, 206)";
         let first = engine.run(sql, None).await.expect("first query");
-        let session = engine.session.0.get().map(SessionContext::session_id);
+        let session = engine.session.0.get().map(|s| s.ctx.session_id());
         let second = engine.run(sql, None).await.expect("second query");
         assert!(session.is_some());
-        assert_eq!(
-            engine.session.0.get().map(SessionContext::session_id),
-            session
-        );
+        assert_eq!(engine.session.0.get().map(|s| s.ctx.session_id()), session);
         assert_eq!(
             (first.stats.objects_read, second.stats.objects_read),
             (6, 6)
@@ -360,9 +365,6 @@ mod tests {
         // A clone of the engine is the same run.
         let clone = engine.clone();
         clone.run(sql, None).await.expect("third query");
-        assert_eq!(
-            clone.session.0.get().map(SessionContext::session_id),
-            session
-        );
+        assert_eq!(clone.session.0.get().map(|s| s.ctx.session_id()), session);
     }
 }

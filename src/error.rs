@@ -57,6 +57,9 @@ pub enum Error {
         /// Which limit, and how to go past it when the change is meant.
         reason: String,
     },
+    /// A Ballista cluster could not be started, reached or read (with what was being done).
+    #[error("cluster: {0}")]
+    Cluster(String),
     /// Anything else, with its context.
     #[error("{0}")]
     Other(String),

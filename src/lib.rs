@@ -12,6 +12,7 @@
 
 pub mod aws;
 pub mod cloudfront;
+pub mod cluster;
 pub mod config;
 pub mod engine;
 pub mod error;
@@ -27,7 +28,8 @@ pub mod score;
 pub mod synth;
 pub mod waf;
 
-pub use engine::{Cluster, LogEngine, QueryOutput, ScanObserver};
+pub use cluster::Cluster;
+pub use engine::{LogEngine, QueryOutput, ScanObserver};
 pub use error::{Error, Result};
 pub use location::{LogLocation, LogObject};
 pub use score::{ScoreParams, ScoreReport, ScoredSession, Window, WindowSpec, score};

@@ -111,6 +111,25 @@ async fn run(cli: Cli, ui: Verbosity) -> anyhow::Result<u8> {
         Command::Evaluate(args) => run_evaluate(args, &cfg, ui).await,
         Command::Query(args) => run_query(args, &cfg, ui).await,
         Command::Synth(args) => run_synth(args, ui),
+        Command::Scheduler(args) => {
+            let aws = args.aws.access(&cfg);
+            if !ui.quiet {
+                eprintln!("autorevoke scheduler: listening on {}", args.bind);
+            }
+            autorevoke::cluster::serve_scheduler(args.options(), aws).await?;
+            Ok(EXIT_OK)
+        }
+        Command::Executor(args) => {
+            let aws = args.aws.access(&cfg);
+            if !ui.quiet {
+                eprintln!(
+                    "autorevoke executor: listening on {}, scheduler {}",
+                    args.bind, args.scheduler
+                );
+            }
+            autorevoke::cluster::serve_executor(args.options()?, aws).await?;
+            Ok(EXIT_OK)
+        }
     }
 }
 

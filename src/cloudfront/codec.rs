@@ -1,9 +1,10 @@
 //! `LogsCodec`: how plans over CloudFront logs travel as protobuf (datafusion-proto), for
 //! a Ballista scheduler (which plans the `logs` table it receives in a logical plan) and its
-//! executors (which run the `CloudFrontExec` they receive in a physical plan).
+//! executors (which run the scans they receive in a physical plan: a `DataSourceExec` over a
+//! [`LogsSource`]).
 //!
-//! The `logs` table and its exec are encoded as JSON (locations, listing and reading options,
-//! the `--state` location, the objects each partition reads by store URL, path, size and
+//! The `logs` table and its scans are encoded as JSON (locations, listing and reading options,
+//! the `--state` location, the store URL, the objects each partition reads by path, size and
 //! version, the projection and pushed-down filter); the `ip_network` function by its name.
 //! Every other node is left to Ballista's own codec, so one codec serves client, scheduler and
 //! executors. A decoded plan reports into the scan it came from when that scan is in the same
@@ -26,8 +27,12 @@ use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConve
 use object_store::path::Path as ObjectPath;
 use serde::{Deserialize, Serialize};
 
-use super::exec::{CloudFrontExec, ReadOptions};
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::source::DataSourceExec;
+
+use super::exec::ReadOptions;
 use super::filter::RowFilter;
+use super::source::{ListingCounts, LogsSource, PartitionObjects};
 use super::state::StateStore;
 use super::table::CloudFrontTable;
 use crate::aws::AwsAccess;
@@ -83,15 +88,23 @@ struct TableSpec {
     stats_id: u64,
 }
 
-/// A `CloudFrontExec` as encoded.
+/// A scan of logs (a `DataSourceExec` over a `LogsSource`) as encoded.
 #[derive(Serialize, Deserialize)]
 struct ExecSpec {
-    partitions: Vec<Vec<ObjectSpec>>,
+    store_url: String,
+    partitions: Vec<PartitionSpec>,
     projection: Vec<usize>,
     filter: RowFilter,
     options: ReadOptions,
     state: Option<String>,
     stats_id: u64,
+}
+
+/// A partition of a scan as encoded.
+#[derive(Serialize, Deserialize)]
+struct PartitionSpec {
+    objects: Vec<ObjectSpec>,
+    listing: Option<ListingCounts>,
 }
 
 /// A log object as encoded: its store by URL, never the store.
@@ -133,6 +146,14 @@ impl ObjectSpec {
             version: self.version,
         })
     }
+}
+
+/// The file scan config and logs source of `plan`, when it is a scan of logs.
+fn logs_scan(plan: &dyn ExecutionPlan) -> Option<(&FileScanConfig, &LogsSource)> {
+    let exec = (plan as &dyn Any).downcast_ref::<DataSourceExec>()?;
+    let config = (exec.data_source().as_ref() as &dyn Any).downcast_ref::<FileScanConfig>()?;
+    let source = (config.file_source().as_ref() as &dyn Any).downcast_ref::<LogsSource>()?;
+    Some((config, source))
 }
 
 fn encode_json<T: Serialize>(magic: &[u8], value: &T, buf: &mut Vec<u8>) -> DfResult<()> {
@@ -230,20 +251,31 @@ impl PhysicalExtensionCodec for LogsCodec {
             return self.physical.try_decode(buf, inputs, ctx, converter);
         };
         let spec: ExecSpec = decode_json(json, "logs scan")?;
-        let partitions = spec
+        let groups = spec
             .partitions
             .into_iter()
-            .map(|p| p.into_iter().map(ObjectSpec::object).collect())
-            .collect::<DfResult<Vec<Vec<LogObject>>>>()?;
+            .map(|p| {
+                Ok(PartitionObjects {
+                    objects: p
+                        .objects
+                        .into_iter()
+                        .map(ObjectSpec::object)
+                        .collect::<DfResult<_>>()?,
+                    listing: p.listing,
+                }
+                .group())
+            })
+            .collect::<DfResult<Vec<_>>>()?;
         let state = self.state(spec.state.as_deref(), spec.options)?;
-        Ok(Arc::new(CloudFrontExec::decoded(
-            partitions,
+        let source = LogsSource::new(
             spec.projection.into(),
             spec.filter,
             spec.options,
             state,
+            super::stats::ScanStats::find(spec.stats_id),
             spec.stats_id,
-        )?))
+        )?;
+        Ok(source.exec(ObjectStoreUrl::parse(&spec.store_url)?, groups))
     }
 
     fn try_encode(
@@ -252,21 +284,35 @@ impl PhysicalExtensionCodec for LogsCodec {
         buf: &mut Vec<u8>,
         converter: &dyn PhysicalProtoConverterExtension,
     ) -> DfResult<()> {
-        let Some(exec) = (node.as_ref() as &dyn Any).downcast_ref::<CloudFrontExec>() else {
+        let Some((config, source)) = logs_scan(node.as_ref()) else {
             return self.physical.try_encode(node, buf, converter);
         };
-        let parts = exec.parts();
+        let partitions = config
+            .file_groups
+            .iter()
+            .map(|group| {
+                let mut spec = PartitionSpec {
+                    objects: Vec::new(),
+                    listing: None,
+                };
+                for file in group.files() {
+                    let part = PartitionObjects::of(file)?;
+                    spec.objects.extend(part.objects.iter().map(ObjectSpec::of));
+                    if spec.listing.is_none() {
+                        spec.listing.clone_from(&part.listing);
+                    }
+                }
+                Ok(spec)
+            })
+            .collect::<DfResult<Vec<_>>>()?;
         let spec = ExecSpec {
-            partitions: parts
-                .partitions
-                .iter()
-                .map(|p| p.iter().map(ObjectSpec::of).collect())
-                .collect(),
-            projection: parts.projection.to_vec(),
-            filter: parts.filter.clone(),
-            options: parts.options,
-            state: parts.state.map(|s| s.display().to_string()),
-            stats_id: parts.stats_id,
+            store_url: config.object_store_url.as_str().to_string(),
+            partitions,
+            projection: source.projection().to_vec(),
+            filter: source.row_filter().clone(),
+            options: source.options(),
+            state: source.state().map(|s| s.display().to_string()),
+            stats_id: source.stats_id(),
         };
         encode_json(EXEC_MAGIC, &spec, buf)
     }

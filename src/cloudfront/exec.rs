@@ -1,4 +1,5 @@
-//! `CloudFrontExec`: the DataFusion execution plan that reads log objects.
+//! Reading a scan's log objects: how objects are spread over partitions and how a partition
+//! reads its own (`PartitionReader`, run by `source::LogsSource` for each partition).
 //!
 //! Objects are spread over partitions (largest first, to the least loaded); each partition
 //! fetches its objects one after another and inflates and parses each on a blocking thread,
@@ -7,21 +8,12 @@
 //! `strict`); rows read before the failure are kept.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result as DfResult};
-use datafusion::execution::TaskContext;
-use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
-use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
-use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
-use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
-    SendableRecordBatchStream,
-};
+use datafusion::execution::object_store::ObjectStoreUrl;
 use futures::StreamExt;
 use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::sync::mpsc::Sender;
@@ -76,117 +68,9 @@ impl Default for ReadOptions {
     }
 }
 
-/// Reads CloudFront log objects into record batches of the projected columns.
-#[derive(Debug)]
-pub struct CloudFrontExec {
-    partitions: Vec<Vec<LogObject>>,
-    projection: Arc<[usize]>,
-    schema: SchemaRef,
-    filter: Arc<RowFilter>,
-    stats: Arc<ScanStats>,
-    options: ReadOptions,
-    properties: Arc<PlanProperties>,
-    /// With `--state`, when it serves this scan: where projections of objects are kept.
-    state: Option<Arc<StateStore>>,
-    /// The id of `stats` ([`ScanStats::find`]).
-    stats_id: u64,
-}
-
-impl CloudFrontExec {
-    /// A plan reading `objects` in up to `target_partitions` partitions (with the projections
-    /// kept in `state` for objects that have one; see [`StateStore::serves`]).
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        objects: Vec<LogObject>,
-        target_partitions: usize,
-        projection: Arc<[usize]>,
-        schema: SchemaRef,
-        filter: RowFilter,
-        stats: Arc<ScanStats>,
-        options: ReadOptions,
-        state: Option<Arc<StateStore>>,
-    ) -> Self {
-        let partitions = spread(objects, target_partitions);
-        let properties = Arc::new(PlanProperties::new(
-            EquivalenceProperties::new(Arc::clone(&schema)),
-            Partitioning::UnknownPartitioning(partitions.len()),
-            EmissionType::Incremental,
-            Boundedness::Bounded,
-        ));
-        CloudFrontExec {
-            partitions,
-            projection,
-            schema,
-            filter: Arc::new(filter),
-            stats,
-            options,
-            properties,
-            state,
-            stats_id: 0,
-        }
-    }
-
-    /// The same plan, naming its scan's counters by `id` for codecs.
-    pub fn with_stats_id(mut self, id: u64) -> Self {
-        self.stats_id = id;
-        self
-    }
-
-    /// What a codec needs to make this plan again elsewhere.
-    pub(crate) fn parts(&self) -> ExecParts<'_> {
-        ExecParts {
-            partitions: &self.partitions,
-            projection: &self.projection,
-            filter: &self.filter,
-            options: self.options,
-            state: self.state.as_ref(),
-            stats_id: self.stats_id,
-        }
-    }
-
-    /// A plan decoded by a codec: `partitions` as they were planned.
-    pub(crate) fn decoded(
-        partitions: Vec<Vec<LogObject>>,
-        projection: Arc<[usize]>,
-        filter: RowFilter,
-        options: ReadOptions,
-        state: Option<Arc<StateStore>>,
-        stats_id: u64,
-    ) -> DfResult<Self> {
-        let schema = Arc::new(super::fields::logs_schema().project(&projection)?);
-        let properties = Arc::new(PlanProperties::new(
-            EquivalenceProperties::new(Arc::clone(&schema)),
-            Partitioning::UnknownPartitioning(partitions.len().max(1)),
-            EmissionType::Incremental,
-            Boundedness::Bounded,
-        ));
-        Ok(CloudFrontExec {
-            partitions,
-            projection,
-            schema,
-            filter: Arc::new(filter),
-            stats: ScanStats::find(stats_id),
-            options,
-            properties,
-            state,
-            stats_id,
-        })
-    }
-}
-
-/// The parts of a [`CloudFrontExec`], borrowed for encoding.
-pub(crate) struct ExecParts<'a> {
-    pub partitions: &'a [Vec<LogObject>],
-    pub projection: &'a [usize],
-    pub filter: &'a RowFilter,
-    pub options: ReadOptions,
-    pub state: Option<&'a Arc<StateStore>>,
-    pub stats_id: u64,
-}
-
 /// Spreads objects over at most `n` partitions, largest first to the least loaded, so the
 /// partitions finish at about the same time. Always at least one partition.
-fn spread(mut objects: Vec<LogObject>, n: usize) -> Vec<Vec<LogObject>> {
+pub(crate) fn spread(mut objects: Vec<LogObject>, n: usize) -> Vec<Vec<LogObject>> {
     let n = n.clamp(1, objects.len().max(1));
     objects.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.display.cmp(&b.display)));
     let mut parts: Vec<(u64, Vec<LogObject>)> = (0..n).map(|_| (0, Vec::new())).collect();
@@ -199,112 +83,57 @@ fn spread(mut objects: Vec<LogObject>, n: usize) -> Vec<Vec<LogObject>> {
     parts.into_iter().map(|(_, objects)| objects).collect()
 }
 
-impl DisplayAs for CloudFrontExec {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        let objects: usize = self.partitions.iter().map(Vec::len).sum();
-        write!(
-            f,
-            "CloudFrontExec: objects={objects}, partitions={}, filter={:?}",
-            self.partitions.len(),
-            self.filter
-        )
-    }
-}
-
-impl ExecutionPlan for CloudFrontExec {
-    fn name(&self) -> &str {
-        "CloudFrontExec"
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![]
-    }
-
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
-    ) -> DfResult<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        if children.is_empty() {
-            Ok(self)
-        } else {
-            Err(DataFusionError::Internal(
-                "CloudFrontExec has no children".to_string(),
-            ))
-        }
-    }
-
-    fn execute(
-        &self,
-        partition: usize,
-        context: Arc<TaskContext>,
-    ) -> DfResult<SendableRecordBatchStream> {
-        let objects = self.partitions.get(partition).cloned().ok_or_else(|| {
-            DataFusionError::Internal(format!("CloudFrontExec has no partition {partition}"))
-        })?;
-        let mut builder = RecordBatchReceiverStreamBuilder::new(Arc::clone(&self.schema), 2);
-        // With a state, objects are parsed into projections (kept for later runs), which are
-        // then narrowed to this scan's rows and columns.
-        let (projection, schema, filter, narrowing) = match &self.state {
+impl PartitionReader {
+    /// A reader of one partition's objects, all in `store`, sending its batches of the
+    /// `projection` columns (`schema`) through `tx` and counting into `stats`; with a `state`,
+    /// objects are parsed into projections (kept for later runs) and narrowed to the scan's
+    /// rows and columns.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        tx: Sender<DfResult<RecordBatch>>,
+        store: (ObjectStoreUrl, Arc<dyn ObjectStore>),
+        projection: Arc<[usize]>,
+        schema: SchemaRef,
+        filter: Arc<RowFilter>,
+        state: Option<Arc<StateStore>>,
+        stats: Arc<ScanStats>,
+        options: ReadOptions,
+        batch_size: usize,
+        prefetch: usize,
+    ) -> Self {
+        let (projection, schema, filter, narrowing) = match &state {
             Some(_) => (
                 StateStore::projection(),
                 StateStore::schema(),
                 Arc::new(StateStore::row_filter()),
                 Some(Arc::new(Narrowing {
-                    ts: self.filter.ts,
-                    positions: positions_in_kept(&self.projection),
-                    schema: Arc::clone(&self.schema),
+                    ts: filter.ts,
+                    positions: positions_in_kept(&projection),
+                    schema,
                 })),
             ),
-            None => (
-                Arc::clone(&self.projection),
-                Arc::clone(&self.schema),
-                Arc::clone(&self.filter),
-                None,
-            ),
+            None => (projection, schema, filter, None),
         };
-        // Objects name their stores; the stores are the query's (its `RuntimeEnv`).
-        let mut stores = HashMap::new();
-        for object in &objects {
-            let url = object.store_url.as_str();
-            if !stores.contains_key(url) {
-                stores.insert(
-                    url.to_string(),
-                    context.runtime_env().object_store(&object.store_url)?,
-                );
-            }
-        }
-        let reader = PartitionReader {
-            tx: builder.tx(),
-            stores: Arc::new(stores),
+        let (url, store) = store;
+        PartitionReader {
+            tx,
+            stores: Arc::new(HashMap::from([(url.as_str().to_string(), store)])),
             projection,
             schema,
             filter,
-            state: self.state.clone(),
+            state,
             narrowing,
-            stats: Arc::clone(&self.stats),
-            options: self.options,
-            batch_size: context.session_config().batch_size(),
-            prefetch: (self.options.concurrency / self.partitions.len().max(1)).max(1),
-        };
-        builder.spawn(async move { reader.run(objects).await });
-        Ok(builder.build())
+            stats,
+            options,
+            batch_size,
+            prefetch,
+        }
     }
 }
 
 /// Everything a partition's task needs to read its objects.
 #[derive(Clone)]
-struct PartitionReader {
+pub(crate) struct PartitionReader {
     tx: Sender<DfResult<RecordBatch>>,
     /// The stores of the partition's objects, by URL.
     stores: Arc<HashMap<String, Arc<dyn ObjectStore>>>,
@@ -353,7 +182,8 @@ enum Stop {
 }
 
 impl PartitionReader {
-    async fn run(self, objects: Vec<LogObject>) -> DfResult<()> {
+    /// Reads `objects` one after another (fetching ahead), recording each one's outcome.
+    pub(crate) async fn run(self, objects: Vec<LogObject>) -> DfResult<()> {
         // Fetches run up to `prefetch` objects ahead; parsing takes them in order. Memory is
         // bounded by the objects in flight, whatever the number of objects.
         let stream_above = self.options.stream_above_bytes;

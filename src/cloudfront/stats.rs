@@ -4,6 +4,9 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use datafusion::physical_plan::metrics::{
+    ExecutionPlanMetricsSet, MetricBuilder, MetricValue, MetricsSet,
+};
 use serde::Serialize;
 
 /// How many malformed lines are kept with their text for the report.
@@ -49,6 +52,9 @@ pub struct ScanStats {
     failures: Mutex<Vec<ObjectFailure>>,
     malformed: Mutex<Vec<MalformedLine>>,
     notes: Mutex<Vec<String>>,
+    /// The scan this one is a part of (a partition's counters within its scan's): every
+    /// count is added to it too.
+    parent: Option<std::sync::Arc<ScanStats>>,
 }
 
 /// What one object contributed, added to [`ScanStats`] in one step.
@@ -65,6 +71,14 @@ pub struct ObjectCounts {
 }
 
 impl ScanStats {
+    /// The counters of one part of `parent` (a partition of its scan), adding to both.
+    pub fn part_of(parent: std::sync::Arc<ScanStats>) -> Self {
+        ScanStats {
+            parent: Some(parent),
+            ..ScanStats::default()
+        }
+    }
+
     /// Records the outcome of listing: how many keys were found with how many requests, and
     /// the objects (and their bytes) selected for reading.
     pub fn add_listing(&self, keys: u64, requests: u64, selected: u64, selected_bytes: u64) {
@@ -74,10 +88,16 @@ impl ScanStats {
         self.bytes_selected
             .fetch_add(selected_bytes, Ordering::Relaxed);
         self.listed.store(true, Ordering::Release);
+        if let Some(parent) = &self.parent {
+            parent.add_listing(keys, requests, selected, selected_bytes);
+        }
     }
 
     /// Keeps a note about the listing for the report (once, however often it is listed).
     pub fn add_note(&self, note: String) {
+        if let Some(parent) = &self.parent {
+            parent.add_note(note.clone());
+        }
         let mut notes = lock(&self.notes);
         if !notes.contains(&note) {
             notes.push(note);
@@ -87,6 +107,9 @@ impl ScanStats {
     /// Records that an object of `size` listed bytes is done with (read or failed).
     pub fn object_done(&self, size: u64) {
         self.bytes_done.fetch_add(size, Ordering::Relaxed);
+        if let Some(parent) = &self.parent {
+            parent.object_done(size);
+        }
     }
 
     /// Where a running scan is, for a progress display (cheap: a few atomic loads).
@@ -104,6 +127,9 @@ impl ScanStats {
     /// Records the bytes fetched for one object.
     pub fn add_bytes(&self, bytes: u64) {
         self.bytes_read.fetch_add(bytes, Ordering::Relaxed);
+        if let Some(parent) = &self.parent {
+            parent.add_bytes(bytes);
+        }
     }
 
     /// Records the row counts of one object (whether it was read fully or not).
@@ -115,26 +141,41 @@ impl ScanStats {
             .fetch_add(c.rows_without_session, Ordering::Relaxed);
         self.rows_rejected_session
             .fetch_add(c.rows_rejected_session, Ordering::Relaxed);
+        if let Some(parent) = &self.parent {
+            parent.add_rows(c);
+        }
     }
 
     /// Records an object read to its end.
     pub fn object_read(&self) {
         self.objects_read.fetch_add(1, Ordering::Relaxed);
+        if let Some(parent) = &self.parent {
+            parent.object_read();
+        }
     }
 
     /// Records an object whose rows came from the projection a `--state` kept.
     pub fn object_from_state(&self) {
         self.objects_from_state.fetch_add(1, Ordering::Relaxed);
+        if let Some(parent) = &self.parent {
+            parent.object_from_state();
+        }
     }
 
     /// Records an object that failed, with its location and reason.
     pub fn object_failed(&self, failure: ObjectFailure) {
         self.objects_failed.fetch_add(1, Ordering::Relaxed);
+        if let Some(parent) = &self.parent {
+            parent.object_failed(failure.clone());
+        }
         lock(&self.failures).push(failure);
     }
 
     /// Keeps a malformed line for the report (the first few only; all are counted).
     pub fn sample_malformed(&self, line: MalformedLine) {
+        if let Some(parent) = &self.parent {
+            parent.sample_malformed(line.clone());
+        }
         let mut samples = lock(&self.malformed);
         if samples.len() < MALFORMED_SAMPLES {
             samples.push(line);
@@ -261,5 +302,120 @@ impl StatsSnapshot {
     /// True when some input was lost: a failed object or a malformed line.
     pub fn is_partial(&self) -> bool {
         self.objects_failed > 0 || self.rows_malformed > 0
+    }
+}
+
+/// Names autorevoke's counters among an operator's metrics (`EXPLAIN ANALYZE`, Ballista's job
+/// metrics), so a scan's counts travel back from executors with the plan's own metrics.
+const METRIC_PREFIX: &str = "cloudfront.";
+/// Separates the parts of a failure, malformed line or note carried in a metric's name.
+const METRIC_SEP: char = '\u{1f}';
+
+impl StatsSnapshot {
+    /// The counters as (metric name, value).
+    fn counters(&self) -> [(&'static str, u64); 10] {
+        [
+            ("objects_listed", self.objects_listed),
+            ("list_requests", self.list_requests),
+            ("objects_read", self.objects_read),
+            ("objects_from_state", self.objects_from_state),
+            ("objects_failed", self.objects_failed),
+            ("bytes_read", self.bytes_read),
+            ("rows_read", self.rows_read),
+            ("rows_malformed", self.rows_malformed),
+            ("rows_without_session", self.rows_without_session),
+            ("rows_rejected_session", self.rows_rejected_session),
+        ]
+    }
+
+    fn counter_mut(&mut self, name: &str) -> Option<&mut u64> {
+        Some(match name {
+            "objects_listed" => &mut self.objects_listed,
+            "list_requests" => &mut self.list_requests,
+            "objects_read" => &mut self.objects_read,
+            "objects_from_state" => &mut self.objects_from_state,
+            "objects_failed" => &mut self.objects_failed,
+            "bytes_read" => &mut self.bytes_read,
+            "rows_read" => &mut self.rows_read,
+            "rows_malformed" => &mut self.rows_malformed,
+            "rows_without_session" => &mut self.rows_without_session,
+            "rows_rejected_session" => &mut self.rows_rejected_session,
+            _ => return None,
+        })
+    }
+
+    /// Adds this snapshot (one partition's) to `metrics` as named counters of `partition`: the
+    /// counts by name, and each failure, malformed line and note as a counter of 1 whose name
+    /// carries its text. Counters are what Ballista 55 carries from executors to the scheduler
+    /// (it refuses custom metric values), and they are kept per partition there, so a task
+    /// that is run again replaces its counts rather than adding them twice.
+    pub fn publish(&self, metrics: &ExecutionPlanMetricsSet, partition: usize) {
+        let counter = |name: String, value: u64| {
+            MetricBuilder::new(metrics)
+                .counter(format!("{METRIC_PREFIX}{name}"), partition)
+                .add(value as usize);
+        };
+        for (name, value) in self.counters() {
+            if value > 0 {
+                counter(name.to_string(), value);
+            }
+        }
+        let s = METRIC_SEP;
+        for f in &self.failures {
+            counter(format!("failed{s}{}{s}{}", f.object, f.reason), 1);
+        }
+        for m in &self.malformed_samples {
+            counter(
+                format!("malformed{s}{}{s}{}{s}{}", m.object, m.line, m.reason),
+                1,
+            );
+        }
+        for note in &self.notes {
+            counter(format!("note{s}{note}"), 1);
+        }
+    }
+
+    /// A scan's counts from the metrics its partitions published with
+    /// [`StatsSnapshot::publish`], wherever they ran (other metrics are ignored).
+    pub fn from_metrics<'a>(sets: impl IntoIterator<Item = &'a MetricsSet>) -> Self {
+        let mut snapshot = StatsSnapshot::default();
+        for metric in sets.into_iter().flat_map(MetricsSet::iter) {
+            let MetricValue::Count { name, count } = metric.value() else {
+                continue;
+            };
+            let Some(name) = name.strip_prefix(METRIC_PREFIX) else {
+                continue;
+            };
+            let count = count.value() as u64;
+            let parts: Vec<&str> = name.split(METRIC_SEP).collect();
+            match parts.as_slice() {
+                ["failed", object, reason] => snapshot.failures.push(ObjectFailure {
+                    object: object.to_string(),
+                    reason: reason.to_string(),
+                }),
+                ["malformed", object, line, reason] => {
+                    snapshot.malformed_samples.push(MalformedLine {
+                        object: object.to_string(),
+                        line: line.parse().unwrap_or(0),
+                        reason: reason.to_string(),
+                    })
+                }
+                ["note", note] if !snapshot.notes.iter().any(|n| n == note) => {
+                    snapshot.notes.push(note.to_string());
+                }
+                [counter] => {
+                    if let Some(value) = snapshot.counter_mut(counter) {
+                        *value += count;
+                    }
+                }
+                _ => {}
+            }
+        }
+        snapshot.failures.sort_by(|a, b| a.object.cmp(&b.object));
+        snapshot
+            .malformed_samples
+            .sort_by(|a, b| (&a.object, a.line).cmp(&(&b.object, b.line)));
+        snapshot.malformed_samples.truncate(MALFORMED_SAMPLES);
+        snapshot
     }
 }

@@ -3,7 +3,7 @@
 //! A plain `TableProvider` rather than a `ListingTable`: CloudFront's dated and flat layouts
 //! are not hive partitions, and the scan must count failed objects and malformed lines.
 //! `scan` lists the objects a time filter needs (the only I/O of planning; see
-//! [`crate::layout`]) and hands them to [`CloudFrontExec`];
+//! [`crate::layout`]) and plans a `DataSourceExec` reading them (see [`LogsSource`]);
 //! filters on `ts`, `status`, `bytes` and `session_id` are pushed into the parser (`Inexact`).
 
 use std::sync::Arc;
@@ -16,9 +16,10 @@ use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
-use super::exec::{CloudFrontExec, ReadOptions};
+use super::exec::ReadOptions;
 use super::fields::logs_schema;
 use super::filter::RowFilter;
+use super::source::{ListingCounts, LogsSource};
 use super::state::StateStore;
 use super::stats::ScanStats;
 use crate::aws::AwsAccess;
@@ -144,12 +145,10 @@ impl TableProvider for CloudFrontTable {
         filters: &[Expr],
         _limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let full = logs_schema();
         let indices: Arc<[usize]> = match projection {
             Some(p) => p.as_slice().into(),
-            None => (0..full.fields().len()).collect(),
+            None => (0..logs_schema().fields().len()).collect(),
         };
-        let schema = Arc::new(full.project(&indices)?);
         let filter = RowFilter::from_exprs(filters);
         // Only the hours a time filter with a lower bound can need are listed (layout
         // pruning); without an upper bound, every hour from there on.
@@ -166,8 +165,8 @@ impl TableProvider for CloudFrontTable {
                 .register_object_store(url.as_ref(), Arc::clone(store));
         }
         let selected_bytes = listing.objects.iter().map(|o| o.size).sum();
-        for note in listing.notes {
-            self.stats.add_note(note);
+        for note in &listing.notes {
+            self.stats.add_note(note.clone());
         }
         self.stats.add_listing(
             listing.keys_listed,
@@ -186,18 +185,19 @@ impl TableProvider for CloudFrontTable {
             .state
             .clone()
             .filter(|_| StateStore::serves(&indices, &filter));
-        Ok(Arc::new(
-            CloudFrontExec::new(
-                listing.objects,
-                state.config().target_partitions(),
-                indices,
-                schema,
-                filter,
-                Arc::clone(&self.stats),
-                self.options,
-                kept,
-            )
-            .with_stats_id(self.stats_id),
-        ))
+        let counts = ListingCounts {
+            keys: listing.keys_listed,
+            requests: listing.list_requests,
+            notes: listing.notes,
+        };
+        LogsSource::new(
+            indices,
+            filter,
+            self.options,
+            kept,
+            Arc::clone(&self.stats),
+            self.stats_id,
+        )?
+        .plan(listing.objects, counts, state.config().target_partitions())
     }
 }
