@@ -143,12 +143,8 @@ impl SchedulerArgs {
 impl ExecutorArgs {
     /// The executor's settings.
     pub fn options(&self) -> Result<autorevoke::cluster::ExecutorOptions> {
-        let scheduler = self
-            .scheduler
-            .rsplit_once(':')
-            .and_then(|(host, port)| Some((host.to_string(), port.parse().ok()?)))
-            .filter(|(host, _)| !host.is_empty())
-            .ok_or_else(|| Error::Setting {
+        let scheduler =
+            autorevoke::cluster::host_port(&self.scheduler).ok_or_else(|| Error::Setting {
                 setting: "--scheduler",
                 reason: format!("{:?}: expected HOST:PORT", self.scheduler),
             })?;

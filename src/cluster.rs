@@ -67,16 +67,16 @@ impl std::str::FromStr for Cluster {
         let address = text.strip_prefix("df://").ok_or_else(|| {
             format!("{text:?}: expected local, standalone or df://HOST:PORT (a scheduler)")
         })?;
-        let (host, port) = address
-            .rsplit_once(':')
-            .and_then(|(host, port)| Some((host, port.trim_end_matches('/').parse().ok()?)))
-            .filter(|(host, _)| !host.is_empty())
+        let (host, port) = host_port(address.trim_end_matches('/'))
             .ok_or_else(|| format!("{text:?}: expected df://HOST:PORT"))?;
-        Ok(Cluster::Remote {
-            host: host.to_string(),
-            port,
-        })
+        Ok(Cluster::Remote { host, port })
     }
+}
+
+/// `HOST:PORT` as its parts (a scheduler's address).
+pub fn host_port(text: &str) -> Option<(String, u16)> {
+    let (host, port) = text.rsplit_once(':')?;
+    (!host.is_empty()).then_some((host.to_string(), port.parse().ok()?))
 }
 
 impl TryFrom<String> for Cluster {

@@ -299,9 +299,13 @@ impl LogEngine {
         }
         let result = async {
             let (schema, plan) = self.plan(ctx, &table, sql, params).await?;
+            let running = match &self.cluster {
+                Cluster::Local => "running the query".to_string(),
+                cluster => format!("running the query on the cluster ({cluster})"),
+            };
             let batches = datafusion::physical_plan::collect(Arc::clone(&plan), ctx.task_ctx())
                 .await
-                .map_err(Error::query("running the query"))?;
+                .map_err(Error::query(running))?;
             // On a cluster the scan ran elsewhere: its counts are its partitions' metrics.
             let stats = match &session.scheduler {
                 Some(url) => crate::cluster::scan_stats(&plan, url, ctx.state().config()).await?,

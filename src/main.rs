@@ -120,14 +120,14 @@ async fn run(cli: Cli, ui: Verbosity) -> anyhow::Result<u8> {
             Ok(EXIT_OK)
         }
         Command::Executor(args) => {
-            let aws = args.aws.access(&cfg);
+            let (aws, options) = (args.aws.access(&cfg), args.options()?);
             if !ui.quiet {
                 eprintln!(
                     "autorevoke executor: listening on {}, scheduler {}",
                     args.bind, args.scheduler
                 );
             }
-            autorevoke::cluster::serve_executor(args.options()?, aws).await?;
+            autorevoke::cluster::serve_executor(options, aws).await?;
             Ok(EXIT_OK)
         }
     }

@@ -14,6 +14,28 @@ fn both(args: &[&str]) -> (String, String) {
     (stdout(&local), stdout(&cluster))
 }
 
+/// A synthetic set of 40 minutes in 8 files an hour (more objects and partitions than the
+/// sample), made under `dir`.
+fn small_synth(dir: &Path) -> std::path::PathBuf {
+    let synth = dir.join("synth");
+    synth_into(
+        &synth,
+        &[
+            "--viewers",
+            "80",
+            "--shared",
+            "6",
+            "--minutes",
+            "40",
+            "--files-per-hour",
+            "8",
+            "--seed",
+            "11",
+        ],
+    );
+    synth
+}
+
 fn score_csv(dir: &Path, now: &str, profile: &str, threads: &str) -> (String, String) {
     both(&[
         "score",
@@ -49,22 +71,7 @@ fn standalone_ballista_scores_exactly_as_the_local_engine() {
 
     // A synthetic set over more objects and partitions.
     let work = tempdir();
-    let synth = work.path().join("synth");
-    synth_into(
-        &synth,
-        &[
-            "--viewers",
-            "80",
-            "--shared",
-            "6",
-            "--minutes",
-            "40",
-            "--files-per-hour",
-            "8",
-            "--seed",
-            "11",
-        ],
-    );
+    let synth = small_synth(work.path());
     for profile in ["upstream", "concurrent"] {
         let (local, cluster) = score_csv(&synth, "2026-01-15T20:00:00Z", profile, "5");
         assert_eq!(cluster, local, "synth, {profile}");
@@ -277,22 +284,7 @@ fn a_scheduler_and_two_executor_processes_score_exactly_as_the_local_engine() {
     };
 
     let work = tempdir();
-    let synth = work.path().join("synth");
-    synth_into(
-        &synth,
-        &[
-            "--viewers",
-            "80",
-            "--shared",
-            "6",
-            "--minutes",
-            "40",
-            "--files-per-hour",
-            "8",
-            "--seed",
-            "11",
-        ],
-    );
+    let synth = small_synth(work.path());
     let synth = synth.display().to_string();
     // 6 partitions over 2 executors of 2 slots: tasks get some of the partitions each.
     for profile in ["upstream", "concurrent"] {
@@ -459,4 +451,21 @@ async fn executors_read_s3_logs_with_their_own_aws_settings() {
     );
     assert_eq!(stdout(&remote), stdout(&local));
     assert!(stdout(&local).lines().count() > 50);
+}
+
+#[test]
+fn bad_or_unreachable_cluster_addresses_are_clear_errors() {
+    let out = autorevoke(&["score", "sample-logs", "--cluster", "df://nohost"]);
+    expect_exit(&out, 2, "expected df://HOST:PORT");
+    let out = autorevoke(&["executor", "--scheduler", "nohost"]);
+    expect_exit(&out, 2, "--scheduler");
+    // Nothing listens there: the run fails naming the scheduler.
+    let port = free_port();
+    let url = format!("df://127.0.0.1:{port}");
+    let out = autorevoke(&["score", "sample-logs", "--now", "latest", "--cluster", &url]);
+    expect_exit(
+        &out,
+        1,
+        &format!("running the query on the cluster (df://127.0.0.1:{port})"),
+    );
 }
