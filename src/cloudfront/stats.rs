@@ -419,3 +419,79 @@ impl StatsSnapshot {
         snapshot
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partition(object: &str, failed: bool, note: &str) -> StatsSnapshot {
+        StatsSnapshot {
+            objects_read: 2,
+            objects_failed: u64::from(failed),
+            bytes_read: 1000,
+            rows_read: 50,
+            rows_malformed: 1,
+            rows_without_session: 3,
+            failures: if failed {
+                vec![ObjectFailure {
+                    object: object.to_string(),
+                    reason: "truncated gzip (unexpected end of data)".to_string(),
+                }]
+            } else {
+                Vec::new()
+            },
+            malformed_samples: vec![MalformedLine {
+                object: object.to_string(),
+                line: 7,
+                reason: "19 fields, expected 33".to_string(),
+            }],
+            notes: vec![note.to_string()],
+            ..StatsSnapshot::default()
+        }
+    }
+
+    #[test]
+    fn partitions_published_as_metrics_add_up_to_the_scan() {
+        let metrics = ExecutionPlanMetricsSet::new();
+        // Listing counts travel with one partition only.
+        let mut first = partition("s3://b/z.gz", true, "keys in two layouts");
+        first.objects_listed = 9;
+        first.list_requests = 2;
+        first.publish(&metrics, 0);
+        partition("s3://b/a.gz", false, "keys in two layouts").publish(&metrics, 1);
+        // Other operators' metrics are ignored.
+        MetricBuilder::new(&metrics)
+            .counter("objects_read", 0)
+            .add(100);
+        let scan = StatsSnapshot::from_metrics([&metrics.clone_inner()]);
+        assert_eq!(
+            (
+                scan.objects_listed,
+                scan.list_requests,
+                scan.objects_read,
+                scan.objects_failed,
+                scan.bytes_read,
+                scan.rows_read,
+                scan.rows_malformed,
+                scan.rows_without_session,
+                scan.rows_rejected_session,
+            ),
+            (9, 2, 4, 1, 2000, 100, 2, 6, 0)
+        );
+        assert_eq!(
+            scan.failures,
+            vec![ObjectFailure {
+                object: "s3://b/z.gz".into(),
+                reason: "truncated gzip (unexpected end of data)".into(),
+            }]
+        );
+        let lines: Vec<(&str, u64)> = scan
+            .malformed_samples
+            .iter()
+            .map(|m| (m.object.as_str(), m.line))
+            .collect();
+        assert_eq!(lines, [("s3://b/a.gz", 7), ("s3://b/z.gz", 7)]);
+        assert_eq!(scan.malformed_samples[0].reason, "19 fields, expected 33");
+        assert_eq!(scan.notes, ["keys in two layouts"]);
+    }
+}
