@@ -414,9 +414,6 @@ async fn s3_errors_and_timeouts_are_retried_then_reported() {
 fn run_writes_nothing_from_partial_input_unless_allowed() {
     let Some(ep) = endpoint() else { return };
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let Some(env) = rt.block_on(setup("partial", "", "")) else {
-        return;
-    };
     let dir = tempdir();
     let logs = dir.path().join("logs");
     copy_dir(&repo().join("sample-logs"), &logs);
@@ -426,35 +423,44 @@ fn run_writes_nothing_from_partial_input_unless_allowed() {
     )
     .expect("write");
     let l = logs.display().to_string();
-    let run = |extra: &[&str]| {
-        let mut args = vec![
-            "run",
-            l.as_str(),
-            "--now",
-            "latest",
-            "--table",
-            &env.table,
-            "--max-flagged-fraction",
-            "0.1",
-            "--endpoint-url",
-            &ep,
-        ];
-        args.extend_from_slice(extra);
-        autorevoke(&args)
-    };
-    let out = run(&[]);
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains(
-            "1 object(s) failed, so the median and every score may be off: nothing was written"
-        ),
-        "{}",
-        stderr(&out)
-    );
-    assert!(rt.block_on(env.items()).is_empty());
-    let out = run(&["--allow-partial"]);
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert_eq!(rt.block_on(env.items()).len(), 5);
+    // On the local engine, and on Ballista, where the failure comes back from the executor
+    // as a metric of the scan.
+    for (name, cluster) in [("partial", "local"), ("partial-cl", "standalone")] {
+        let Some(env) = rt.block_on(setup(name, "", "")) else {
+            return;
+        };
+        let run = |extra: &[&str]| {
+            let mut args = vec![
+                "run",
+                l.as_str(),
+                "--now",
+                "latest",
+                "--table",
+                &env.table,
+                "--max-flagged-fraction",
+                "0.1",
+                "--endpoint-url",
+                &ep,
+                "--cluster",
+                cluster,
+            ];
+            args.extend_from_slice(extra);
+            autorevoke(&args)
+        };
+        let out = run(&[]);
+        assert_eq!(out.status.code(), Some(3), "{cluster}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(
+                "1 object(s) failed, so the median and every score may be off: nothing was written"
+            ),
+            "{cluster}: {}",
+            stderr(&out)
+        );
+        assert!(rt.block_on(env.items()).is_empty(), "{cluster}");
+        let out = run(&["--allow-partial"]);
+        assert_eq!(out.status.code(), Some(3), "{cluster}: {}", stderr(&out));
+        assert_eq!(rt.block_on(env.items()).len(), 5, "{cluster}");
+    }
 }
 
 #[test]
