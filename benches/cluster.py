@@ -58,6 +58,15 @@ def start_cluster(binary, work, executors, slots):
     sys.exit("the cluster did not start (see cluster.log)")
 
 
+def peak_rss_mib(pid):
+    """The peak resident memory of a running process (Linux), in MiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def stop(procs):
     for p in procs:
         p.terminate()
@@ -86,6 +95,7 @@ def main():
                 wall, rss, out = measure(base + extra)
                 runs[name].append((wall, rss))
                 answers.setdefault(name, set()).add(out)
+        executors_rss = [peak_rss_mib(p.pid) for p in procs[1:]]
     finally:
         stop(procs)
     if len({frozenset(v) for v in answers.values()}) != 1 or any(len(v) != 1 for v in answers.values()):
@@ -99,6 +109,8 @@ def main():
     for name, xs in runs.items():
         print(f"| {name} | {statistics.median(x[0] for x in xs):.2f} s | "
               f"{statistics.median(x[1] for x in xs):.0f} MiB |")
+    print("executors' peak RSS over all rounds: "
+          + ", ".join(f"{r:.0f} MiB" for r in executors_rss))
 
 
 if __name__ == "__main__":
