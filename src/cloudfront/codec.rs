@@ -397,6 +397,57 @@ mod tests {
         assert_eq!(table.stats().snapshot().objects_read, 18);
     }
 
+    /// Rows of every partition of `plan`.
+    async fn rows(plan: Arc<dyn ExecutionPlan>, ctx: &SessionContext) -> usize {
+        collect(plan, ctx.task_ctx())
+            .await
+            .expect("run")
+            .iter()
+            .map(arrow::array::RecordBatch::num_rows)
+            .sum()
+    }
+
+    #[tokio::test]
+    async fn a_task_given_some_partitions_by_the_scheduler_reads_only_their_objects() {
+        let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs");
+        let location = LogLocation::parse(&sample.display().to_string()).expect("location");
+        let aws = Arc::new(AwsAccess::default());
+        let codec = LogsCodec::new(Arc::clone(&aws));
+        let table = CloudFrontTable::new(
+            vec![location],
+            aws,
+            ListOptions::default(),
+            ReadOptions::default(),
+        );
+        let ctx = SessionContext::new_with_config(
+            datafusion::prelude::SessionConfig::new().with_target_partitions(3),
+        );
+        let scan = table
+            .scan(&ctx.state(), Some(&vec![3]), &[], None)
+            .await
+            .expect("scan");
+        assert_eq!(scan.properties().output_partitioning().partition_count(), 3);
+        assert_eq!(rows(Arc::clone(&scan), &ctx).await, 21_689);
+        // What Ballista's scheduler does before sending a task: keep the task's file groups.
+        let mut total = 0;
+        for partition in 0..3 {
+            let task = ballista_scheduler::state::task_builder::restrict_plan_to_partitions(
+                Arc::clone(&scan),
+                &[partition],
+            )
+            .expect("restricted");
+            assert_eq!(task.properties().output_partitioning().partition_count(), 1);
+            let bytes = physical_plan_to_bytes_with_extension_codec(task, &codec).expect("encode");
+            let decoded =
+                physical_plan_from_bytes_with_extension_codec(&bytes, &ctx.task_ctx(), &codec)
+                    .expect("decode");
+            let n = rows(decoded, &ctx).await;
+            assert!(n > 0, "partition {partition}");
+            total += n;
+        }
+        assert_eq!(total, 21_689);
+    }
+
     #[test]
     fn other_nodes_are_left_to_ballista_and_bad_bytes_are_errors() {
         let codec = LogsCodec::new(Arc::new(AwsAccess::default()));
