@@ -16,6 +16,7 @@ use datafusion::execution::context::SessionContext;
 use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::metrics::MetricsSet;
 use datafusion::prelude::SessionConfig;
 
 use crate::aws::AwsAccess;
@@ -306,10 +307,11 @@ impl LogEngine {
             let batches = datafusion::physical_plan::collect(Arc::clone(&plan), ctx.task_ctx())
                 .await
                 .map_err(Error::query(running))?;
-            // On a cluster the scan ran elsewhere: its counts are its partitions' metrics.
+            // What the scan saw is what its partitions published as metrics: read from the
+            // plan here, from the scheduler when the plan ran on a cluster.
             let stats = match &session.scheduler {
                 Some(url) => crate::cluster::scan_stats(&plan, url, ctx.state().config()).await?,
-                None => table.stats().snapshot(),
+                None => StatsSnapshot::from_metrics(&plan_metrics(&plan)),
             };
             Ok::<_, Error>((schema, batches, stats))
         }
@@ -343,6 +345,17 @@ impl LogEngine {
     pub fn late_margin_s(&self) -> i64 {
         self.list_options.late_margin_s
     }
+}
+
+/// The metrics of every operator of a plan that ran.
+fn plan_metrics(plan: &Arc<dyn ExecutionPlan>) -> Vec<MetricsSet> {
+    let mut sets = Vec::new();
+    let mut stack = vec![Arc::clone(plan)];
+    while let Some(node) = stack.pop() {
+        sets.extend(node.metrics());
+        stack.extend(node.children().into_iter().cloned());
+    }
+    sets
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use super::parser::{InputFormat, ObjectParser, ParseProblem};
 use super::realtime::RealtimeFields;
 use super::state::{Kept, StateStore, narrow, positions_in_kept};
 use super::stats::ObjectCounts;
-use super::stats::{MalformedLine, ObjectFailure, ScanStats};
+use super::stats::{MalformedLine, MetricsPublisher, ObjectFailure, ScanStats};
 use crate::location::LogObject;
 use crate::retry::{Backoff, Verdict, with_backoff};
 
@@ -127,6 +127,7 @@ impl PartitionReader {
             options,
             batch_size,
             prefetch,
+            publisher: None,
         }
     }
 }
@@ -149,6 +150,8 @@ pub(crate) struct PartitionReader {
     batch_size: usize,
     /// Objects this partition fetches ahead of the one being parsed.
     prefetch: usize,
+    /// Where its counters are published as metrics, object by object.
+    publisher: Option<Arc<MetricsPublisher>>,
 }
 
 /// How a kept projection's rows become a scan's: its time range and columns.
@@ -290,7 +293,7 @@ impl PartitionReader {
             match outcome {
                 Ok(()) => {
                     tracing::debug!(object = %object_name, bytes = size, "object read");
-                    self.stats.object_read()
+                    self.stats.object_read();
                 }
                 Err(Stop::Cancelled) => return Ok(()),
                 Err(Stop::Fatal(message)) => return Err(DataFusionError::Execution(message)),
@@ -306,8 +309,17 @@ impl PartitionReader {
                     }
                 }
             }
+            if let Some(publisher) = &self.publisher {
+                publisher.publish();
+            }
         }
         Ok(())
+    }
+
+    /// The same reader, publishing its counters as metrics after each object.
+    pub(crate) fn with_publisher(mut self, publisher: Arc<MetricsPublisher>) -> Self {
+        self.publisher = Some(publisher);
+        self
     }
 
     /// Inflates and parses one object, sending its batches (or, with a state, collecting

@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use super::exec::{PartitionReader, ReadOptions, spread};
 use super::filter::RowFilter;
 use super::state::StateStore;
-use super::stats::ScanStats;
+use super::stats::{MetricsPublisher, ScanStats, StatsSnapshot};
 use crate::location::LogObject;
 
 /// What the file type of a logs scan is called (in plans and `EXPLAIN`).
@@ -314,16 +314,25 @@ impl FileOpener for LogsOpener {
             source.batch_size,
             (source.options.concurrency / self.partitions.max(1)).max(1),
         );
-        let (metrics, partition) = (source.metrics.clone(), self.partition);
+        let publisher = Arc::new(MetricsPublisher::new(
+            stats,
+            source.metrics.clone(),
+            self.partition,
+        ));
+        let reader = reader.with_publisher(Arc::clone(&publisher));
+        if let Some(listing) = &part.listing {
+            StatsSnapshot {
+                objects_listed: listing.keys,
+                list_requests: listing.requests,
+                notes: listing.notes.clone(),
+                ..StatsSnapshot::default()
+            }
+            .publish(&source.metrics, self.partition);
+        }
         builder.spawn(async move {
             let result = reader.run(part.objects.clone()).await;
-            let mut seen = stats.snapshot();
-            if let Some(listing) = &part.listing {
-                seen.objects_listed = listing.keys;
-                seen.list_requests = listing.requests;
-                seen.notes.extend(listing.notes.iter().cloned());
-            }
-            seen.publish(&metrics, partition);
+            // What the last object added when the partition stopped on it (strict mode).
+            publisher.publish();
             result
         });
         let stream = builder.build();

@@ -236,6 +236,49 @@ impl ScanStats {
     }
 }
 
+/// The items of `now` that `before` does not hold.
+fn new_items<T: Clone + PartialEq>(now: &[T], before: &[T]) -> Vec<T> {
+    now.iter()
+        .filter(|x| !before.contains(x))
+        .cloned()
+        .collect()
+}
+
+/// Publishes one partition's counters as metrics of its scan as they grow (after each object),
+/// so that what a partition saw is in the plan's metrics even when the query stops reading it
+/// early.
+#[derive(Debug)]
+pub struct MetricsPublisher {
+    stats: std::sync::Arc<ScanStats>,
+    metrics: ExecutionPlanMetricsSet,
+    partition: usize,
+    published: Mutex<StatsSnapshot>,
+}
+
+impl MetricsPublisher {
+    /// A publisher of `stats` (a partition's) into `metrics` as partition `partition`.
+    pub fn new(
+        stats: std::sync::Arc<ScanStats>,
+        metrics: ExecutionPlanMetricsSet,
+        partition: usize,
+    ) -> Self {
+        MetricsPublisher {
+            stats,
+            metrics,
+            partition,
+            published: Mutex::new(StatsSnapshot::default()),
+        }
+    }
+
+    /// Publishes what was counted since the last call.
+    pub fn publish(&self) {
+        let now = self.stats.snapshot();
+        let mut published = lock(&self.published);
+        now.since(&published).publish(&self.metrics, self.partition);
+        *published = now;
+    }
+}
+
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
@@ -375,6 +418,26 @@ impl StatsSnapshot {
         }
     }
 
+    /// What this snapshot counts beyond `earlier` (an earlier snapshot of the same counters):
+    /// the differences of the counts, and the failures, samples and notes `earlier` lacks.
+    pub fn since(&self, earlier: &StatsSnapshot) -> StatsSnapshot {
+        let mut delta = StatsSnapshot::default();
+        for (name, value) in self.counters() {
+            let before = earlier
+                .counters()
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map_or(0, |(_, v)| *v);
+            if let Some(slot) = delta.counter_mut(name) {
+                *slot = value.saturating_sub(before);
+            }
+        }
+        delta.failures = new_items(&self.failures, &earlier.failures);
+        delta.malformed_samples = new_items(&self.malformed_samples, &earlier.malformed_samples);
+        delta.notes = new_items(&self.notes, &earlier.notes);
+        delta
+    }
+
     /// A scan's counts from the metrics its partitions published with
     /// [`StatsSnapshot::publish`], wherever they ran (other metrics are ignored).
     pub fn from_metrics<'a>(sets: impl IntoIterator<Item = &'a MetricsSet>) -> Self {
@@ -493,5 +556,41 @@ mod tests {
         assert_eq!(lines, [("s3://b/a.gz", 7), ("s3://b/z.gz", 7)]);
         assert_eq!(scan.malformed_samples[0].reason, "19 fields, expected 33");
         assert_eq!(scan.notes, ["keys in two layouts"]);
+    }
+
+    #[test]
+    fn a_partition_published_object_by_object_counts_each_thing_once() {
+        let stats = std::sync::Arc::new(ScanStats::default());
+        let metrics = ExecutionPlanMetricsSet::new();
+        let publisher = MetricsPublisher::new(std::sync::Arc::clone(&stats), metrics.clone(), 0);
+        stats.add_rows(&ObjectCounts {
+            rows_read: 10,
+            ..ObjectCounts::default()
+        });
+        stats.object_read();
+        publisher.publish();
+        stats.add_rows(&ObjectCounts {
+            rows_read: 5,
+            rows_malformed: 1,
+            ..ObjectCounts::default()
+        });
+        stats.object_failed(ObjectFailure {
+            object: "b.gz".into(),
+            reason: "corrupt gzip".into(),
+        });
+        publisher.publish();
+        publisher.publish();
+        let scan = StatsSnapshot::from_metrics([&metrics.clone_inner()]);
+        assert_eq!(
+            (
+                scan.objects_read,
+                scan.objects_failed,
+                scan.rows_read,
+                scan.rows_malformed
+            ),
+            (1, 1, 15, 1)
+        );
+        assert_eq!(scan.failures.len(), 1);
+        assert_eq!(scan, stats.snapshot());
     }
 }
