@@ -209,8 +209,9 @@ impl ScanStats {
 }
 
 /// The scans of this process by id, so that a plan serialised and decoded in the same process
-/// (a standalone cluster) reports into the scan it came from. A decoded plan whose scan is
-/// not here (another process) counts into a fresh one.
+/// (a standalone cluster) moves the live counters (the progress bar) of the scan it came
+/// from. A decoded plan whose scan is not here (another process) counts into a fresh one.
+/// The report never depends on this: it reads the plan's metrics.
 static SCANS: std::sync::LazyLock<
     Mutex<std::collections::HashMap<u64, std::sync::Weak<ScanStats>>>,
 > = std::sync::LazyLock::new(Default::default);
