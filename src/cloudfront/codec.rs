@@ -148,6 +148,12 @@ impl ObjectSpec {
     }
 }
 
+/// autorevoke's function called `name` (`ip_network`), if it is one.
+fn ours(name: &str) -> Option<Arc<ScalarUDF>> {
+    let udf = ip_network_udf();
+    (udf.name() == name).then(|| Arc::new(udf))
+}
+
 /// The file scan config and logs source of `plan`, when it is a scan of logs.
 fn logs_scan(plan: &dyn ExecutionPlan) -> Option<(&FileScanConfig, &LogsSource)> {
     let exec = (plan as &dyn Any).downcast_ref::<DataSourceExec>()?;
@@ -231,11 +237,10 @@ impl LogicalExtensionCodec for LogsCodec {
     }
 
     fn try_decode_udf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<ScalarUDF>> {
-        let udf = ip_network_udf();
-        if name == udf.name() {
-            return Ok(Arc::new(udf));
+        match ours(name) {
+            Some(udf) => Ok(udf),
+            None => self.logical.try_decode_udf(name, buf),
         }
-        self.logical.try_decode_udf(name, buf)
     }
 }
 
@@ -318,11 +323,10 @@ impl PhysicalExtensionCodec for LogsCodec {
     }
 
     fn try_decode_udf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<ScalarUDF>> {
-        let udf = ip_network_udf();
-        if name == udf.name() {
-            return Ok(Arc::new(udf));
+        match ours(name) {
+            Some(udf) => Ok(udf),
+            None => self.physical.try_decode_udf(name, buf),
         }
-        self.physical.try_decode_udf(name, buf)
     }
 }
 
@@ -352,16 +356,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_logs_plan_survives_protobuf_with_the_same_rows_and_counts_into_its_scan() {
-        let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs");
-        let location = LogLocation::parse(&sample.display().to_string()).expect("location");
-        let aws = Arc::new(AwsAccess::default());
-        let codec = LogsCodec::new(Arc::clone(&aws));
-        let table = Arc::new(CloudFrontTable::new(
-            vec![location],
-            aws,
-            ListOptions::default(),
-            ReadOptions::default(),
-        ));
+        let (codec, table) = sample_table();
+        let table = Arc::new(table);
         let ctx = SessionContext::new();
         ctx.register_udf(ip_network_udf());
         ctx.register_table("logs", Arc::clone(&table) as _)
@@ -397,6 +393,20 @@ mod tests {
         assert_eq!(table.stats().snapshot().objects_read, 18);
     }
 
+    /// A codec and the `logs` table of `sample-logs/`.
+    fn sample_table() -> (LogsCodec, CloudFrontTable) {
+        let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs");
+        let location = LogLocation::parse(&sample.display().to_string()).expect("location");
+        let aws = Arc::new(AwsAccess::default());
+        let table = CloudFrontTable::new(
+            vec![location],
+            Arc::clone(&aws),
+            ListOptions::default(),
+            ReadOptions::default(),
+        );
+        (LogsCodec::new(aws), table)
+    }
+
     /// Rows of every partition of `plan`.
     async fn rows(plan: Arc<dyn ExecutionPlan>, ctx: &SessionContext) -> usize {
         collect(plan, ctx.task_ctx())
@@ -409,16 +419,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_task_given_some_partitions_by_the_scheduler_reads_only_their_objects() {
-        let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs");
-        let location = LogLocation::parse(&sample.display().to_string()).expect("location");
-        let aws = Arc::new(AwsAccess::default());
-        let codec = LogsCodec::new(Arc::clone(&aws));
-        let table = CloudFrontTable::new(
-            vec![location],
-            aws,
-            ListOptions::default(),
-            ReadOptions::default(),
-        );
+        let (codec, table) = sample_table();
         let ctx = SessionContext::new_with_config(
             datafusion::prelude::SessionConfig::new().with_target_partitions(3),
         );

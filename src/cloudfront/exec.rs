@@ -7,13 +7,11 @@
 //! objects. A failed object is recorded with its location and the partition goes on (unless
 //! `strict`); rows read before the failure are kept.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::error::{DataFusionError, Result as DfResult};
-use datafusion::execution::object_store::ObjectStoreUrl;
 use futures::StreamExt;
 use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::sync::mpsc::Sender;
@@ -84,14 +82,15 @@ pub(crate) fn spread(mut objects: Vec<LogObject>, n: usize) -> Vec<Vec<LogObject
 }
 
 impl PartitionReader {
-    /// A reader of one partition's objects, all in `store`, sending its batches of the
+    /// A reader of one partition's objects, all in `store` (a scan has one config per store),
+    /// sending its batches of the
     /// `projection` columns (`schema`) through `tx` and counting into `stats`; with a `state`,
     /// objects are parsed into projections (kept for later runs) and narrowed to the scan's
     /// rows and columns.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         tx: Sender<DfResult<RecordBatch>>,
-        store: (ObjectStoreUrl, Arc<dyn ObjectStore>),
+        store: Arc<dyn ObjectStore>,
         projection: Arc<[usize]>,
         schema: SchemaRef,
         filter: Arc<RowFilter>,
@@ -114,10 +113,9 @@ impl PartitionReader {
             ),
             None => (projection, schema, filter, None),
         };
-        let (url, store) = store;
         PartitionReader {
             tx,
-            stores: Arc::new(HashMap::from([(url.as_str().to_string(), store)])),
+            store,
             projection,
             schema,
             filter,
@@ -136,8 +134,8 @@ impl PartitionReader {
 #[derive(Clone)]
 pub(crate) struct PartitionReader {
     tx: Sender<DfResult<RecordBatch>>,
-    /// The stores of the partition's objects, by URL.
-    stores: Arc<HashMap<String, Arc<dyn ObjectStore>>>,
+    /// The store of the partition's objects.
+    store: Arc<dyn ObjectStore>,
     /// What the parser builds (the scan's, or a kept projection's with a state).
     projection: Arc<[usize]>,
     schema: SchemaRef,
@@ -191,16 +189,11 @@ impl PartitionReader {
         // bounded by the objects in flight, whatever the number of objects.
         let stream_above = self.options.stream_above_bytes;
         let (state, stats) = (self.state.clone(), Arc::clone(&self.stats));
-        let stores = Arc::clone(&self.stores);
+        let store = Arc::clone(&self.store);
         let mut fetched = futures::stream::iter(objects)
             .map(|object| {
-                let (state, stats) = (state.clone(), Arc::clone(&stats));
-                let store = store_of(&stores, &object);
+                let (state, stats, store) = (state.clone(), Arc::clone(&stats), Arc::clone(&store));
                 async move {
-                    let store = match store {
-                        Ok(store) => store,
-                        Err(reason) => return (object, Fetched::Failed(reason)),
-                    };
                     if let Some(state) = &state {
                         match state.load(&object).await {
                             Ok(Some(kept)) => return (object, Fetched::Kept(kept)),
@@ -242,28 +235,25 @@ impl PartitionReader {
                         keep: false,
                     }
                 }
-                Fetched::Streamed => match store_of(&self.stores, &object) {
-                    Err(reason) => Parsed::failed(reason),
-                    Ok(store) => {
-                        let reader = self.clone();
-                        let name = object_name.clone();
-                        let runtime = tokio::runtime::Handle::current();
-                        let stats = Arc::clone(&self.stats);
-                        let object = object.clone();
-                        match tokio::task::spawn_blocking(move || {
-                            let body = CountedBody {
-                                inner: StreamedBody::new(store, object, runtime),
-                                stats,
-                            };
-                            reader.parse(&name, Source::Streamed(Box::new(body)), &mut Vec::new())
-                        })
-                        .await
-                        {
-                            Ok(parsed) => parsed,
-                            Err(e) => Parsed::failed(format!("parser task failed: {e}")),
-                        }
+                Fetched::Streamed => {
+                    let reader = self.clone();
+                    let name = object_name.clone();
+                    let runtime = tokio::runtime::Handle::current();
+                    let (store, stats) = (Arc::clone(&self.store), Arc::clone(&self.stats));
+                    let object = object.clone();
+                    match tokio::task::spawn_blocking(move || {
+                        let body = CountedBody {
+                            inner: StreamedBody::new(store, object, runtime),
+                            stats,
+                        };
+                        reader.parse(&name, Source::Streamed(Box::new(body)), &mut Vec::new())
+                    })
+                    .await
+                    {
+                        Ok(parsed) => parsed,
+                        Err(e) => Parsed::failed(format!("parser task failed: {e}")),
                     }
-                },
+                }
                 Fetched::Whole(bytes) => {
                     self.stats.add_bytes(bytes.len() as u64);
                     let reader = self.clone();
@@ -517,18 +507,6 @@ impl std::io::Read for CountedBody {
         self.stats.add_bytes(n as u64);
         Ok(n)
     }
-}
-
-/// The store of `object` among those resolved for its partition (every object's URL was
-/// resolved in `execute`).
-fn store_of(
-    stores: &HashMap<String, Arc<dyn ObjectStore>>,
-    object: &LogObject,
-) -> Result<Arc<dyn ObjectStore>, String> {
-    stores
-        .get(object.store_url.as_str())
-        .map(Arc::clone)
-        .ok_or_else(|| format!("no object store is registered for {}", object.store_url))
 }
 
 /// Attempts at a whole object when the transfer breaks off or comes back short (requests that

@@ -233,7 +233,6 @@ impl FileSource for LogsSource {
     ) -> DfResult<Arc<dyn FileOpener>> {
         Ok(Arc::new(LogsOpener {
             source: self.clone(),
-            store_url: base_config.object_store_url.clone(),
             store: object_store,
             partition,
             partitions: base_config.file_groups.len(),
@@ -284,7 +283,6 @@ impl FileSource for LogsSource {
 /// Reads the objects of one partition of a scan.
 struct LogsOpener {
     source: LogsSource,
-    store_url: ObjectStoreUrl,
     store: Arc<dyn ObjectStore>,
     partition: usize,
     /// The partitions of this scan (they share its fetch concurrency).
@@ -304,7 +302,7 @@ impl FileOpener for LogsOpener {
         let stats = Arc::new(ScanStats::part_of(Arc::clone(&source.stats)));
         let reader = PartitionReader::new(
             builder.tx(),
-            (self.store_url.clone(), Arc::clone(&self.store)),
+            Arc::clone(&self.store),
             Arc::clone(&source.projection),
             Arc::clone(source.table_schema.table_schema()),
             Arc::clone(&source.filter),
