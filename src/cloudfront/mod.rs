@@ -1,7 +1,8 @@
 //! The CloudFront standard log format (`shared/docs/CLOUDFRONT-LOGS.md`) as a DataFusion table.
 //!
 //! Data flow: [`body`] (large objects streamed) -> [`decode`] (gzip or plain, lines; [`inflate`]
-//! for whole single-member objects; [`parquet_input`] for v2 Parquet) -> [`parser`] (fields by
+//! for whole single-member objects; [`parquet_input`] for v2 Parquet, its sizes checked first
+//! by [`parquet_pages`]) -> [`parser`] (fields by
 //! name, W3C lines, v2 JSON records or [`realtime`] records, validation,
 //! pushed-down [`filter`]s, [`session`] ids) -> [`exec`] (objects in parallel partitions) ->
 //! [`table`] (the `logs` table), with [`stats`] counting what was read, failed and skipped.
@@ -14,6 +15,7 @@ pub mod fields;
 pub mod filter;
 pub mod inflate;
 pub mod parquet_input;
+pub mod parquet_pages;
 pub mod parser;
 pub mod realtime;
 pub mod session;

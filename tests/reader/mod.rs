@@ -704,3 +704,81 @@ fn realtime_logs_from_firehose_score_exactly_as_the_w3c_form_of_the_same_rows() 
         ".gz: line 1: a W3C header line, not a real-time log",
     );
 }
+
+#[test]
+fn a_parquet_object_whose_rows_expand_past_the_limits_fails_alone() {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, DictionaryArray, RecordBatch};
+    use arrow::datatypes::{DataType, Field, Int32Type, Schema};
+    // The audit's object: three dictionary-encoded columns holding one 1 MiB string for
+    // 4,096 rows; a few kilobytes on disk, 12 GiB of rows once expanded.
+    let dir = tempdir();
+    for name in sample_log_names() {
+        std::fs::copy(
+            repo().join("sample-logs").join(&name),
+            dir.path().join(&name),
+        )
+        .expect("copy");
+    }
+    // Every field of the 33-field form (v2 names), so the object's header is complete; the
+    // referer, user agent and query hold the long value, the others one short value.
+    let names: Vec<String> = HEADER_33
+        .lines()
+        .find_map(|l| l.strip_prefix("#Fields: "))
+        .expect("fields")
+        .split(' ')
+        .map(|f| f.replace(['-', '(', ')'], "_"))
+        .collect();
+    let schema = Arc::new(Schema::new(
+        names
+            .iter()
+            .map(|n| {
+                Field::new(
+                    n,
+                    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                    true,
+                )
+            })
+            .collect::<Vec<_>>(),
+    ));
+    let long = "x".repeat(1 << 20);
+    let column = |value: &str| -> ArrayRef {
+        let array: DictionaryArray<Int32Type> = std::iter::repeat_n(Some(value), 4096).collect();
+        Arc::new(array)
+    };
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        names
+            .iter()
+            .map(|n| match n.as_str() {
+                "cs_Referer_" | "cs_User_Agent_" | "cs_uri_query" => column(&long),
+                _ => column("1"),
+            })
+            .collect(),
+    )
+    .expect("batch");
+    let properties = parquet::file::properties::WriterProperties::builder()
+        .set_dictionary_page_size_limit(64 << 20)
+        .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+        .build();
+    let path = dir
+        .path()
+        .join("E2SYNTH0EXAMPLE.2026-01-15-19.hostile.parquet");
+    let file = std::fs::File::create(&path).expect("create");
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(file, schema, Some(properties)).expect("writer");
+    writer.write(&batch).expect("write");
+    writer.close().expect("close");
+    assert!(std::fs::metadata(&path).expect("meta").len() < 64 << 10);
+
+    let out = score_all_csv(dir.path(), "auto");
+    expect_exit(
+        &out,
+        3,
+        "hostile.parquet: cannot decode: row 1: column cs_Referer_ makes the row longer than the \
+         line limit of 1048576 bytes (not a CloudFront log)",
+    );
+    let sample = score_all_csv(&repo().join("sample-logs"), "auto");
+    assert_eq!(stdout(&out), stdout(&sample));
+}
