@@ -138,6 +138,143 @@ impl LogLocation {
     }
 }
 
+impl LogLocation {
+    /// A location for a place that may not exist yet (a `--state` folder): `s3://` URLs as
+    /// [`LogLocation::parse`] reads them, local paths made absolute and resolved as the file
+    /// system will resolve them once created (see [`resolve_path`]).
+    pub fn parse_maybe_missing(text: &str) -> Result<Self> {
+        if text.contains("://") {
+            return LogLocation::parse(text);
+        }
+        resolve_path(FsPath::new(text))
+            .map(LogLocation::Local)
+            .map_err(|e| Error::Location {
+                location: text.to_string(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// True when `other` is this location or lies below it, compared after normalising:
+    /// local paths as resolved by [`resolve_path`] (`..` and symbolic links followed), S3
+    /// prefixes as folders (`s3://b/logs` and `s3://b/logs/` are one folder, and
+    /// `s3://b/logs2/` is not inside it).
+    pub fn contains(&self, other: &LogLocation) -> bool {
+        match (self, other) {
+            (LogLocation::Local(outer), LogLocation::Local(inner)) => {
+                match (resolve_path(outer), resolve_path(inner)) {
+                    (Ok(outer), Ok(inner)) => inner.starts_with(outer),
+                    // Unresolvable: compare as given (an error elsewhere names the path).
+                    _ => inner.starts_with(outer),
+                }
+            }
+            (
+                LogLocation::S3 { bucket, prefix },
+                LogLocation::S3 {
+                    bucket: inner_bucket,
+                    prefix: inner_prefix,
+                },
+            ) => bucket == inner_bucket && key_in_folder(prefix, inner_prefix),
+            _ => false,
+        }
+    }
+}
+
+/// The locations a cluster process (`autorevoke scheduler`, `executor`) may read or write:
+/// a plan names its log objects and state, and whoever reaches the cluster's ports can send
+/// a plan, so a process refuses every location outside these.
+#[derive(Debug, Clone)]
+pub struct AllowedLocations {
+    locations: Vec<LogLocation>,
+}
+
+impl AllowedLocations {
+    /// The locations `texts` (local folders or files, `s3://bucket/prefix`), resolved now.
+    pub fn parse(texts: &[String]) -> Result<Self> {
+        let locations = texts
+            .iter()
+            .map(|text| LogLocation::parse_maybe_missing(text))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(AllowedLocations { locations })
+    }
+
+    /// True when `location` is one of them or lies below one.
+    pub fn permits(&self, location: &LogLocation) -> bool {
+        self.locations
+            .iter()
+            .any(|allowed| allowed.contains(location))
+    }
+
+    /// True when the object at `path` in the store `store_url` (`file:///`, `s3://bucket`)
+    /// lies in one of them; a local path is resolved first, so a symbolic link inside an
+    /// allowed folder that leads out of it is refused.
+    pub fn permits_object(&self, store_url: &str, path: &ObjectPath) -> bool {
+        let location = match store_url.trim_end_matches('/').strip_prefix("s3://") {
+            Some(bucket) => LogLocation::S3 {
+                bucket: bucket.to_string(),
+                prefix: path.to_string(),
+            },
+            // Resolved as the local store resolves it (percent-decoded).
+            None if store_url == "file:///" => {
+                match object_store::local::LocalFileSystem::new().path_to_filesystem(path) {
+                    Ok(file) => LogLocation::Local(file),
+                    Err(_) => return false,
+                }
+            }
+            None => return false,
+        };
+        self.permits(&location)
+    }
+}
+
+/// True when S3 key (or prefix) `key` is the folder `folder` or lies below it; both are
+/// taken without trailing `/`, and an empty folder is the whole bucket.
+pub fn key_in_folder(folder: &str, key: &str) -> bool {
+    let folder = folder.trim_end_matches('/');
+    let key = key.trim_end_matches('/');
+    folder.is_empty()
+        || key == folder
+        || key
+            .strip_prefix(folder)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// `path` as the file system resolves it: absolute, with symbolic links followed and `.` and
+/// `..` applied. The part that exists is canonicalised; what does not exist yet (a folder to
+/// be created) is appended with `.` and `..` applied to the names alone.
+pub fn resolve_path(path: &FsPath) -> std::io::Result<PathBuf> {
+    let absolute = std::path::absolute(path)?;
+    let mut existing = absolute.clone();
+    let mut missing = Vec::new();
+    let mut resolved = loop {
+        match std::fs::canonicalize(&existing) {
+            Ok(found) => break found,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let Some(name) = existing.file_name().map(|n| n.to_os_string()) else {
+                    // `..` at the end or the root itself: nothing more to strip.
+                    if !existing.pop() {
+                        return Err(e);
+                    }
+                    missing.push(std::ffi::OsString::from(".."));
+                    continue;
+                };
+                missing.push(name);
+                if !existing.pop() {
+                    return Err(e);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    for name in missing.iter().rev() {
+        if name == ".." {
+            resolved.pop();
+        } else if name != "." {
+            resolved.push(name);
+        }
+    }
+    Ok(resolved)
+}
+
 impl std::fmt::Display for LogLocation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -372,13 +509,28 @@ impl FolderCache {
     }
 }
 
-/// A local file's [`Listed::version`]: its size and modification time in nanoseconds.
+/// A local file's [`Listed::version`]: its size and modification time in nanoseconds, and
+/// on Unix its inode and status-change time, which user space cannot set back: a file
+/// rewritten in place with its size and modification time kept (`cp -p`, `rsync -t`,
+/// `tar x`) is a new version.
 fn file_version(meta: &std::fs::Metadata) -> String {
     let modified = meta
         .modified()
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_nanos());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        format!(
+            "{}-{modified}-{}-{}.{:09}",
+            meta.len(),
+            meta.ino(),
+            meta.ctime(),
+            meta.ctime_nsec()
+        )
+    }
+    #[cfg(not(unix))]
     format!("{}-{modified}", meta.len())
 }
 

@@ -19,10 +19,10 @@ use tokio::sync::mpsc::Sender;
 use super::body::{StreamedBody, fetch_failure};
 use super::decode::{Line, for_each_object_line, for_each_streamed_line};
 use super::filter::RowFilter;
-use super::parquet_input::{for_each_parquet_line, is_parquet};
+use super::parquet_input::{ParquetLimits, for_each_parquet_line, is_parquet};
 use super::parser::{InputFormat, ObjectParser, ParseProblem};
 use super::realtime::RealtimeFields;
-use super::state::{Kept, StateStore, narrow, positions_in_kept};
+use super::state::{Kept, ProjectionWriter, StateStore, narrow, positions_in_kept};
 use super::stats::ObjectCounts;
 use super::stats::{MalformedLine, MetricsPublisher, ObjectFailure, ScanStats};
 use crate::location::LogObject;
@@ -230,23 +230,21 @@ impl PartitionReader {
                     self.stats.object_from_state();
                     Parsed {
                         outcome: Ok(()),
-                        batches: kept.batches,
-                        counts: kept.counts,
-                        keep: false,
+                        kept_batches: kept.batches,
+                        projection: None,
                     }
                 }
                 Fetched::Streamed => {
                     let reader = self.clone();
-                    let name = object_name.clone();
                     let runtime = tokio::runtime::Handle::current();
                     let (store, stats) = (Arc::clone(&self.store), Arc::clone(&self.stats));
                     let object = object.clone();
                     match tokio::task::spawn_blocking(move || {
                         let body = CountedBody {
-                            inner: StreamedBody::new(store, object, runtime),
+                            inner: StreamedBody::new(store, object.clone(), runtime),
                             stats,
                         };
-                        reader.parse(&name, Source::Streamed(Box::new(body)), &mut Vec::new())
+                        reader.parse(&object, Source::Streamed(Box::new(body)), &mut Vec::new())
                     })
                     .await
                     {
@@ -257,10 +255,10 @@ impl PartitionReader {
                 Fetched::Whole(bytes) => {
                     self.stats.add_bytes(bytes.len() as u64);
                     let reader = self.clone();
-                    let name = object_name.clone();
+                    let object = object.clone();
                     let mut buffer = std::mem::take(&mut scratch);
                     match tokio::task::spawn_blocking(move || {
-                        let parsed = reader.parse(&name, Source::Whole(&bytes), &mut buffer);
+                        let parsed = reader.parse(&object, Source::Whole(&bytes), &mut buffer);
                         (parsed, buffer)
                     })
                     .await
@@ -274,7 +272,7 @@ impl PartitionReader {
                 }
                 Fetched::Failed(reason) => Parsed::failed(reason),
             };
-            let outcome = match self.narrow_and_keep(&object, parsed).await {
+            let outcome = match self.keep_and_send_kept(&object, parsed).await {
                 Ok(outcome) => outcome,
                 Err(Stop::Cancelled) => return Ok(()),
                 Err(stop) => Err(stop),
@@ -312,24 +310,28 @@ impl PartitionReader {
         self
     }
 
-    /// Inflates and parses one object, sending its batches (or, with a state, collecting
-    /// them). Runs on a blocking thread.
-    fn parse(&self, display: &str, source: Source<'_>, scratch: &mut Vec<u8>) -> Parsed {
-        let collected = std::cell::RefCell::new(Vec::new());
+    /// Inflates and parses one object, sending its batches (with a state, narrowed to the
+    /// scan's rows and columns, while its projection is written). Runs on a blocking thread.
+    fn parse(&self, object: &LogObject, source: Source<'_>, scratch: &mut Vec<u8>) -> Parsed {
+        let writer = std::cell::RefCell::new(self.state.as_ref().map(|s| s.writer(object)));
         let mut counts = ObjectCounts::default();
-        let outcome = self.parse_object(display, source, scratch, &collected, &mut counts);
+        let outcome = self.parse_object(&object.display, source, scratch, &writer, &mut counts);
+        // Only an object read to its end without malformed lines is kept.
+        let projection = writer
+            .into_inner()
+            .filter(|_| outcome.is_ok() && counts.rows_malformed == 0)
+            .map(|writer| writer.finish(&counts));
         Parsed {
             outcome,
-            batches: collected.into_inner(),
-            counts,
-            keep: self.state.is_some(),
+            kept_batches: Vec::new(),
+            projection,
         }
     }
 
-    /// With a state: keeps the projection of an object read to its end without malformed
-    /// lines, then sends its rows narrowed to the scan's. Ok(outcome) of the object, or Err
-    /// when the scan must stop.
-    async fn narrow_and_keep(
+    /// With a state: keeps the projection of an object read from the logs, or sends the rows
+    /// of a kept projection narrowed to the scan's. Ok(outcome) of the object, or Err when the
+    /// scan must stop.
+    async fn keep_and_send_kept(
         &self,
         object: &LogObject,
         parsed: Parsed,
@@ -342,17 +344,19 @@ impl PartitionReader {
             Err(Stop::Fatal(message)) => return Ok(Err(Stop::Fatal(message))),
             _ => {}
         }
-        if let (Some(state), true) = (
-            &self.state,
-            parsed.keep && parsed.outcome.is_ok() && parsed.counts.rows_malformed == 0,
-        ) && let Err(reason) = state.save(object, &parsed.batches, &parsed.counts).await
-        {
-            tracing::warn!(object = %object.display, %reason, "projection not kept");
-            self.stats.add_note(format!(
-                "a projection could not be kept (it is read again next run): {reason}"
-            ));
+        if let (Some(state), Some(projection)) = (&self.state, parsed.projection) {
+            let kept = match projection {
+                Ok(framed) => state.save(object, framed).await,
+                Err(reason) => Err(format!("{}: {reason}", object.display)),
+            };
+            if let Err(reason) = kept {
+                tracing::warn!(object = %object.display, %reason, "projection not kept");
+                self.stats.add_note(format!(
+                    "a projection could not be kept (it is read again next run): {reason}"
+                ));
+            }
         }
-        for batch in &parsed.batches {
+        for batch in &parsed.kept_batches {
             let batch = narrow(batch, narrowing.ts, &narrowing.positions, &narrowing.schema)
                 .map_err(|e| {
                     Stop::Fatal(format!("{}: narrowing its projection: {e}", object.display))
@@ -369,7 +373,7 @@ impl PartitionReader {
         display: &str,
         source: Source<'_>,
         scratch: &mut Vec<u8>,
-        collected: &std::cell::RefCell<Vec<RecordBatch>>,
+        writer: &std::cell::RefCell<Option<ProjectionWriter>>,
         counts: &mut ObjectCounts,
     ) -> Result<(), Stop> {
         let mut parser = ObjectParser::new(
@@ -401,10 +405,21 @@ impl PartitionReader {
             _ => {}
         }
         let send = |batch: RecordBatch| -> Result<(), Stop> {
-            if self.narrowing.is_some() {
-                collected.borrow_mut().push(batch);
-                return Ok(());
-            }
+            let batch = match &self.narrowing {
+                Some(n) => {
+                    if let Some(writer) = writer.borrow_mut().as_mut() {
+                        writer.write(&batch);
+                    }
+                    let narrowed = narrow(&batch, n.ts, &n.positions, &n.schema).map_err(|e| {
+                        Stop::Fatal(format!("{display}: narrowing its projection: {e}"))
+                    })?;
+                    if narrowed.num_rows() == 0 {
+                        return Ok(());
+                    }
+                    narrowed
+                }
+                None => batch,
+            };
             self.tx
                 .blocking_send(Ok(batch))
                 .map_err(|_| Stop::Cancelled)
@@ -443,7 +458,11 @@ impl PartitionReader {
             (self.options.max_inflated_bytes, self.options.max_line_bytes);
         let walk = match source {
             Source::Whole(bytes) if parquet => {
-                for_each_parquet_line(bytes, on_line).map_err(std::io::Error::other)
+                let limits = ParquetLimits {
+                    max_expanded_bytes: max_inflated,
+                    max_line_bytes: max_line,
+                };
+                for_each_parquet_line(bytes, limits, on_line).map_err(std::io::Error::other)
             }
             Source::Whole(bytes) => {
                 for_each_object_line(bytes, max_inflated, max_line, scratch, on_line)
@@ -469,20 +488,19 @@ impl PartitionReader {
 /// What reading one object gave.
 struct Parsed {
     outcome: Result<(), Stop>,
-    /// The rows, when collected (with a state) rather than sent.
-    batches: Vec<RecordBatch>,
-    counts: ObjectCounts,
-    /// Read from the logs (not a kept projection): keep its projection if it was read whole.
-    keep: bool,
+    /// A kept projection's rows, still to be narrowed and sent.
+    kept_batches: Vec<RecordBatch>,
+    /// With a state, for an object read from the logs to its end without malformed lines:
+    /// its framed projection, or why it is not kept.
+    projection: Option<Result<Vec<u8>, String>>,
 }
 
 impl Parsed {
     fn failed(reason: String) -> Self {
         Parsed {
             outcome: Err(Stop::Failed(reason)),
-            batches: Vec::new(),
-            counts: ObjectCounts::default(),
-            keep: false,
+            kept_batches: Vec::new(),
+            projection: None,
         }
     }
 }

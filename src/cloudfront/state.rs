@@ -57,7 +57,25 @@ const KEPT: [&str; 8] = [
 pub const SLACK_HOURS: i64 = 24;
 
 /// Raised when what a projection holds changes meaning; older projections are then unused.
-const LAYOUT_VERSION: u32 = 1;
+/// 2: projections are framed with a checksum.
+const LAYOUT_VERSION: u32 = 2;
+
+/// What a projection file starts with: the frame's magic, then the SHA-256 of the Parquet
+/// file that follows. A file whose digest does not match is damaged and never read.
+const FRAME_MAGIC: &[u8] = b"autorevoke-projection/2\n";
+
+/// Length of the frame before the Parquet file.
+const FRAME_LEN: usize = FRAME_MAGIC.len() + 32;
+
+/// Largest projection kept (framed): an object whose in-scope rows take more is read from
+/// the logs every run instead, so writing a projection never holds more than this.
+pub const MAX_KEPT_BYTES: usize = 64 << 20;
+
+/// Rows per row group of a projection: what the writer holds before it encodes them.
+const KEPT_ROW_GROUP: usize = 64 * 1024;
+
+/// A staged write (`<name>.parquet#N`) older than this is a leftover of a killed write.
+const STAGED_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Where incremental runs keep their projections.
 #[derive(Debug)]
@@ -68,6 +86,8 @@ pub struct StateStore {
     bucket: Option<(String, Arc<AwsAccess>)>,
     /// `<prefix>/objects`.
     root: ObjectPath,
+    /// The local folder (canonical), for housekeeping `object_store` does not show.
+    local: Option<std::path::PathBuf>,
     display: String,
     /// What a projection must have been written for (reading settings, key hashing).
     scope: String,
@@ -96,12 +116,10 @@ impl StateStore {
             setting: "--state",
             reason: format!("{text}: {reason}"),
         };
-        let location = if text.contains("://") {
-            LogLocation::parse(text).map_err(|e| setting(e.to_string()))?
-        } else {
-            let path = std::path::absolute(text).map_err(|e| setting(e.to_string()))?;
-            LogLocation::Local(path)
-        };
+        let location = LogLocation::parse_maybe_missing(text).map_err(|e| match e {
+            Error::Location { reason, .. } => setting(reason),
+            other => setting(other.to_string()),
+        })?;
         check_apart(&location, logs).map_err(setting)?;
         let scope = scope(format, realtime_fields);
         match location {
@@ -114,6 +132,7 @@ impl StateStore {
                     store: tokio::sync::OnceCell::new_with(Some(Arc::new(store) as _)),
                     bucket: None,
                     root: ObjectPath::from("objects"),
+                    local: Some(path.clone()),
                     display: path.display().to_string(),
                     scope,
                 })
@@ -126,6 +145,7 @@ impl StateStore {
                     display: format!("s3://{bucket}/{prefix}"),
                     bucket: Some((bucket, aws)),
                     root: path.join("objects"),
+                    local: None,
                     scope,
                 })
             }
@@ -205,7 +225,8 @@ impl StateStore {
             return Err(Miss::Absent);
         }
         let path = self.path_of(object);
-        let unreadable = |e: String| Miss::Unreadable(format!("{}: {e}", self.name_of(&path)));
+        let name = self.name_of(&path);
+        let unreadable = |e: String| Miss::Unreadable(format!("{name}: {e}"));
         let store = self.store().await.map_err(Miss::Unreadable)?;
         let bytes = match store.get(&path).await {
             Ok(result) => result
@@ -215,78 +236,48 @@ impl StateStore {
             Err(object_store::Error::NotFound { .. }) => return Err(Miss::Absent),
             Err(e) => return Err(unreadable(e.to_string())),
         };
-        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .map_err(|e| unreadable(e.to_string()))?;
-        let meta = |key: &str| -> Option<String> {
-            builder
-                .metadata()
-                .file_metadata()
-                .key_value_metadata()?
-                .iter()
-                .find(|kv| kv.key == key)?
-                .value
-                .clone()
+        let expected = Stamp {
+            object: object.display.clone(),
+            version: object.version.clone(),
+            scope: self.scope.clone(),
         };
-        let current = meta("autorevoke.object").as_deref() == Some(object.display.as_str())
-            && meta("autorevoke.version").as_deref() == Some(object.version.as_str())
-            && meta("autorevoke.scope").as_deref() == Some(self.scope.as_str());
-        if !current {
-            return Err(Miss::Absent);
+        // The Parquet reader runs on a blocking thread, where a panic on a damaged file that
+        // passed the checksum (it cannot, but the reader is not ours) is an unreadable
+        // projection, never a failed run.
+        match tokio::task::spawn_blocking(move || decode(bytes, &expected)).await {
+            Ok(Ok(kept)) => Ok(kept),
+            Ok(Err(Miss::Unreadable(reason))) => Err(unreadable(reason)),
+            Ok(Err(Miss::Absent)) => Err(Miss::Absent),
+            Err(e) => Err(unreadable(format!("the Parquet reader failed: {e}"))),
         }
-        let counts = meta("autorevoke.counts")
-            .and_then(|c| parse_counts(&c))
-            .ok_or_else(|| unreadable("no row counts".to_string()))?;
-        if builder.schema().fields() != Self::schema().fields() {
-            return Err(unreadable("columns differ from a projection's".to_string()));
-        }
-        let batches = builder
-            .build()
-            .map_err(|e| unreadable(e.to_string()))?
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| unreadable(e.to_string()))?;
-        // Read under the current schema (the file's may differ in metadata only).
-        let batches = batches
-            .into_iter()
-            .map(|b| RecordBatch::try_new(Self::schema(), b.columns().to_vec()))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| unreadable(e.to_string()))?;
-        Ok(Kept { batches, counts })
     }
 
-    /// Keeps the in-scope rows of `object`, read to its end with `counts`.
+    /// A writer of `object`'s projection, fed batch by batch while the object is read.
+    pub fn writer(&self, object: &LogObject) -> ProjectionWriter {
+        ProjectionWriter::new(
+            &Stamp {
+                object: object.display.clone(),
+                version: object.version.clone(),
+                scope: self.scope.clone(),
+            },
+            MAX_KEPT_BYTES,
+        )
+    }
+
+    /// Keeps `framed`, the finished projection of `object` ([`ProjectionWriter::finish`]).
     pub async fn save(
         &self,
         object: &LogObject,
-        batches: &[RecordBatch],
-        counts: &ObjectCounts,
+        framed: Vec<u8>,
     ) -> std::result::Result<(), String> {
         if object.version.is_empty() {
             return Ok(());
         }
         let path = self.path_of(object);
         let name = self.name_of(&path);
-        let metadata = [
-            ("autorevoke.object", object.display.clone()),
-            ("autorevoke.version", object.version.clone()),
-            ("autorevoke.scope", self.scope.clone()),
-            ("autorevoke.counts", format_counts(counts)),
-        ]
-        .into_iter()
-        .map(|(k, v)| KeyValue::new(k.to_string(), v))
-        .collect();
-        let properties = WriterProperties::builder()
-            .set_key_value_metadata(Some(metadata))
-            .build();
-        let mut buffer = Vec::new();
-        let mut writer = ArrowWriter::try_new(&mut buffer, Self::schema(), Some(properties))
-            .map_err(|e| format!("{name}: {e}"))?;
-        for batch in batches {
-            writer.write(batch).map_err(|e| format!("{name}: {e}"))?;
-        }
-        writer.close().map_err(|e| format!("{name}: {e}"))?;
         self.store()
             .await?
-            .put(&path, PutPayload::from(Bytes::from(buffer)))
+            .put(&path, PutPayload::from(Bytes::from(framed)))
             .await
             .map_err(|e| format!("{name}: cannot write: {e}"))?;
         Ok(())
@@ -301,7 +292,7 @@ impl StateStore {
             .list_with_delimiter(Some(&self.root))
             .await
             .map_err(|e| Error::Other(format!("listing the state {}: {e}", self.display)))?;
-        let mut deleted = 0;
+        let mut deleted = self.prune_staged_leftovers();
         for folder in listing.common_prefixes {
             let Some(hour) = folder.filename().and_then(folder_hour) else {
                 continue;
@@ -326,6 +317,53 @@ impl StateStore {
         Ok(deleted)
     }
 
+    /// Deletes what a local write killed mid-way leaves: `object_store` writes a projection
+    /// to `<name>.parquet#N` and renames it, and its listings never show such files. Only
+    /// files older than [`STAGED_GRACE`] go (a younger one may be a write under way). S3
+    /// writes are single requests and leave nothing behind. Returns how many were deleted.
+    fn prune_staged_leftovers(&self) -> u64 {
+        let Some(folder) = &self.local else {
+            return 0;
+        };
+        let mut deleted = 0;
+        let mut folders = vec![folder.join(self.root.as_ref())];
+        while let Some(dir) = folders.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let Ok(meta) = entry.metadata() else {
+                    continue;
+                };
+                if meta.is_dir() {
+                    folders.push(path);
+                    continue;
+                }
+                let staged = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|name| name.rsplit_once('#'))
+                    .is_some_and(|(stem, n)| {
+                        stem.ends_with(".parquet") && n.bytes().all(|b| b.is_ascii_digit())
+                    });
+                let old = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age >= STAGED_GRACE);
+                if staged && old {
+                    match std::fs::remove_file(&path) {
+                        Ok(()) => deleted += 1,
+                        Err(e) => tracing::warn!(path = %path.display(), %e,
+                            "cannot delete a staged projection left by an interrupted write"),
+                    }
+                }
+            }
+        }
+        deleted
+    }
+
     /// `objects/<hour of the key>/<sha-256 of the object's name>.parquet`.
     fn path_of(&self, object: &LogObject) -> ObjectPath {
         let folder = object
@@ -343,6 +381,180 @@ impl StateStore {
     fn name_of(&self, path: &ObjectPath) -> String {
         format!("state {} ({path})", self.display)
     }
+}
+
+/// What a projection is stamped with: the object, its version and the reading's scope.
+#[derive(Debug, Clone)]
+struct Stamp {
+    object: String,
+    version: String,
+    scope: String,
+}
+
+/// Writes one object's projection while the object is read, batch by batch, so that keeping
+/// it costs at most its encoded size (never the object's rows held as Arrow arrays). A
+/// projection that grows past its limit is given up: the object is then read from the logs
+/// next run.
+pub struct ProjectionWriter {
+    /// None once given up (or failed).
+    writer: Option<ArrowWriter<Vec<u8>>>,
+    limit: usize,
+    /// Why the projection is not kept.
+    given_up: Option<String>,
+}
+
+impl ProjectionWriter {
+    fn new(stamp: &Stamp, limit: usize) -> Self {
+        let metadata = [
+            ("autorevoke.object", stamp.object.clone()),
+            ("autorevoke.version", stamp.version.clone()),
+            ("autorevoke.scope", stamp.scope.clone()),
+        ]
+        .into_iter()
+        .map(|(k, v)| KeyValue::new(k.to_string(), v))
+        .collect();
+        let properties = WriterProperties::builder()
+            .set_key_value_metadata(Some(metadata))
+            .set_max_row_group_row_count(Some(KEPT_ROW_GROUP))
+            .build();
+        // The frame is written first and its digest filled in by `finish`; the Parquet
+        // writer counts its offsets from its own start, so the file reads back from there.
+        let mut buffer = Vec::with_capacity(FRAME_LEN + 4096);
+        buffer.extend_from_slice(FRAME_MAGIC);
+        buffer.extend_from_slice(&[0; 32]);
+        match ArrowWriter::try_new(buffer, StateStore::schema(), Some(properties)) {
+            Ok(writer) => ProjectionWriter {
+                writer: Some(writer),
+                limit,
+                given_up: None,
+            },
+            Err(e) => ProjectionWriter {
+                writer: None,
+                limit,
+                given_up: Some(e.to_string()),
+            },
+        }
+    }
+
+    /// Adds a batch of the projection's rows (in [`StateStore::schema`]).
+    pub fn write(&mut self, batch: &RecordBatch) {
+        let Some(writer) = &mut self.writer else {
+            return;
+        };
+        if let Err(e) = writer.write(batch) {
+            self.give_up(e.to_string());
+            return;
+        }
+        let size = FRAME_LEN + writer.bytes_written() + writer.in_progress_size();
+        if size > self.limit {
+            self.give_up(format!(
+                "its projection would take more than {} bytes",
+                self.limit
+            ));
+        }
+    }
+
+    fn give_up(&mut self, reason: String) {
+        self.writer = None;
+        self.given_up.get_or_insert(reason);
+    }
+
+    /// The framed projection, stamped with the object's `counts`; Err says why it is not
+    /// kept.
+    pub fn finish(self, counts: &ObjectCounts) -> std::result::Result<Vec<u8>, String> {
+        let Some(mut writer) = self.writer else {
+            return Err(self
+                .given_up
+                .unwrap_or_else(|| "no projection was written".to_string()));
+        };
+        writer.append_key_value_metadata(KeyValue::new(
+            "autorevoke.counts".to_string(),
+            format_counts(counts),
+        ));
+        let mut framed = writer.into_inner().map_err(|e| e.to_string())?;
+        if framed.len() > self.limit {
+            return Err(format!(
+                "its projection would take more than {} bytes",
+                self.limit
+            ));
+        }
+        let digest = Sha256::digest(&framed[FRAME_LEN..]);
+        framed[FRAME_MAGIC.len()..FRAME_LEN].copy_from_slice(&digest);
+        Ok(framed)
+    }
+}
+
+/// Reads a framed projection: checks the frame and its digest before the Parquet reader
+/// sees a byte, then the stamp, counts and columns.
+fn decode(bytes: Bytes, expected: &Stamp) -> std::result::Result<Kept, Miss> {
+    let unreadable = |e: &dyn std::fmt::Display| Miss::Unreadable(e.to_string());
+    if bytes.starts_with(b"PAR1") {
+        // Written by an older build (no frame): read the object again.
+        return Err(Miss::Absent);
+    }
+    if bytes.len() > MAX_KEPT_BYTES {
+        return Err(unreadable(&format!(
+            "larger than a projection can be ({} bytes)",
+            bytes.len()
+        )));
+    }
+    let Some(digest) = bytes
+        .strip_prefix(FRAME_MAGIC)
+        .and_then(|rest| rest.get(..32))
+    else {
+        return Err(unreadable(&"not a projection (no frame)"));
+    };
+    let payload = bytes.slice(FRAME_LEN..);
+    if Sha256::digest(&payload)[..] != digest[..] {
+        return Err(unreadable(&"damaged (its checksum does not match)"));
+    }
+    // The checksum stops accidental damage; a panic of the Parquet reader on anything else
+    // is an unreadable projection all the same.
+    std::panic::catch_unwind(|| read_projection(payload, expected)).unwrap_or_else(|_| {
+        Err(Miss::Unreadable(
+            "the Parquet reader failed on it (a panic)".to_string(),
+        ))
+    })
+}
+
+/// The stamp, counts and rows of a projection's Parquet file.
+fn read_projection(payload: Bytes, expected: &Stamp) -> std::result::Result<Kept, Miss> {
+    let unreadable = |e: &dyn std::fmt::Display| Miss::Unreadable(e.to_string());
+    let builder = ParquetRecordBatchReaderBuilder::try_new(payload).map_err(|e| unreadable(&e))?;
+    let meta = |key: &str| -> Option<String> {
+        builder
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()?
+            .iter()
+            .find(|kv| kv.key == key)?
+            .value
+            .clone()
+    };
+    let current = meta("autorevoke.object").as_deref() == Some(expected.object.as_str())
+        && meta("autorevoke.version").as_deref() == Some(expected.version.as_str())
+        && meta("autorevoke.scope").as_deref() == Some(expected.scope.as_str());
+    if !current {
+        return Err(Miss::Absent);
+    }
+    let counts = meta("autorevoke.counts")
+        .and_then(|c| parse_counts(&c))
+        .ok_or_else(|| unreadable(&"no row counts"))?;
+    if builder.schema().fields() != StateStore::schema().fields() {
+        return Err(unreadable(&"columns differ from a projection's"));
+    }
+    let batches = builder
+        .build()
+        .map_err(|e| unreadable(&e))?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| unreadable(&e))?;
+    // Read under the current schema (the file's may differ in metadata only).
+    let batches = batches
+        .into_iter()
+        .map(|b| RecordBatch::try_new(StateStore::schema(), b.columns().to_vec()))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| unreadable(&e))?;
+    Ok(Kept { batches, counts })
 }
 
 /// A kept projection: the object's in-scope rows and its row counts.
@@ -391,30 +603,14 @@ pub fn positions_in_kept(projection: &[usize]) -> Vec<usize> {
 }
 
 /// Fails when `state` lies inside one of the log locations `logs`.
+/// Compared after normalising both (`..`, symbolic links, trailing `/` of S3 prefixes).
 fn check_apart(state: &LogLocation, logs: &[LogLocation]) -> std::result::Result<(), String> {
-    for location in logs {
-        let inside = match (state, location) {
-            (LogLocation::Local(state), LogLocation::Local(logs)) => state.starts_with(logs),
-            (
-                LogLocation::S3 { bucket, prefix },
-                LogLocation::S3 {
-                    bucket: logs_bucket,
-                    prefix: logs_prefix,
-                },
-            ) => bucket == logs_bucket && prefix.starts_with(logs_prefix.as_str()),
-            _ => false,
-        };
-        if inside {
-            let logs = match location {
-                LogLocation::Local(path) => path.display().to_string(),
-                LogLocation::S3 { bucket, prefix } => format!("s3://{bucket}/{prefix}"),
-            };
-            return Err(format!(
-                "inside the log location {logs}: its projections would be read as logs"
-            ));
-        }
+    match logs.iter().find(|location| location.contains(state)) {
+        Some(location) => Err(format!(
+            "inside the log location {location}: its projections would be read as logs"
+        )),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// What a projection depends on besides the object: the layout, the reading settings and the
@@ -502,6 +698,221 @@ mod tests {
         let mut sessionless = filter;
         sessionless.session_required = false;
         assert!(!StateStore::serves(&projection, &sessionless));
+    }
+
+    fn stamp() -> Stamp {
+        Stamp {
+            object: "/logs/a.gz".to_string(),
+            version: "10-20".to_string(),
+            scope: scope(InputFormat::Auto, RealtimeFields::default()),
+        }
+    }
+
+    /// A projection of `rows` rows, framed.
+    fn framed(rows: i64) -> Vec<u8> {
+        let schema = StateStore::schema();
+        let numbers = arrow::array::Int64Array::from((0..rows).collect::<Vec<_>>());
+        let mut columns: Vec<Arc<dyn Array>> = schema
+            .fields()
+            .iter()
+            .map(|f| arrow::compute::cast(&numbers, f.data_type()).expect("a number column"))
+            .collect();
+        columns[1] = Arc::new(arrow::array::StringArray::from(
+            (0..rows).map(|i| format!("session{i}")).collect::<Vec<_>>(),
+        ));
+        let batch = RecordBatch::try_new(schema, columns).expect("batch");
+        let mut writer = ProjectionWriter::new(&stamp(), MAX_KEPT_BYTES);
+        writer.write(&batch);
+        writer.finish(&ObjectCounts::default()).expect("framed")
+    }
+
+    fn rows(kept: &Kept) -> usize {
+        kept.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+
+    #[test]
+    fn a_projection_reads_back_and_one_flipped_bit_anywhere_makes_it_unreadable() {
+        let bytes = framed(100);
+        assert!(bytes.starts_with(FRAME_MAGIC));
+        let kept = decode(Bytes::from(bytes.clone()), &stamp()).map_err(|_| "miss");
+        assert_eq!(kept.map(|k| rows(&k)), Ok(100));
+        // A bit in the digest, in the Parquet footer (its schema metadata) and in the data.
+        for at in [FRAME_MAGIC.len() + 3, bytes.len() - 40, FRAME_LEN + 30] {
+            let mut damaged = bytes.clone();
+            damaged[at] ^= 0x10;
+            match decode(Bytes::from(damaged), &stamp()) {
+                Err(Miss::Unreadable(reason)) => {
+                    assert_eq!(reason, "damaged (its checksum does not match)", "byte {at}")
+                }
+                _ => panic!("byte {at}: a damaged projection was not refused"),
+            }
+        }
+        // Another object's, or another version's, projection is not used.
+        let mut other = stamp();
+        other.version = "10-21".to_string();
+        assert!(matches!(
+            decode(Bytes::from(bytes), &other),
+            Err(Miss::Absent)
+        ));
+        // An unframed Parquet file is an older build's: read the object again.
+        assert!(matches!(
+            decode(Bytes::from_static(b"PAR1...PAR1"), &stamp()),
+            Err(Miss::Absent)
+        ));
+    }
+
+    #[test]
+    fn a_projection_past_its_limit_is_given_up_not_held() {
+        let batch = {
+            let bytes = framed(1);
+            decode(Bytes::from(bytes), &stamp())
+                .map_err(|_| "miss")
+                .expect("kept")
+                .batches
+                .remove(0)
+        };
+        let mut writer = ProjectionWriter::new(&stamp(), 2000);
+        for _ in 0..5000 {
+            writer.write(&batch);
+        }
+        assert!(writer.writer.is_none(), "the writer was not dropped");
+        assert_eq!(
+            writer.finish(&ObjectCounts::default()),
+            Err("its projection would take more than 2000 bytes".to_string())
+        );
+    }
+
+    #[test]
+    fn a_damaged_arrow_schema_with_a_matching_digest_is_unreadable_never_a_panic() {
+        // The audit's panic: a byte of the footer's embedded Arrow schema changed. Here with
+        // the digest recomputed (as a buggy writer, or whoever can write the state, would
+        // leave it), over every byte of the schema's value.
+        let original = framed(20);
+        let key = b"ARROW:schema";
+        let at = original
+            .windows(key.len())
+            .position(|w| w == key)
+            .expect("an embedded Arrow schema");
+        let (mut refused, mut panics) = (0, 0);
+        for offset in at + key.len()..(at + key.len() + 400).min(original.len() - 8) {
+            for value in [b'A', b'/', 0xff] {
+                let mut bytes = original.clone();
+                if bytes[offset] == value {
+                    continue;
+                }
+                bytes[offset] = value;
+                let digest = Sha256::digest(&bytes[FRAME_LEN..]);
+                bytes[FRAME_MAGIC.len()..FRAME_LEN].copy_from_slice(&digest);
+                match decode(Bytes::from(bytes), &stamp()) {
+                    Err(Miss::Unreadable(reason)) => {
+                        refused += 1;
+                        panics += usize::from(reason.contains("a panic"));
+                    }
+                    Err(Miss::Absent) | Ok(_) => {}
+                }
+            }
+        }
+        assert!(refused > 100, "{refused} refused, {panics} of them panics");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        /// Random damage, with and without a digest that matches it (as a writer with a bug,
+        /// or anyone who can write the state, would leave): never a panic, and damage the
+        /// digest sees is always refused.
+        #[test]
+        fn damaged_projections_never_panic_and_are_refused(
+            edits in proptest::collection::vec((0usize..1 << 20, 0u8..=255), 1..6),
+            truncate in 0usize..1 << 20,
+            fix_digest in proptest::bool::ANY,
+        ) {
+            let original = framed(50);
+            let mut bytes = original.clone();
+            for (at, value) in &edits {
+                let at = at % bytes.len();
+                bytes[at] = *value;
+            }
+            if truncate % 7 == 0 {
+                bytes.truncate(truncate % original.len());
+            }
+            if fix_digest && bytes.len() >= FRAME_LEN {
+                let digest = Sha256::digest(&bytes[FRAME_LEN..]);
+                bytes[FRAME_MAGIC.len()..FRAME_LEN].copy_from_slice(&digest);
+            }
+            let result = decode(Bytes::from(bytes.clone()), &stamp());
+            if !fix_digest && bytes != original {
+                proptest::prop_assert!(result.is_err());
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn prune_deletes_staged_writes_left_by_a_killed_run() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = StateStore::open(
+            &dir.path().display().to_string(),
+            Arc::new(AwsAccess::default()),
+            InputFormat::Auto,
+            RealtimeFields::default(),
+            &[],
+        )
+        .expect("state");
+        let folder = dir.path().join("objects").join("2026-01-15T20");
+        std::fs::create_dir_all(&folder).expect("mkdir");
+        let old = folder.join("0123.parquet#12");
+        let fresh = folder.join("4567.parquet#13");
+        let kept = folder.join("89ab.parquet");
+        for path in [&old, &fresh, &kept] {
+            std::fs::write(path, b"x").expect("write");
+        }
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        for path in [&old, &kept] {
+            std::fs::File::options()
+                .write(true)
+                .open(path)
+                .and_then(|f| f.set_modified(hour_ago))
+                .expect("mtime");
+        }
+        // Nothing is old enough by its hour (2026-01-15T20 is kept): only the leftover goes.
+        let hour = folder_hour("2026-01-15T20").expect("hour");
+        assert_eq!(state.prune(hour).await.expect("prune"), 1);
+        assert!(!old.exists());
+        assert!(fresh.exists() && kept.exists());
+    }
+
+    #[test]
+    fn a_state_inside_the_logs_is_found_however_it_is_written() {
+        let s3 = |text: &str| LogLocation::parse(text).expect("s3");
+        let logs = [s3("s3://bucket/logs/")];
+        assert!(check_apart(&s3("s3://bucket/logs"), &logs).is_err());
+        assert!(check_apart(&s3("s3://bucket/logs/state"), &logs).is_err());
+        assert!(check_apart(&s3("s3://bucket/logs2/state"), &logs).is_ok());
+        assert!(check_apart(&s3("s3://other/logs/state"), &logs).is_ok());
+        let logs = [s3("s3://bucket/logs")];
+        assert_eq!(
+            check_apart(&s3("s3://bucket/logs/"), &logs),
+            Err(
+                "inside the log location s3://bucket/logs: its projections would be read as logs"
+                    .to_string()
+            )
+        );
+        assert!(check_apart(&s3("s3://bucket/x"), &[s3("s3://bucket")]).is_err());
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let logs_dir = dir.path().join("logs");
+        std::fs::create_dir_all(&logs_dir).expect("mkdir");
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&logs_dir, &link).expect("symlink");
+        let logs = [LogLocation::parse(&logs_dir.display().to_string()).expect("logs")];
+        let local = |p: std::path::PathBuf| {
+            LogLocation::parse_maybe_missing(&p.display().to_string()).expect("local")
+        };
+        assert!(check_apart(&local(logs_dir.join("../logs/state")), &logs).is_err());
+        assert!(check_apart(&local(link.join("state")), &logs).is_err());
+        assert!(check_apart(&local(link.clone()), &logs).is_err());
+        assert!(check_apart(&local(dir.path().join("missing/../logs/new/state")), &logs).is_err());
+        assert!(check_apart(&local(dir.path().join("state")), &logs).is_ok());
+        assert!(check_apart(&local(dir.path().join("logs2")), &logs).is_ok());
     }
 
     #[test]

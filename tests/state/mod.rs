@@ -304,3 +304,89 @@ fn walk_files(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+#[test]
+fn a_state_reached_through_dot_dot_or_a_link_into_the_logs_is_refused() {
+    let work = tempdir();
+    let logs = work.path().join("logs");
+    for name in sample_log_names() {
+        put_file(&logs.join(&name), &repo().join("sample-logs").join(&name));
+    }
+    let link = work.path().join("link");
+    std::os::unix::fs::symlink(&logs, &link).expect("symlink");
+    let canonical = std::fs::canonicalize(&logs).expect("logs");
+    for state in [logs.join("../logs/state"), link.join("state"), link.clone()] {
+        let out = autorevoke(&[
+            "score",
+            &logs.display().to_string(),
+            "--state",
+            &state.display().to_string(),
+        ]);
+        let expected = format!(
+            "{}: inside the log location {}: its projections would be read as logs",
+            state.display(),
+            canonical.display()
+        );
+        expect_exit(&out, 2, &expected);
+    }
+    assert_eq!(walk_files(&logs).len(), 6);
+}
+
+#[test]
+fn a_log_rewritten_in_place_with_its_size_and_time_kept_is_read_again() {
+    let work = tempdir();
+    let logs = work.path().join("logs");
+    let state = work.path().join("state");
+    // Plain text objects, so that a rewrite of the same length keeps the size.
+    for name in sample_log_names() {
+        let path = logs.join(&name);
+        std::fs::create_dir_all(&logs).expect("mkdir");
+        std::fs::write(&path, sample_text(&name)).expect("write");
+    }
+    let csv = |state: Option<&Path>| {
+        let logs = logs.display().to_string();
+        let mut args = vec![
+            "score".to_string(),
+            logs,
+            "--now".into(),
+            "2026-01-15T20:00:00Z".into(),
+            "--all".into(),
+            "--format".into(),
+            "csv".into(),
+        ];
+        if let Some(state) = state {
+            args.extend(["--state".to_string(), state.display().to_string()]);
+        }
+        let out = autorevoke(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let before = csv(Some(&state));
+    assert_eq!(before, csv(None));
+    // Every 200 of one object becomes a 404 (same length), written over the same file
+    // (same inode) with its modification time put back, as `cp -p` or `rsync -t` do.
+    let name = sample_log_names()
+        .into_iter()
+        .find(|n| n.contains("2026-01-15-19"))
+        .expect("an object of 19:00");
+    let path = logs.join(&name);
+    let meta = std::fs::metadata(&path).expect("meta");
+    let text = std::fs::read_to_string(&path).expect("read");
+    let changed = text.replace("\t200\t", "\t404\t");
+    assert_ne!(changed, text);
+    assert_eq!(changed.len(), text.len());
+    std::fs::write(&path, changed).expect("rewrite");
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .and_then(|f| f.set_modified(meta.modified().expect("mtime")))
+        .expect("put the time back");
+    let after = std::fs::metadata(&path).expect("meta");
+    assert_eq!(
+        (after.len(), after.modified().ok()),
+        (meta.len(), meta.modified().ok())
+    );
+    let full = csv(None);
+    assert_ne!(full, before, "the rewrite changes the scores");
+    assert_eq!(csv(Some(&state)), full);
+}
