@@ -98,6 +98,11 @@ pub struct SchedulerArgs {
     /// The host name others reach it by, when not the bind address.
     #[arg(long, value_name = "HOST")]
     pub external_host: Option<String>,
+    /// A log location (local folder or file, s3://bucket/prefix) or --state location that
+    /// the plans it is sent may name; repeat for each. Plans naming anything else are
+    /// refused: whoever reaches the cluster's ports can send a plan.
+    #[arg(long = "allow-location", value_name = "LOCATION", required = true)]
+    pub allow_location: Vec<String>,
     /// AWS access (the scheduler lists the logs).
     #[command(flatten)]
     pub aws: AwsArgs,
@@ -125,6 +130,11 @@ pub struct ExecutorArgs {
     /// Where it keeps shuffle files [default: a temporary directory].
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
+    /// A log location (local folder or file, s3://bucket/prefix) or --state location that
+    /// the plans it is sent may name; repeat for each. Plans naming anything else are
+    /// refused: whoever reaches the cluster's ports can send a plan.
+    #[arg(long = "allow-location", value_name = "LOCATION", required = true)]
+    pub allow_location: Vec<String>,
     /// AWS access (the executor reads the logs).
     #[command(flatten)]
     pub aws: AwsArgs,
@@ -132,11 +142,12 @@ pub struct ExecutorArgs {
 
 impl SchedulerArgs {
     /// The scheduler's settings.
-    pub fn options(&self) -> autorevoke::cluster::SchedulerOptions {
-        autorevoke::cluster::SchedulerOptions {
+    pub fn options(&self) -> Result<autorevoke::cluster::SchedulerOptions> {
+        Ok(autorevoke::cluster::SchedulerOptions {
             bind: self.bind,
             external_host: self.external_host.clone(),
-        }
+            allowed: allowed_locations(&self.allow_location)?,
+        })
     }
 }
 
@@ -155,8 +166,17 @@ impl ExecutorArgs {
             external_host: self.external_host.clone(),
             slots: self.slots,
             work_dir: self.work_dir.as_ref().map(|d| d.display().to_string()),
+            allowed: allowed_locations(&self.allow_location)?,
         })
     }
+}
+
+/// The `--allow-location` values of a cluster process, resolved.
+fn allowed_locations(texts: &[String]) -> Result<autorevoke::location::AllowedLocations> {
+    autorevoke::location::AllowedLocations::parse(texts).map_err(|e| Error::Setting {
+        setting: "--allow-location",
+        reason: e.to_string(),
+    })
 }
 
 /// `autorevoke waf ...`

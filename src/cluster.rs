@@ -33,6 +33,7 @@ use url::Url;
 use crate::aws::AwsAccess;
 use crate::cloudfront::{LogsCodec, StatsSnapshot};
 use crate::error::{Error, Result};
+use crate::location::AllowedLocations;
 use crate::score::network::ip_network_udf;
 
 /// Where a run's queries are planned and executed (`--cluster`).
@@ -244,11 +245,13 @@ pub struct SchedulerOptions {
     pub bind: SocketAddr,
     /// The host name executors and clients use for it (default: the bind address).
     pub external_host: Option<String>,
+    /// The only log locations (and states) the plans it is sent may name.
+    pub allowed: AllowedLocations,
 }
 
 /// Runs a Ballista scheduler with autorevoke's codec and function until it is stopped.
 pub async fn serve_scheduler(options: SchedulerOptions, aws: Arc<AwsAccess>) -> Result<()> {
-    let codec = Arc::new(LogsCodec::new(aws));
+    let codec = Arc::new(LogsCodec::restricted(aws, options.allowed));
     let config = SchedulerConfig {
         bind_host: options.bind.ip().to_string(),
         bind_port: options.bind.port(),
@@ -283,6 +286,8 @@ pub struct ExecutorOptions {
     pub slots: Option<usize>,
     /// Where it keeps shuffle files (default: a temporary directory).
     pub work_dir: Option<String>,
+    /// The only log objects (and states) the tasks it is sent may read.
+    pub allowed: AllowedLocations,
 }
 
 /// Runs a Ballista executor with autorevoke's codec, function and S3 access until it is
@@ -290,7 +295,7 @@ pub struct ExecutorOptions {
 pub async fn serve_executor(options: ExecutorOptions, aws: Arc<AwsAccess>) -> Result<()> {
     // The registry makes S3 stores without waiting, so the SDK configuration is loaded now.
     aws.config().await;
-    let codec = Arc::new(LogsCodec::new(Arc::clone(&aws)));
+    let codec = Arc::new(LogsCodec::restricted(Arc::clone(&aws), options.allowed));
     let stores = Arc::new(LogStores::new(aws));
     let runtime: RuntimeProducer = Arc::new(move |_: &SessionConfig| {
         RuntimeEnvBuilder::new()

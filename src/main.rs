@@ -116,7 +116,7 @@ async fn run(cli: Cli, ui: Verbosity) -> anyhow::Result<u8> {
             if !ui.quiet {
                 eprintln!("autorevoke scheduler: listening on {}", args.bind);
             }
-            autorevoke::cluster::serve_scheduler(args.options(), aws).await?;
+            autorevoke::cluster::serve_scheduler(args.options()?, aws).await?;
             Ok(EXIT_OK)
         }
         Command::Executor(args) => {

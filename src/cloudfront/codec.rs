@@ -36,7 +36,7 @@ use super::source::{ListingCounts, LogsSource, PartitionObjects};
 use super::state::StateStore;
 use super::table::CloudFrontTable;
 use crate::aws::AwsAccess;
-use crate::location::{ListOptions, LogLocation, LogObject};
+use crate::location::{AllowedLocations, ListOptions, LogLocation, LogObject};
 use crate::score::network::ip_network_udf;
 
 /// Marks autorevoke's nodes among the extension bytes Ballista's codec also writes.
@@ -48,6 +48,8 @@ const EXEC_MAGIC: &[u8] = b"autorevoke-logs-exec/1\n";
 pub struct LogsCodec {
     /// How decoded tables and plans reach S3 (the decoding process's AWS settings).
     aws: Arc<AwsAccess>,
+    /// In a scheduler or executor process: the only locations a decoded plan may name.
+    allowed: Option<Arc<AllowedLocations>>,
     logical: BallistaLogicalExtensionCodec,
     physical: BallistaPhysicalExtensionCodec,
 }
@@ -57,12 +59,38 @@ impl LogsCodec {
     pub fn new(aws: Arc<AwsAccess>) -> Self {
         LogsCodec {
             aws,
+            allowed: None,
             logical: BallistaLogicalExtensionCodec::default(),
             physical: BallistaPhysicalExtensionCodec::default(),
         }
     }
 
+    /// A codec for a cluster process: plans naming log objects, log locations or a state
+    /// outside `allowed` are refused (anyone who reaches the cluster's ports can send one).
+    pub fn restricted(aws: Arc<AwsAccess>, allowed: AllowedLocations) -> Self {
+        LogsCodec {
+            allowed: Some(Arc::new(allowed)),
+            ..LogsCodec::new(aws)
+        }
+    }
+
+    /// Refuses `what` unless `permitted` (always permitted outside a cluster process).
+    fn check(&self, permitted: impl FnOnce(&AllowedLocations) -> bool, what: &str) -> DfResult<()> {
+        match &self.allowed {
+            Some(allowed) if !permitted(allowed) => Err(DataFusionError::Plan(format!(
+                "refused: the plan names {what}, outside the locations this process may read \
+                 (--allow-location)"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     fn state(&self, text: Option<&str>, options: ReadOptions) -> DfResult<Option<Arc<StateStore>>> {
+        if let Some(text) = text {
+            let location = LogLocation::parse_maybe_missing(text)
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            self.check(|a| a.permits(&location), &format!("the state {text}"))?;
+        }
         text.map(|text| {
             StateStore::open(
                 text,
@@ -205,6 +233,9 @@ impl LogicalExtensionCodec for LogsCodec {
             .map(|l| LogLocation::parse(l))
             .collect::<crate::Result<Vec<_>>>()
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        for location in &locations {
+            self.check(|a| a.permits(location), &location.to_string())?;
+        }
         let state = self.state(spec.state.as_deref(), spec.options)?;
         Ok(Arc::new(CloudFrontTable::decoded(
             locations,
@@ -264,7 +295,14 @@ impl PhysicalExtensionCodec for LogsCodec {
                     objects: p
                         .objects
                         .into_iter()
-                        .map(ObjectSpec::object)
+                        .map(|o| {
+                            let object = o.object()?;
+                            self.check(
+                                |a| a.permits_object(object.store_url.as_str(), &object.path),
+                                &object.display,
+                            )?;
+                            Ok(object)
+                        })
                         .collect::<DfResult<_>>()?,
                     listing: p.listing,
                 }
@@ -447,6 +485,117 @@ mod tests {
             total += n;
         }
         assert_eq!(total, 21_689);
+    }
+
+    /// A hand-made scan of one local file, as anyone reaching a cluster's ports could send,
+    /// with a state folder.
+    fn hand_made_scan(file: &std::path::Path, state: Option<String>) -> Vec<u8> {
+        let spec = ExecSpec {
+            store_url: "file:///".to_string(),
+            partitions: vec![PartitionSpec {
+                objects: vec![ObjectSpec {
+                    store_url: "file:///".to_string(),
+                    path: ObjectPath::from_absolute_path(file)
+                        .expect("path")
+                        .to_string(),
+                    size: 10,
+                    display: file.display().to_string(),
+                    unreadable: None,
+                    hour: None,
+                    version: String::new(),
+                }],
+                listing: None,
+            }],
+            projection: vec![0],
+            filter: RowFilter::default(),
+            options: ReadOptions::default(),
+            state,
+            stats_id: 0,
+        };
+        let mut buf = Vec::new();
+        encode_json(EXEC_MAGIC, &spec, &mut buf).expect("encode");
+        buf
+    }
+
+    #[test]
+    fn a_cluster_process_refuses_plans_naming_anything_outside_its_allowed_locations() {
+        let aws = Arc::new(AwsAccess::default());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let allowed_dir = dir.path().join("logs");
+        std::fs::create_dir_all(&allowed_dir).expect("mkdir");
+        let inside = allowed_dir.join("a.gz");
+        std::fs::write(&inside, b"x").expect("write");
+        let outside = dir.path().join("secret");
+        std::fs::write(&outside, b"x").expect("write");
+        let escape = allowed_dir.join("escape.gz");
+        std::os::unix::fs::symlink(&outside, &escape).expect("symlink");
+        let allowed =
+            AllowedLocations::parse(&[allowed_dir.display().to_string()]).expect("allowed");
+        let codec = LogsCodec::restricted(Arc::clone(&aws), allowed);
+        let ctx = TaskContext::default();
+        let converter = datafusion_proto::physical_plan::DefaultPhysicalProtoConverter {};
+        let decode = |buf: &[u8]| {
+            PhysicalExtensionCodec::try_decode(&codec, buf, &[], &ctx, &converter)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(decode(&hand_made_scan(&inside, None)), Ok(()));
+        let refused = |what: &str| {
+            Err(format!(
+                "Error during planning: refused: the plan names {what}, outside the locations \
+                 this process may read (--allow-location)"
+            ))
+        };
+        for file in [
+            &outside,
+            &escape,
+            &std::path::PathBuf::from("/etc/hostname"),
+        ] {
+            assert_eq!(
+                decode(&hand_made_scan(file, None)),
+                refused(&file.display().to_string())
+            );
+        }
+        // A state outside them is refused too (it would be written to), and nothing is made.
+        let state = dir.path().join("state").display().to_string();
+        assert_eq!(
+            decode(&hand_made_scan(&inside, Some(state.clone()))),
+            refused(&format!("the state {state}"))
+        );
+        assert!(!dir.path().join("state").exists());
+        // The logical plan's table: its locations are checked the same way.
+        let spec = TableSpec {
+            locations: vec![dir.path().display().to_string()],
+            list_options: ListOptions::default(),
+            options: ReadOptions::default(),
+            state: None,
+            stats_id: 0,
+        };
+        let mut buf = Vec::new();
+        encode_json(TABLE_MAGIC, &spec, &mut buf).expect("encode");
+        let canonical = std::fs::canonicalize(dir.path()).expect("canonical");
+        let err = codec
+            .try_decode_table_provider(
+                &buf,
+                &TableReference::bare("logs"),
+                crate::cloudfront::logs_schema(),
+                &ctx,
+            )
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        assert_eq!(err, refused(&canonical.display().to_string()));
+        // The client's own codec (and standalone's) plans what it lists: no restriction.
+        let open = LogsCodec::new(aws);
+        assert!(
+            PhysicalExtensionCodec::try_decode(
+                &open,
+                &hand_made_scan(&outside, None),
+                &[],
+                &ctx,
+                &converter
+            )
+            .is_ok()
+        );
     }
 
     #[test]

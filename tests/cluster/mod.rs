@@ -265,7 +265,16 @@ impl Drop for LocalCluster {
 
 #[test]
 fn a_scheduler_and_two_executor_processes_score_exactly_as_the_local_engine() {
-    let cluster = LocalCluster::start(2, 2, &[]);
+    let work = tempdir();
+    let (work_dir, sample) = (
+        work.path().display().to_string(),
+        repo().join("sample-logs").display().to_string(),
+    );
+    let cluster = LocalCluster::start(
+        2,
+        2,
+        &["--allow-location", &work_dir, "--allow-location", &sample],
+    );
     let on_cluster = |args: &[&str]| {
         let out = autorevoke(&[args, &["--cluster", &cluster.url][..]].concat());
         assert_eq!(
@@ -283,7 +292,6 @@ fn a_scheduler_and_two_executor_processes_score_exactly_as_the_local_engine() {
         stdout(&out)
     };
 
-    let work = tempdir();
     let synth = small_synth(work.path());
     let synth = synth.display().to_string();
     // 6 partitions over 2 executors of 2 slots: tasks get some of the partitions each.
@@ -377,7 +385,6 @@ fn a_scheduler_and_two_executor_processes_score_exactly_as_the_local_engine() {
     );
 
     // A query, with the ip_network function, on the sample logs.
-    let sample = repo().join("sample-logs").display().to_string();
     let sql = "SELECT status, count(*) AS n, count(DISTINCT ip_network(request_ip)) AS networks \
                FROM logs GROUP BY status ORDER BY status";
     let args = [
@@ -393,6 +400,32 @@ fn a_scheduler_and_two_executor_processes_score_exactly_as_the_local_engine() {
     assert_eq!(
         on_cluster(&args),
         "status,n,networks\n0,116,51\n200,19931,71\n206,1610,70\n404,32,22\n"
+    );
+    // A folder outside the allowed locations is refused, named.
+    let outside = tempdir();
+    let name = &sample_log_names()[0];
+    std::fs::copy(
+        repo().join("sample-logs").join(name),
+        outside.path().join(name),
+    )
+    .expect("copy");
+    let outside_dir = std::fs::canonicalize(outside.path()).expect("canonical");
+    let out = autorevoke(&[
+        "score",
+        &outside_dir.display().to_string(),
+        "--now",
+        "latest",
+        "--cluster",
+        &cluster.url,
+    ]);
+    expect_exit(
+        &out,
+        1,
+        &format!(
+            "refused: the plan names {}, outside the locations this process may read \
+             (--allow-location)",
+            outside_dir.display()
+        ),
     );
     // Both executors ran tasks: each wrote shuffle files for some of the jobs.
     for i in 0..2 {
@@ -420,7 +453,12 @@ async fn executors_read_s3_logs_with_their_own_aws_settings() {
     assert_eq!(uploaded, 6);
     // The executors make their S3 stores from their own flags and environment (the test's
     // dummy credentials), never from the client's.
-    let cluster = LocalCluster::start(2, 1, &["--endpoint-url", &endpoint]);
+    let allowed = format!("s3://{bucket}/cf");
+    let cluster = LocalCluster::start(
+        2,
+        1,
+        &["--endpoint-url", &endpoint, "--allow-location", &allowed],
+    );
     let location = format!("s3://{bucket}/cf/E2SYNTH0EXAMPLE/");
     let args = |location: &str| {
         [
@@ -451,14 +489,42 @@ async fn executors_read_s3_logs_with_their_own_aws_settings() {
     );
     assert_eq!(stdout(&remote), stdout(&local));
     assert!(stdout(&local).lines().count() > 50);
+    // Another prefix of the same bucket is outside what the cluster may read.
+    let elsewhere = format!("s3://{bucket}/cfx/");
+    let mut refused_args = args(&elsewhere).to_vec();
+    refused_args
+        .extend(["--cluster", &cluster.url, "--endpoint-url", &endpoint].map(str::to_string));
+    let refused = autorevoke(&refused_args.iter().map(String::as_str).collect::<Vec<_>>());
+    expect_exit(
+        &refused,
+        1,
+        &format!(
+            "refused: the plan names {elsewhere}, outside the locations this process may read \
+             (--allow-location)"
+        ),
+    );
 }
 
 #[test]
 fn bad_or_unreachable_cluster_addresses_are_clear_errors() {
     let out = autorevoke(&["score", "sample-logs", "--cluster", "df://nohost"]);
     expect_exit(&out, 2, "expected df://HOST:PORT");
-    let out = autorevoke(&["executor", "--scheduler", "nohost"]);
-    expect_exit(&out, 2, "--scheduler");
+    let out = autorevoke(&[
+        "executor",
+        "--scheduler",
+        "nohost",
+        "--allow-location",
+        "/tmp",
+    ]);
+    expect_exit(&out, 2, "invalid setting --scheduler");
+    // A cluster process reads only what it is allowed to: the flag is required.
+    for args in [
+        &["executor", "--scheduler", "127.0.0.1:1"][..],
+        &["scheduler"][..],
+    ] {
+        let out = autorevoke(args);
+        expect_exit(&out, 2, "--allow-location <LOCATION>");
+    }
     // Nothing listens there: the run fails naming the scheduler.
     let port = free_port();
     let url = format!("df://127.0.0.1:{port}");
