@@ -488,6 +488,10 @@ pub struct ScoringSource {
     pub scoring: ScoringArgs,
     #[command(flatten)]
     pub aws: AwsArgs,
+    /// Exit 0 when the window holds nothing to score (no log objects, no rows in the window,
+    /// no session tokens); without it such a run exits 9, naming the cause.
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 /// A scoring command's checked settings and the engine over its logs.
@@ -500,6 +504,8 @@ pub struct ScoringRun {
     pub aws: Arc<AwsAccess>,
     /// The engine over the logs.
     pub engine: LogEngine,
+    /// A window with nothing to score is a success (`--allow-empty`).
+    pub allow_empty: bool,
 }
 
 impl ScoringSource {
@@ -519,6 +525,7 @@ impl ScoringSource {
             params,
             aws,
             engine,
+            allow_empty: self.allow_empty || cfg.scoring.allow_empty.unwrap_or(false),
         })
     }
 }

@@ -97,6 +97,8 @@ pub struct ScoringConfig {
     pub weight_referer: Option<f64>,
     /// As `--weight-ua`.
     pub weight_ua: Option<f64>,
+    /// As `--allow-empty`.
+    pub allow_empty: Option<bool>,
 }
 
 /// `[revocation]`

@@ -341,6 +341,15 @@ impl LogEngine {
         Ok(listing.objects.iter().filter_map(|o| o.hour).max())
     }
 
+    /// The log locations, as messages name them.
+    pub fn locations_text(&self) -> String {
+        self.locations
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Seconds listed on both sides of a window for rows delivered into a neighbouring hour.
     pub fn late_margin_s(&self) -> i64 {
         self.list_options.late_margin_s

@@ -9,7 +9,7 @@ use chrono::Utc;
 use crate::aws::AwsAccess;
 use crate::engine::LogEngine;
 use crate::error::{Error, Result};
-use crate::revocation::{AutoItem, ManualItem, RevocationTable, WriteSummary};
+use crate::revocation::{AutoItem, ManualItem, RevocationItem, RevocationTable, WriteSummary};
 use crate::score::{ScoreParams, ScoreReport, WindowSpec, score};
 use crate::waf::{ApplyOutcome, Compiled, WafRuleGroup, compile};
 
@@ -162,8 +162,17 @@ pub async fn run(
         tracing::info!(table = %options.table, outcome = ?written, "wrote the revocation items");
         Some(written)
     };
+    // A dry run writes nothing, so its compile counts the items it would have written.
+    let pending: Vec<RevocationItem> =
+        if write.is_none() && options.dry_run && breaker.is_none() && partial.is_none() {
+            items.iter().map(RevocationItem::from_auto).collect()
+        } else {
+            Vec::new()
+        };
     let compile = match &options.compile {
-        Some(target) => Some(compile_waf(aws, &options.table, target, options.dry_run).await?),
+        Some(target) => {
+            Some(compile_waf(aws, &options.table, target, options.dry_run, pending).await?)
+        }
         None => None,
     };
     Ok(RunReport {
@@ -241,12 +250,14 @@ pub async fn revoke(
     Ok(items)
 }
 
-/// Reads the table and makes the rule group hold its rules.
+/// Reads the table and makes the rule group hold its rules, counting `pending` items (a dry
+/// run's, not written) as if they were in the table.
 pub async fn compile_waf(
     aws: &AwsAccess,
     table: &str,
     target: &WafTarget,
     dry_run: bool,
+    pending: Vec<RevocationItem>,
 ) -> Result<CompileReport> {
     let client = aws.wafv2_client().await;
     let id = match &target.rule_group_id {
@@ -308,7 +319,9 @@ pub async fn compile_waf(
             }
         )));
     }
-    let compiled = compile(active.items, now, target.retention_minutes, capacity);
+    let mut items = active.items;
+    items.extend(pending);
+    let compiled = compile(items, now, target.retention_minutes, capacity);
     let outcome = group
         .apply(&compiled.rules, dry_run, target.allow_mass_unblock)
         .await?;

@@ -40,6 +40,12 @@ const EXIT_NO_CREDENTIALS: u8 = 6;
 /// Exit code: a safety limit stopped the change: the circuit breaker (too many sessions
 /// flagged, nothing written) or a mass unblock (`waf compile` would remove most rules).
 const EXIT_BREAKER: u8 = 7;
+/// Exit code: the window held nothing to score (no log objects at the location, no rows in
+/// the window, no session tokens); the cause is on stderr. `--allow-empty` makes it 0.
+const EXIT_EMPTY: u8 = 9;
+
+/// How a failed object that is not a CloudFront log at all is reported.
+const NOT_A_LOG: &str = "not a CloudFront log";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -154,13 +160,28 @@ async fn run_score(args: ScoreArgs, cfg: &Config, ui: Verbosity) -> anyhow::Resu
         spec,
         params,
         engine,
+        allow_empty,
         ..
     } = args.source.prepare(cfg, ui.progress())?;
     let report = score::score(&engine, spec, params).await?;
     with_output(args.output.as_deref(), |out| {
         report::render(&report, args.format, args.all, out)
     })?;
-    Ok(finish(&report.stats, ui))
+    let code = finish(&report.stats, ui);
+    Ok(empty_or(code, &report, allow_empty, ui))
+}
+
+/// `code`, or [`EXIT_EMPTY`] (with the cause on stderr) when a complete read found nothing
+/// to score and that is not allowed. Lost input (exit 3) says more and wins.
+fn empty_or(code: u8, report: &score::ScoreReport, allow_empty: bool, ui: Verbosity) -> u8 {
+    if !report.empty || code != EXIT_OK {
+        return code;
+    }
+    if !ui.quiet {
+        let reason = report.not_scored_reason.as_deref().unwrap_or("no session");
+        eprintln!("autorevoke: nothing to score: {reason}");
+    }
+    if allow_empty { EXIT_OK } else { EXIT_EMPTY }
 }
 
 async fn run_explain(args: ExplainArgs, cfg: &Config, ui: Verbosity) -> anyhow::Result<u8> {
@@ -197,6 +218,7 @@ async fn run_job(args: RunArgs, cfg: &Config, ui: Verbosity) -> anyhow::Result<u
         params,
         aws,
         engine,
+        allow_empty,
     } = args.source.prepare(cfg, ui.progress())?;
     let options = args.options(cfg)?;
     let report = job::run(&engine, &aws, spec, params, &options).await?;
@@ -216,7 +238,26 @@ async fn run_job(args: RunArgs, cfg: &Config, ui: Verbosity) -> anyhow::Result<u
         eprintln!("autorevoke: circuit breaker: {reason}");
         return Ok(EXIT_BREAKER);
     }
-    Ok(code)
+    // A scheduled job pointed at something that is not CloudFront logs is misconfigured, not
+    // short of a few objects: fail.
+    let strangers: Vec<&str> = report
+        .score
+        .stats
+        .failures
+        .iter()
+        .filter(|f| f.reason.starts_with(NOT_A_LOG))
+        .map(|f| f.object.as_str())
+        .collect();
+    if !strangers.is_empty() {
+        eprintln!(
+            "autorevoke: {} of the objects read are not CloudFront logs ({}): check the \
+             location",
+            strangers.len(),
+            strangers.join(", ")
+        );
+        return Ok(EXIT_FAILURE);
+    }
+    Ok(empty_or(code, &report.score, allow_empty, ui))
 }
 
 async fn run_revoke(args: RevokeArgs, cfg: &Config) -> anyhow::Result<u8> {
@@ -231,7 +272,7 @@ async fn run_waf_compile(args: WafCompileArgs, cfg: &Config) -> anyhow::Result<u
     let table = args.table(cfg)?;
     let target = args.rule_group.target(cfg)?;
     let aws = args.aws.access(cfg);
-    let compiled = job::compile_waf(&aws, &table, &target, args.dry_run).await?;
+    let compiled = job::compile_waf(&aws, &table, &target, args.dry_run, Vec::new()).await?;
     with_output(None, |out| report::render_compile(&compiled, out))?;
     Ok(EXIT_OK)
 }

@@ -424,6 +424,7 @@ impl PartitionReader {
                 .blocking_send(Ok(batch))
                 .map_err(|_| Stop::Cancelled)
         };
+        let samples = std::cell::RefCell::new(Vec::new());
         let on_line = |line_no: u64, line: Line<'_>| {
             let result = match line {
                 Line::Text(text) => parser.push_line(text),
@@ -442,11 +443,15 @@ impl PartitionReader {
                     if self.options.strict {
                         return Err(Stop::Fatal(format!("{display}: line {line_no}: {reason}")));
                     }
-                    self.stats.sample_malformed(MalformedLine {
-                        object: display.to_string(),
-                        line: line_no,
-                        reason,
-                    });
+                    // Kept until the object is known to be a log (published below).
+                    let mut samples = samples.borrow_mut();
+                    if samples.len() < super::stats::MALFORMED_SAMPLES {
+                        samples.push(MalformedLine {
+                            object: display.to_string(),
+                            line: line_no,
+                            reason,
+                        });
+                    }
                     Ok(())
                 }
                 Err(ParseProblem::Object(reason)) => {
@@ -475,6 +480,23 @@ impl PartitionReader {
             Ok(None) => Ok(()),
             Err(p) => Err(Stop::Failed(problem_text(p))),
         };
+        let samples = samples.into_inner();
+        if parser.is_not_a_log() && walk.as_ref().is_ok_and(Result::is_ok) {
+            // None of its lines is a record, and it has no CloudFront header: the object
+            // fails as a whole (its lines are not malformed lines of a log).
+            let lines = parser.counts.rows_read;
+            let first = samples
+                .first()
+                .map(|m| format!(" (line {}: {})", m.line, m.reason))
+                .unwrap_or_default();
+            *counts = ObjectCounts::default();
+            return Err(Stop::Failed(format!(
+                "not a CloudFront log: none of its {lines} line(s) is a CloudFront record{first}"
+            )));
+        }
+        for sample in samples {
+            self.stats.sample_malformed(sample);
+        }
         self.stats.add_rows(&parser.counts);
         *counts = parser.counts;
         match walk {

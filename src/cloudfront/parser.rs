@@ -112,6 +112,10 @@ pub struct ObjectParser {
     realtime: bool,
     /// Set after the first row or `#Fields` line: the object's form is known.
     form_known: bool,
+    /// Set by a `#Version` or `#Fields` line: the object says it is a CloudFront log.
+    saw_header: bool,
+    /// Set by a line that starts like a v2 JSON record (`{`): a JSON log, if a broken one.
+    saw_json: bool,
     /// What this object contributed so far.
     pub counts: ObjectCounts,
 }
@@ -158,6 +162,8 @@ impl ObjectParser {
             realtime_fields: RealtimeFields::default(),
             realtime: false,
             form_known: false,
+            saw_header: false,
+            saw_json: false,
             counts: ObjectCounts::default(),
         };
         let default: Vec<&str> = COLUMNS[..DEFAULT_FIELD_COUNT]
@@ -180,6 +186,7 @@ impl ObjectParser {
                 ));
             }
             self.form_known = true;
+            self.saw_header |= line.starts_with(b"#Fields:") || line.starts_with(b"#Version:");
             self.header_line(line)?;
             return Ok(None);
         }
@@ -197,6 +204,7 @@ impl ObjectParser {
             }
         }
         self.counts.rows_read += 1;
+        self.saw_json |= line[0] == b'{';
         let row = match (line[0] == b'{', self.format) {
             (true, InputFormat::Auto | InputFormat::Json) if !self.realtime => {
                 self.json_line(line)?
@@ -223,6 +231,18 @@ impl ObjectParser {
         self.format = format;
         self.realtime_fields = realtime_fields;
         self
+    }
+
+    /// True when the object so far is not a CloudFront log at all: it had lines, none of
+    /// them a record, no CloudFront header (`#Version`, `#Fields`), and none looked like a
+    /// JSON or real-time record. A log with corrupt lines is a log; an nginx log or a stray
+    /// file is not.
+    pub fn is_not_a_log(&self) -> bool {
+        !self.saw_header
+            && !self.realtime
+            && !self.saw_json
+            && self.counts.rows_read > 0
+            && self.counts.rows_malformed == self.counts.rows_read
     }
 
     /// Counts a line that was too long to buffer as read and malformed.

@@ -10,7 +10,7 @@ use datafusion::physical_plan::metrics::{
 use serde::Serialize;
 
 /// How many malformed lines are kept with their text for the report.
-const MALFORMED_SAMPLES: usize = 20;
+pub(crate) const MALFORMED_SAMPLES: usize = 20;
 
 /// An object that could not be read (fully), with the reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -159,6 +159,17 @@ impl ManualItem {
 }
 
 impl RevocationItem {
+    /// The item `auto` is once written: what a dry run's compile counts with.
+    pub fn from_auto(auto: &AutoItem) -> Self {
+        RevocationItem {
+            session_id: auto.session_id.clone(),
+            item_type: ItemType::Auto,
+            score: auto.score,
+            last_updated: auto.last_updated,
+            ttl: Some(auto.ttl),
+        }
+    }
+
     /// Reads an item back. An item without the attributes the compiler needs (or with one of
     /// the wrong type) is an error naming the item and the attribute: the compiler counts it
     /// and fails, because dropping it would silently unblock its session.

@@ -1,6 +1,7 @@
 //! Session scoring (`shared/docs/SCORING.md`, profile `upstream`): binds the parameters into
 //! `queries/score.sql`, runs it over the logs and returns typed scored sessions.
 
+pub mod empty;
 pub mod network;
 pub mod params;
 
@@ -120,6 +121,9 @@ pub struct ScoreReport {
     pub flagged: u64,
     /// Why nothing was scored, when nothing was.
     pub not_scored_reason: Option<String>,
+    /// The window held no session at all (no objects, no rows, no session tokens): a run
+    /// that found nothing, which the binary does not report as success.
+    pub empty: bool,
     /// What reading the logs saw.
     pub stats: StatsSnapshot,
     /// What the first scan of `--now latest` read to find the newest row time.
@@ -151,6 +155,16 @@ pub async fn score(
         _ => (None, None),
     };
     let Some(window) = spec.resolve(latest) else {
+        let objects = latest_stats.as_ref().map_or(0, |s| s.objects_listed);
+        let reason = if objects == 0 {
+            format!(
+                "no log objects at {} (check the location and its prefix), so `--now latest` \
+                 has no time",
+                engine.locations_text()
+            )
+        } else {
+            format!("the {objects} log object(s) hold no rows, so `--now latest` has no time")
+        };
         return Ok(ScoreReport {
             window: None,
             params,
@@ -158,7 +172,8 @@ pub async fn score(
             sessions_in_window: 0,
             sessions_scored: 0,
             flagged: 0,
-            not_scored_reason: Some("the logs hold no rows, so `--now latest` has no time".into()),
+            not_scored_reason: Some(reason),
+            empty: true,
             stats: latest_stats.clone().unwrap_or_default(),
             latest_scan: latest_stats,
             sessions: Vec::new(),
@@ -188,7 +203,19 @@ pub async fn score(
         flagged,
         "scored the sessions of the window"
     );
-    let not_scored_reason = if sessions_in_window < params.min_sessions {
+    let empty = sessions_in_window == 0;
+    let not_scored_reason = if empty {
+        let known = match spec {
+            WindowSpec::Lookback {
+                now: Now::Latest, ..
+            } => Some((
+                latest,
+                latest_stats.as_ref().map_or(0, |s| s.objects_listed),
+            )),
+            _ => None,
+        };
+        Some(empty::why_empty(engine, &window, known).await?)
+    } else if sessions_in_window < params.min_sessions {
         Some(format!(
             "only {sessions_in_window} session(s) in the window, fewer than --min-sessions {}",
             params.min_sessions
@@ -209,6 +236,7 @@ pub async fn score(
         sessions_scored,
         flagged,
         not_scored_reason,
+        empty,
         stats,
         latest_scan: latest_stats,
         sessions,
@@ -221,7 +249,7 @@ pub async fn score(
 /// newest row is there, as a window's rows are in its hours' objects), and objects whose
 /// names give no hour. When no key names an hour, or those objects hold no row from the
 /// newest hour on, every object is read.
-async fn latest_row_time(
+pub(crate) async fn latest_row_time(
     engine: &LogEngine,
 ) -> Result<(Option<DateTime<Utc>>, Option<StatsSnapshot>)> {
     if let Some(hour) = engine.newest_hour().await? {

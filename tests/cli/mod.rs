@@ -79,7 +79,7 @@ fn score_json_carries_the_window_params_and_stats() {
 #[test]
 fn score_table_explains_an_unscored_window() {
     let out = autorevoke(&["score", "sample-logs", "--now", "2020-01-01T00:00:00Z"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(9), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(
         text.contains("window   2019-12-31T23:50:00Z .. 2020-01-01T00:00:00Z"),
@@ -87,9 +87,27 @@ fn score_table_explains_an_unscored_window() {
     );
     assert!(
         text.contains(
-            "nothing scored: only 0 session(s) in the window, fewer than --min-sessions 3"
+            "nothing scored: no rows in the window 2019-12-31T23:50:00Z to \
+             2020-01-01T00:00:00Z; the newest row in the logs is at 2026-01-15T20:00:00Z"
         ),
         "{text}"
+    );
+    // A window with sessions, but fewer than --min-sessions, is a legitimate quiet one.
+    let out = autorevoke(&[
+        "score",
+        "sample-logs",
+        "--now",
+        "latest",
+        "--min-sessions",
+        "1000",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(
+            "nothing scored: only 56 session(s) in the window, fewer than --min-sessions 1000"
+        ),
+        "{}",
+        stdout(&out)
     );
 }
 
@@ -476,4 +494,127 @@ fn memory_limit_bounds_the_query_and_names_the_consumers_when_exceeded() {
     );
     let out = autorevoke(&[&args[..], &["--memory-limit", "lots"]].concat());
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_run_that_finds_nothing_to_score_names_the_cause_and_exits_9() {
+    let empty = tempdir();
+    let dir = empty.path().display().to_string();
+    // No objects at the location.
+    let out = autorevoke(&["score", &dir, "--now", "latest"]);
+    expect_exit(
+        &out,
+        9,
+        &format!(
+            "autorevoke: nothing to score: no log objects at {} (check the location and its \
+             prefix), so `--now latest` has no time",
+            std::fs::canonicalize(empty.path()).expect("dir").display()
+        ),
+    );
+    // --allow-empty: the same report, exit 0.
+    let out = autorevoke(&["score", &dir, "--now", "latest", "--allow-empty"]);
+    expect_exit(&out, 0, "nothing to score: no log objects at");
+    // An archive scored at another time (stale logs in a scheduled run, or no --now).
+    let out = autorevoke(&["score", "sample-logs", "--now", "2026-01-16T10:00:00Z"]);
+    expect_exit(
+        &out,
+        9,
+        "autorevoke: nothing to score: no rows in the window 2026-01-16T09:50:00Z to \
+         2026-01-16T10:00:00Z; the newest row in the logs is at 2026-01-15T20:00:00Z (score \
+         the newest window with --now latest, or give --from and --to)",
+    );
+    let out = autorevoke(&[
+        "run",
+        "sample-logs",
+        "--now",
+        "2026-01-16T10:00:00Z",
+        "--dry-run",
+        "--table",
+        "t",
+    ]);
+    expect_exit(&out, 9, "nothing to score: no rows in the window");
+    // Logs whose paths carry no session token under the session rule.
+    let sessionless = tempdir();
+    let rows: Vec<Row> = (0..40)
+        .map(|i| row("abc", i, "/seg.ts").uri("/video/seg.ts"))
+        .collect();
+    write_log(&sessionless.path().join("E2X.2026-01-01-00.a.gz"), &rows);
+    let out = autorevoke(&[
+        "score",
+        &sessionless.path().display().to_string(),
+        "--now",
+        "latest",
+    ]);
+    expect_exit(
+        &out,
+        9,
+        "autorevoke: nothing to score: none of the 40 rows in the window \
+         2025-12-31T23:50:39Z to 2026-01-01T00:00:39Z has a session token under the session \
+         rule (a first path segment <id>.<header>.<payload>.<signature>); 40 of 40 rows read \
+         had none",
+    );
+    // A window with sessions, too few to score, is not empty: exit 0 with the reason.
+    let few = tempdir();
+    let rows: Vec<Row> = (0..40).map(|i| row("only1", i, "/seg.ts")).collect();
+    write_log(&few.path().join("E2X.2026-01-01-00.a.gz"), &rows);
+    let out = autorevoke(&[
+        "score",
+        &few.path().display().to_string(),
+        "--now",
+        "latest",
+    ]);
+    expect_exit(&out, 0, "");
+    assert!(
+        stdout(&out).contains("fewer than --min-sessions 3"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn an_object_that_is_not_a_cloudfront_log_fails_by_name_and_fails_a_run() {
+    let dir = tempdir();
+    for name in sample_log_names() {
+        std::fs::copy(
+            repo().join("sample-logs").join(&name),
+            dir.path().join(&name),
+        )
+        .expect("copy");
+    }
+    let nginx = dir.path().join("access.log");
+    std::fs::write(
+        &nginx,
+        "192.0.2.1 - - [15/Jan/2026:19:55:00 +0000] \"GET /a HTTP/1.1\" 200 512 \"-\" \"curl/8\"\n\
+         192.0.2.2 - - [15/Jan/2026:19:55:01 +0000] \"GET /b HTTP/1.1\" 200 512 \"-\" \"curl/8\"\n",
+    )
+    .expect("write");
+    let logs = dir.path().display().to_string();
+    let out = autorevoke(&["score", &logs, "--now", "latest", "--format", "json"]);
+    expect_exit(
+        &out,
+        3,
+        &format!(
+            "{}: not a CloudFront log: none of its 2 line(s) is a CloudFront record (line 1: \
+             expected 33 fields, found 1)",
+            std::fs::canonicalize(&nginx).expect("path").display()
+        ),
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(report["stats"]["objects_failed"], 1);
+    assert_eq!(report["stats"]["rows_malformed"], 0);
+    let out = autorevoke(&["run", &logs, "--now", "latest", "--dry-run", "--table", "t"]);
+    expect_exit(&out, 1, "1 of the objects read are not CloudFront logs");
+    // A log with a few bad lines is still a log: malformed lines, exit 3.
+    let mut text = sample_text(&sample_log_names()[0]);
+    text.push_str("this is not a log line\n");
+    write_gz(
+        &dir.path().join("E2SYNTH0EXAMPLE.2026-01-15-19.bad.gz"),
+        text.as_bytes(),
+    );
+    std::fs::remove_file(&nginx).expect("rm");
+    let out = autorevoke(&["score", &logs, "--now", "latest", "--format", "json"]);
+    expect_exit(&out, 3, "line ");
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(report["stats"]["objects_failed"], 0);
+    assert_eq!(report["stats"]["rows_malformed"], 1);
 }

@@ -93,17 +93,26 @@ async fn all_samples_together_and_recursively() {
     let Some(path) = shared_sample("SOURCES.md") else {
         return;
     };
-    // The folder also holds SOURCES.md: every regular file is a log object, and that one's
-    // lines are malformed (counted, skipped).
+    // The folder also holds SOURCES.md: every regular file is a log object, and that one is
+    // not a CloudFront log (none of its lines is a record): a failed object, named.
     let dir = path.parent().expect("a folder");
     let out = engine(&[dir])
         .run("SELECT count(*) FROM logs", None)
         .await
         .expect("runs");
     assert_eq!(out.stats.objects_listed, 4);
-    assert_eq!(out.stats.objects_read, 4);
-    assert_eq!(out.stats.rows_read - out.stats.rows_malformed, 66 + 3 + 2);
-    assert!(out.stats.rows_malformed > 0);
+    assert_eq!(out.stats.objects_read, 3);
+    assert_eq!(out.stats.objects_failed, 1);
+    assert!(
+        out.stats.failures[0].object.ends_with("SOURCES.md")
+            && out.stats.failures[0]
+                .reason
+                .starts_with("not a CloudFront log: none of its "),
+        "{:?}",
+        out.stats.failures
+    );
+    assert_eq!(out.stats.rows_read, 66 + 3 + 2);
+    assert_eq!(out.stats.rows_malformed, 0);
 }
 
 #[tokio::test]

@@ -898,3 +898,31 @@ async fn a_tripped_breaker_writes_nothing_but_still_compiles_so_expired_rules_go
     assert!(env.rules().await.0.is_empty());
     assert_eq!(env.items().await.keys().collect::<Vec<_>>(), ["expiring"]);
 }
+
+#[tokio::test]
+async fn a_dry_run_compile_counts_the_items_the_same_dry_run_would_write() {
+    let Some(env) = setup("dry-compile", "", "").await else {
+        return;
+    };
+    let out = env.run_sample(&["--dry-run", "--compile-waf", "--rule-group", &env.group]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("dry run: would write 5 AUTO item(s):"),
+        "{text}"
+    );
+    let added: Vec<String> = text
+        .lines()
+        .find_map(|l| l.strip_prefix("added   (5): "))
+        .unwrap_or_else(|| panic!("no 5 rules added in:\n{text}"))
+        .split(' ')
+        .map(|r| r.trim_start_matches("autorevoke-").to_string())
+        .collect();
+    // Nothing was written or applied.
+    assert!(env.items().await.is_empty());
+    assert!(env.rules().await.0.is_empty());
+    // The real run applies exactly the rules the dry run showed, in its order.
+    let out = env.run_sample(&["--compile-waf", "--rule-group", &env.group]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(ids(&env.rules().await.0), added);
+}

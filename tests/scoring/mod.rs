@@ -340,7 +340,8 @@ async fn now_latest_over_logs_without_rows_explains_itself() {
     assert_eq!(r.window, None);
     assert_eq!(
         r.not_scored_reason.as_deref(),
-        Some("the logs hold no rows, so `--now latest` has no time")
+        Some("the 1 log object(s) hold no rows, so `--now latest` has no time")
     );
+    assert!(r.empty);
     assert_eq!((r.stats.objects_read, r.stats.rows_read), (1, 0));
 }
