@@ -193,8 +193,9 @@ pub struct AwsArgs {
     /// AWS region (default: the standard AWS settings, else us-east-1).
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
-    /// Named profile from the shared AWS config and credentials files (as AWS_PROFILE).
-    #[arg(long, value_name = "NAME")]
+    /// Named profile from the shared AWS config and credentials files (as AWS_PROFILE and
+    /// the AWS CLI's --profile).
+    #[arg(long, visible_alias = "profile", value_name = "NAME", value_parser = parse_aws_profile)]
     pub aws_profile: Option<String>,
     /// Endpoint override, e.g. a local AWS-compatible server (default: AWS_ENDPOINT_URL_<SERVICE>
     /// or AWS_ENDPOINT_URL); S3 uses path-style addressing with it.
@@ -226,8 +227,8 @@ impl AwsArgs {
 /// Where the logs are and how to read them.
 #[derive(Debug, Args)]
 pub struct ReadArgs {
-    /// Log locations: files, folders (read recursively) or s3://bucket/prefix (default: the
-    /// config file's [logs] locations).
+    /// Log locations: files, folders (read recursively), s3://bucket/prefix, or `-` for
+    /// standard input (default: the config file's [logs] locations).
     #[arg(value_name = "LOCATION")]
     pub locations: Vec<String>,
     /// How log objects are laid out, to list only the hours a window needs [default: auto].
@@ -298,7 +299,10 @@ impl ReadArgs {
         }
         let locations = texts
             .iter()
-            .map(|l| LogLocation::parse(l))
+            .map(|l| match l.as_str() {
+                "-" => LogLocation::parse(&stdin_spool()?.display().to_string()),
+                l => LogLocation::parse(l),
+            })
             .collect::<Result<Vec<_>>>()?;
         let options = ReadOptions {
             strict: self.strict || cfg.logs.strict.unwrap_or(false),
@@ -378,6 +382,33 @@ impl ReadArgs {
     }
 }
 
+/// Where `-` (standard input) is kept for the run: a log object is read by name, and maybe
+/// more than once (`--now latest`), so a pipe is copied to a file first (streamed, never held
+/// in memory). [`remove_stdin_spool`] deletes it when the run ends.
+static STDIN_SPOOL: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Standard input, copied once to a file of its own (`<tmp>/autorevoke-stdin-<pid>/stdin`).
+fn stdin_spool() -> Result<PathBuf> {
+    if let Some(path) = STDIN_SPOOL.get() {
+        return Ok(path.clone());
+    }
+    let dir = std::env::temp_dir().join(format!("autorevoke-stdin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+    let path = dir.join("stdin");
+    let mut file =
+        std::fs::File::create(&path).map_err(Error::io(format!("creating {}", path.display())))?;
+    std::io::copy(&mut std::io::stdin().lock(), &mut file)
+        .map_err(Error::io("reading the logs from standard input (-)"))?;
+    Ok(STDIN_SPOOL.get_or_init(|| path).clone())
+}
+
+/// Deletes the copy of standard input, if a location was `-`.
+pub fn remove_stdin_spool() {
+    if let Some(dir) = STDIN_SPOOL.get().and_then(|p| p.parent()) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
 /// The time window.
 #[derive(Debug, Args)]
 pub struct WindowArgs {
@@ -410,10 +441,10 @@ impl WindowArgs {
 /// Scoring parameters (SCORING.md).
 #[derive(Debug, Args)]
 pub struct ScoringArgs {
-    /// Scoring rules: `upstream` is SCORING.md exactly; `concurrent` counts viewers active at
-    /// the same time [default: upstream].
+    /// Scoring rules: `upstream` is the reference solution's exactly; `concurrent` counts
+    /// viewers active at the same time [default: upstream].
     #[arg(long, value_enum)]
-    pub profile: Option<Profile>,
+    pub rules: Option<Profile>,
     /// `concurrent`: seconds a network must overlap an earlier one to count as another
     /// viewer [default: 60].
     #[arg(long, value_name = "SECONDS")]
@@ -447,7 +478,7 @@ impl ScoringArgs {
         let c = &cfg.scoring;
         let d = ScoreParams::default();
         let params = ScoreParams {
-            profile: self.profile.or(c.profile).unwrap_or(d.profile),
+            profile: self.rules.or(c.rules).unwrap_or(d.profile),
             min_overlap: self
                 .min_overlap
                 .or(c.min_overlap_seconds)
@@ -538,12 +569,21 @@ pub struct ScoreArgs {
     /// List every scored session, not only the flagged ones.
     #[arg(long)]
     pub all: bool,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
-    /// Write the report to this file instead of stdout.
+    /// Output format [default: from --output's extension (.txt .csv .json .parquet .html),
+    /// else table].
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Write the report to this file instead of stdout (`-o json`, a format's name as the AWS
+    /// CLI's `--output`, is that format on stdout).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+impl ScoreArgs {
+    /// The report's format and file.
+    pub fn target(&self) -> (Format, Option<PathBuf>) {
+        output_target(self.format, self.output.as_deref(), Format::Table)
+    }
 }
 
 /// The rule group options shared by `run --compile-waf`, `waf compile` and `init`.
@@ -817,12 +857,62 @@ pub struct QueryArgs {
     /// A file holding the SQL to run (see queries/examples/).
     #[arg(long, value_name = "FILE")]
     pub sql_file: Option<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = QueryFormat::Table)]
-    pub format: QueryFormat,
-    /// Write the result to this file instead of stdout.
+    /// Output format [default: from --output's extension (.txt .csv .json .parquet), else
+    /// table].
+    #[arg(long, value_enum)]
+    pub format: Option<QueryFormat>,
+    /// Write the result to this file instead of stdout (`-o json` is JSON on stdout).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+impl QueryArgs {
+    /// The result's format and file.
+    pub fn target(&self) -> (QueryFormat, Option<PathBuf>) {
+        output_target(self.format, self.output.as_deref(), QueryFormat::Table)
+    }
+}
+
+/// The format and file of a command's output: `--format`, else what `--output`'s extension
+/// says (`.txt` is a table), else `default`. An `--output` that is only a format's name
+/// (`json`), as AWS CLI users type it, is that format on stdout.
+pub fn output_target<F: clap::ValueEnum + Copy>(
+    format: Option<F>,
+    output: Option<&std::path::Path>,
+    default: F,
+) -> (F, Option<PathBuf>) {
+    let named = |name: &str| {
+        let name = if name.eq_ignore_ascii_case("txt") {
+            "table"
+        } else {
+            name
+        };
+        F::from_str(name, true).ok()
+    };
+    let Some(path) = output else {
+        return (format.unwrap_or(default), None);
+    };
+    let bare = path.components().count() == 1 && path.extension().is_none();
+    if let (true, Some(as_format)) = (bare, path.to_str().and_then(named)) {
+        return (format.unwrap_or(as_format), None);
+    }
+    let from_extension = path.extension().and_then(|e| e.to_str()).and_then(named);
+    (
+        format.or(from_extension).unwrap_or(default),
+        Some(path.to_path_buf()),
+    )
+}
+
+/// `--profile`/`--aws-profile`: an AWS profile's name; the scoring rules' names are refused
+/// with a pointer to `--rules` (where `--profile` chose them before).
+fn parse_aws_profile(text: &str) -> std::result::Result<String, String> {
+    match text {
+        "upstream" | "concurrent" => Err(format!(
+            "--profile names an AWS profile, as in the AWS CLI; to choose the scoring rules \
+             use --rules {text}"
+        )),
+        _ => Ok(text.to_string()),
+    }
 }
 
 /// `autorevoke synth`.

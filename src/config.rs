@@ -77,8 +77,9 @@ pub struct LogsConfig {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScoringConfig {
-    /// As `--profile`.
-    pub profile: Option<crate::score::Profile>,
+    /// As `--rules` (`profile` is read too, its name before).
+    #[serde(alias = "profile")]
+    pub rules: Option<crate::score::Profile>,
     /// As `--min-overlap`.
     pub min_overlap_seconds: Option<u64>,
     /// As `--lookback`.

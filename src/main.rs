@@ -61,7 +61,9 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    match runtime.block_on(run(cli, ui)) {
+    let outcome = runtime.block_on(run(cli, ui));
+    cli::remove_stdin_spool();
+    match outcome {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             // Name the library's own error when DataFusion wrapped it (a failed listing).
@@ -152,10 +154,8 @@ fn check_parquet_output(parquet: bool, output: Option<&Path>) -> anyhow::Result<
 }
 
 async fn run_score(args: ScoreArgs, cfg: &Config, ui: Verbosity) -> anyhow::Result<u8> {
-    check_parquet_output(
-        args.format == report::Format::Parquet,
-        args.output.as_deref(),
-    )?;
+    let (format, output) = args.target();
+    check_parquet_output(format == report::Format::Parquet, output.as_deref())?;
     let ScoringRun {
         spec,
         params,
@@ -164,8 +164,8 @@ async fn run_score(args: ScoreArgs, cfg: &Config, ui: Verbosity) -> anyhow::Resu
         ..
     } = args.source.prepare(cfg, ui.progress())?;
     let report = score::score(&engine, spec, params).await?;
-    with_output(args.output.as_deref(), |out| {
-        report::render(&report, args.format, args.all, out)
+    with_output(output.as_deref(), |out| {
+        report::render(&report, format, args.all, out)
     })?;
     let code = finish(&report.stats, ui);
     Ok(empty_or(code, &report, allow_empty, ui))
@@ -290,10 +290,8 @@ async fn run_init(args: InitArgs, cfg: &Config) -> anyhow::Result<u8> {
 }
 
 async fn run_query(args: QueryArgs, cfg: &Config, ui: Verbosity) -> anyhow::Result<u8> {
-    check_parquet_output(
-        args.format == report::QueryFormat::Parquet,
-        args.output.as_deref(),
-    )?;
+    let (format, output) = args.target();
+    check_parquet_output(format == report::QueryFormat::Parquet, output.as_deref())?;
     let sql = match (&args.sql, &args.sql_file) {
         (Some(sql), _) => sql.clone(),
         (None, Some(path)) => std::fs::read_to_string(path)
@@ -301,12 +299,12 @@ async fn run_query(args: QueryArgs, cfg: &Config, ui: Verbosity) -> anyhow::Resu
         (None, None) => anyhow::bail!("give --sql or --sql-file"),
     };
     let engine = args.read.engine(cfg, args.aws.access(cfg), ui.progress())?;
-    let output = engine.run(&sql, None).await?;
-    with_output(args.output.as_deref(), |out| {
-        report::render_batches(&output.schema, &output.batches, args.format, out)
+    let result = engine.run(&sql, None).await?;
+    with_output(output.as_deref(), |out| {
+        report::render_batches(&result.schema, &result.batches, format, out)
             .map_err(io::Error::other)
     })?;
-    Ok(finish(&output.stats, ui))
+    Ok(finish(&result.stats, ui))
 }
 
 fn run_synth(args: SynthArgs, ui: Verbosity) -> anyhow::Result<u8> {

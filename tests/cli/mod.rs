@@ -618,3 +618,100 @@ fn an_object_that_is_not_a_cloudfront_log_fails_by_name_and_fails_a_run() {
     assert_eq!(report["stats"]["objects_failed"], 0);
     assert_eq!(report["stats"]["rows_malformed"], 1);
 }
+
+#[test]
+fn aws_cli_habits_profile_output_and_standard_input() {
+    // --profile is the AWS profile; the scoring rules' names get a pointer to --rules.
+    let out = autorevoke(&["score", "sample-logs", "--profile", "concurrent"]);
+    expect_exit(
+        &out,
+        2,
+        "--profile names an AWS profile, as in the AWS CLI; to choose the scoring rules use \
+         --rules concurrent",
+    );
+    let csv = |args: &[&str]| {
+        let out = autorevoke(args);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let base = ["--now", "latest", "--all", "--format", "csv"];
+    let expected = csv(&[&["score", "sample-logs"][..], &base].concat());
+    assert!(expected.lines().count() > 40);
+    // The format from -o's extension.
+    let dir = tempdir();
+    for (name, starts) in [
+        ("r.html", "<!DOCTYPE html>"),
+        ("r.json", "{"),
+        ("r.csv", "session_id,score,"),
+        ("r.txt", "window   "),
+    ] {
+        let file = dir.path().join(name);
+        let out = autorevoke(&[
+            "score",
+            "sample-logs",
+            "--now",
+            "latest",
+            "-o",
+            &file.display().to_string(),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let text = std::fs::read_to_string(&file).expect("written");
+        assert!(
+            text.starts_with(starts),
+            "{name}: {}",
+            &text[..80.min(text.len())]
+        );
+    }
+    // `-o json`, as the AWS CLI's --output json: JSON on stdout, no file named json.
+    let out = autorevoke(&["score", "sample-logs", "--now", "latest", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("{\n  \"window\""),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!repo().join("json").exists());
+    // `-` reads the logs from standard input: the same scores.
+    let mut all = Vec::new();
+    for name in sample_log_names() {
+        all.extend(std::fs::read(repo().join("sample-logs").join(name)).expect("read"));
+    }
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_autorevoke"))
+        .args([&["score", "-"][..], &base].concat())
+        .current_dir(repo())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(&all).expect("write");
+    }
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), expected);
+    // --rules chooses the scoring rules; the config key is `rules` (`profile` still read).
+    let concurrent = csv(&[
+        &["score", "sample-logs", "--rules", "concurrent"][..],
+        &base,
+    ]
+    .concat());
+    assert_ne!(concurrent, expected);
+    for key in ["rules", "profile"] {
+        let config = dir.path().join(format!("{key}.toml"));
+        std::fs::write(&config, format!("[scoring]\n{key} = \"concurrent\"\n")).expect("write");
+        let text = csv(&[
+            &[
+                "score",
+                "sample-logs",
+                "--config",
+                &config.display().to_string(),
+            ][..],
+            &base,
+        ]
+        .concat());
+        assert_eq!(text, concurrent, "{key}");
+    }
+}

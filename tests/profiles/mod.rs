@@ -246,7 +246,7 @@ fn evaluate_counts_precision_recall_and_causes_against_a_truth_file() {
             "2026-01-01T00:00:00Z",
             "--to",
             "2026-01-01T01:00:00Z",
-            "--profile",
+            "--rules",
             profile,
         ]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -299,7 +299,7 @@ fn explain_names_the_concurrent_evidence() {
             "2026-01-01T00:00:00Z",
             "--to",
             "2026-01-01T01:00:00Z",
-            "--profile",
+            "--rules",
             "concurrent",
         ]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
