@@ -13,7 +13,7 @@ use autorevoke::config::Config;
 use autorevoke::job::{RunOptions, WafTarget};
 use autorevoke::layout::Layout;
 use autorevoke::location::ListOptions;
-use autorevoke::report::{Format, QueryFormat};
+use autorevoke::report::{Format, QueryFormat, RunFormat};
 use autorevoke::score::{Now, Profile, ScoreParams, Weights, WindowSpec};
 use autorevoke::{Error, LogEngine, LogLocation, Result, ScanObserver};
 
@@ -246,6 +246,7 @@ pub struct ReadArgs {
     pub strict: bool,
     /// Partitions read in parallel (default: the number of cores plus one).
     #[arg(long, value_name = "N")]
+    #[arg(value_parser = parse_positive)]
     pub threads: Option<usize>,
     /// Memory the query may track (e.g. 512MiB, 2GiB); aggregations and sorts spill to
     /// temporary files beyond it [default: unlimited].
@@ -264,7 +265,7 @@ pub struct ReadArgs {
     /// DataFusion Ballista with its scheduler and an executor in this process; the plans are
     /// serialised as for a cluster) or `df://HOST:PORT` (the Ballista cluster of that
     /// `autorevoke scheduler`) [default: local].
-    #[arg(long, value_name = "WHERE")]
+    #[arg(long, value_name = "WHERE", help_heading = "Cluster")]
     pub cluster: Option<autorevoke::Cluster>,
     /// Keep a compact projection of each object read here (a folder, or s3://bucket/prefix)
     /// and take it instead of the object next time, while the object is unchanged: a
@@ -416,8 +417,9 @@ pub struct WindowArgs {
     /// (default: the current time).
     #[arg(long, value_name = "RFC3339|latest", value_parser = parse_now)]
     pub now: Option<Now>,
-    /// Length of the window in minutes [default: 10].
-    #[arg(long, value_name = "MINUTES")]
+    /// Length of the window: minutes, or a duration with its unit (90s, 10m, 2h, 1d)
+    /// [default: 10].
+    #[arg(long, value_name = "MINUTES|DURATION", value_parser = parse_minutes)]
     pub lookback: Option<f64>,
     /// Start of an explicit window (with --to; replaces --now and --lookback).
     #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
@@ -511,17 +513,17 @@ impl ScoringArgs {
 /// parameters and the AWS access.
 #[derive(Debug, Args)]
 pub struct ScoringSource {
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Input")]
     pub read: ReadArgs,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Window")]
     pub window: WindowArgs,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Scoring")]
     pub scoring: ScoringArgs,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "AWS")]
     pub aws: AwsArgs,
     /// Exit 0 when the window holds nothing to score (no log objects, no rows in the window,
     /// no session tokens); without it such a run exits 9, naming the cause.
-    #[arg(long)]
+    #[arg(long, help_heading = "Scoring")]
     pub allow_empty: bool,
 }
 
@@ -567,15 +569,15 @@ pub struct ScoreArgs {
     #[command(flatten)]
     pub source: ScoringSource,
     /// List every scored session, not only the flagged ones.
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub all: bool,
     /// Output format [default: from --output's extension (.txt .csv .json .parquet .html),
     /// else table].
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, help_heading = "Output")]
     pub format: Option<Format>,
     /// Write the report to this file instead of stdout (`-o json`, a format's name as the AWS
     /// CLI's `--output`, is that format on stdout).
-    #[arg(long, short = 'o', value_name = "FILE")]
+    #[arg(long, short = 'o', value_name = "FILE", help_heading = "Output")]
     pub output: Option<PathBuf>,
 }
 
@@ -697,20 +699,14 @@ pub struct RunArgs {
     pub compile_waf: bool,
     #[command(flatten)]
     pub rule_group: RuleGroupArgs,
-    /// Output format of the report (table or json).
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    /// Output format of the report.
+    #[arg(long, value_enum, default_value_t = RunFormat::Table)]
+    pub format: RunFormat,
 }
 
 impl RunArgs {
     /// The checked run options.
     pub fn options(&self, cfg: &Config) -> Result<RunOptions> {
-        if matches!(self.format, Format::Csv | Format::Parquet) {
-            return Err(Error::Setting {
-                setting: "--format",
-                reason: "run reports as table or json (use score --format csv for CSV)".into(),
-            });
-        }
         let compile = self.compile_waf || cfg.waf.compile_after_run.unwrap_or(false);
         let max_flagged_fraction = self
             .max_flagged_fraction
@@ -804,8 +800,12 @@ pub struct InitArgs {
     /// The DynamoDB revocation table to create.
     #[arg(long, value_name = "NAME")]
     pub table: Option<String>,
-    #[command(flatten)]
-    pub rule_group: RuleGroupArgs,
+    /// The WAFv2 rule group to create (scope CLOUDFRONT).
+    #[arg(long, value_name = "NAME")]
+    pub rule_group: Option<String>,
+    /// The rule group's capacity in WCU; each rule costs 2 [default: 100].
+    #[arg(long, value_name = "WCU")]
+    pub capacity: Option<u32>,
     #[command(flatten)]
     pub aws: AwsArgs,
 }
@@ -814,6 +814,19 @@ impl InitArgs {
     /// The table name.
     pub fn table(&self, cfg: &Config) -> Result<String> {
         table_name(&self.table, cfg)
+    }
+
+    /// The rule group to create and its capacity (as a compile's options read them).
+    pub fn rule_group(&self, cfg: &Config) -> Result<(String, u32)> {
+        let target = RuleGroupArgs {
+            rule_group: self.rule_group.clone(),
+            rule_group_id: None,
+            capacity: self.capacity,
+            retention: None,
+            allow_mass_unblock: false,
+        }
+        .target(cfg)?;
+        Ok((target.rule_group, target.capacity.unwrap_or(100)))
     }
 }
 
@@ -833,11 +846,23 @@ pub struct EvaluateArgs {
     /// The truth file (`session_id,shared,viewers[,traits]`, as `synth` writes it).
     #[arg(long, value_name = "FILE")]
     pub truth: PathBuf,
-    /// Print JSON instead of text.
-    #[arg(long)]
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = EvaluateFormat::Table)]
+    pub format: EvaluateFormat,
+    /// As `--format json` (the flag's name before).
+    #[arg(long, hide = true)]
     pub json: bool,
     #[command(flatten)]
     pub source: ScoringSource,
+}
+
+/// Output formats of `evaluate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvaluateFormat {
+    /// Precision, recall and the false positives by cause, for people.
+    Table,
+    /// The same as one JSON object.
+    Json,
 }
 
 /// `autorevoke query`.
@@ -986,6 +1011,41 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
 }
 
 /// A size: bytes, or a number with KiB/MiB/GiB (1024-based) or KB/MB/GB (1000-based).
+/// Minutes, from a number (`10`, `7.5`) or a duration with its unit (`90s`, `10m`, `2h`,
+/// `1d`).
+fn parse_minutes(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let (number, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(at) => t.split_at(at),
+        None => (t, "m"),
+    };
+    let per_minute = match unit {
+        "s" => 1.0 / 60.0,
+        "m" | "min" => 1.0,
+        "h" => 60.0,
+        "d" => 1440.0,
+        _ => {
+            return Err(format!(
+                "{s:?}: unknown unit {unit:?}; use s, m, h or d (10m, 2h)"
+            ));
+        }
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?}: expected minutes or a duration such as 10m, 2h, 90s"))?;
+    Ok(value * per_minute)
+}
+
+/// A count that must be at least 1.
+fn parse_positive(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_string()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{s:?}: {e}")),
+    }
+}
+
 fn parse_size(s: &str) -> Result<usize, String> {
     let t = s.trim();
     let split = t

@@ -207,7 +207,11 @@ async fn run_evaluate(args: EvaluateArgs, cfg: &Config, ui: Verbosity) -> anyhow
     let report = score::score(&engine, spec, params).await?;
     let evaluation = autorevoke::evaluate::evaluate(&report, &truth);
     with_output(None, |out| {
-        report::render_evaluation(&evaluation, args.json, out)
+        report::render_evaluation(
+            &evaluation,
+            args.json || args.format == cli::EvaluateFormat::Json,
+            out,
+        )
     })?;
     Ok(finish(&report.stats, ui))
 }
@@ -279,12 +283,11 @@ async fn run_waf_compile(args: WafCompileArgs, cfg: &Config) -> anyhow::Result<u
 
 async fn run_init(args: InitArgs, cfg: &Config) -> anyhow::Result<u8> {
     let table = args.table(cfg)?;
-    let target = args.rule_group.target(cfg)?;
+    let (rule_group, capacity) = args.rule_group(cfg)?;
     let aws = args.aws.access(cfg);
-    let capacity = target.capacity.unwrap_or(100);
-    let made = job::init(&aws, &table, &target.rule_group, capacity).await?;
+    let made = job::init(&aws, &table, &rule_group, capacity).await?;
     with_output(None, |out| {
-        report::render_init(&made, &table, &target.rule_group, out)
+        report::render_init(&made, &table, &rule_group, out)
     })?;
     Ok(EXIT_OK)
 }

@@ -123,15 +123,53 @@ pub fn render_explain(e: &Explanation, out: &mut dyn Write) -> io::Result<()> {
         let values: Vec<_> = e.values.iter().filter(|v| v.kind == kind).collect();
         writeln!(out, "{title} ({}):", values.len())?;
         for v in values {
+            let value = match kind {
+                "ip" => v.value.clone(),
+                _ => readable(&v.value),
+            };
             writeln!(
                 out,
                 "  {:>6} requests  {} .. {}  {}",
                 v.requests,
                 format_time(&v.first_seen),
                 format_time(&v.last_seen),
-                v.value
+                value
             )?;
         }
     }
     Ok(())
+}
+
+/// A logged (percent-encoded) value as people read it: decoded, with control characters
+/// (a terminal's escape sequences among them) left encoded, since viewers write these.
+fn readable(logged: &str) -> String {
+    let decoded = percent_encoding::percent_decode_str(logged).decode_utf8_lossy();
+    let mut out = String::with_capacity(decoded.len());
+    for c in decoded.chars() {
+        if c.is_control() {
+            let mut buf = [0; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::readable;
+
+    #[test]
+    fn logged_values_are_decoded_but_control_characters_stay_encoded() {
+        assert_eq!(
+            readable("Mozilla/5.0%20(iPhone;%20CPU%20iPhone%20OS%2017_0)"),
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0)"
+        );
+        assert_eq!(readable("a%1B%5B31mred%0A"), "a%1B[31mred%0A");
+        assert_eq!(readable("caf%C3%A9"), "café");
+        assert_eq!(readable("-"), "-");
+    }
 }

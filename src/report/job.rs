@@ -8,10 +8,25 @@ use super::{Format, render};
 use crate::job::{CompileReport, InitReport, RunReport};
 use crate::revocation::ManualItem;
 
+/// Output formats of `run` (a report for people, or JSON for the job's log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RunFormat {
+    /// The scoring, then what was written and compiled.
+    Table,
+    /// One JSON object with the same.
+    Json,
+}
+
+/// An epoch time as people read it (RFC 3339, UTC), or the number when out of range.
+fn when(epoch: i64) -> String {
+    chrono::DateTime::from_timestamp(epoch, 0)
+        .map_or_else(|| epoch.to_string(), |t| crate::score::format_time(&t))
+}
+
 /// Writes a run's report: the scoring, then the writes (or, in a dry run, the items that would
 /// be written) and the compile.
-pub fn render_run(r: &RunReport, format: Format, out: &mut dyn Write) -> io::Result<()> {
-    if format == Format::Json {
+pub fn render_run(r: &RunReport, format: RunFormat, out: &mut dyn Write) -> io::Result<()> {
+    if format == RunFormat::Json {
         let mut score = Vec::new();
         render(&r.score, Format::Json, false, &mut score)?;
         let score: serde_json::Value = serde_json::from_slice(&score).map_err(io::Error::other)?;
@@ -36,7 +51,7 @@ pub fn render_run(r: &RunReport, format: Format, out: &mut dyn Write) -> io::Res
         serde_json::to_writer_pretty(&mut *out, &v)?;
         return writeln!(out);
     }
-    render(&r.score, format, false, out)?;
+    render(&r.score, Format::Table, false, out)?;
     writeln!(out)?;
     for reason in &r.rejected {
         writeln!(out, "not written: {reason}")?;
@@ -60,7 +75,13 @@ pub fn render_run(r: &RunReport, format: Format, out: &mut dyn Write) -> io::Res
         None => {
             writeln!(out, "dry run: would write {} AUTO item(s):", r.items.len())?;
             for i in &r.items {
-                writeln!(out, "  {} score {} ttl {}", i.session_id, i.score, i.ttl)?;
+                writeln!(
+                    out,
+                    "  {} score {} expires {}",
+                    i.session_id,
+                    i.score,
+                    when(i.ttl)
+                )?;
             }
         }
         Some(w) => {
@@ -160,7 +181,8 @@ pub fn render_revoke(items: &[ManualItem], table: &str, out: &mut dyn Write) -> 
         writeln!(
             out,
             "revoked {} in {table} (MANUAL, expires at {})",
-            i.session_id, i.ttl
+            i.session_id,
+            when(i.ttl)
         )?;
     }
     Ok(())

@@ -715,3 +715,71 @@ fn aws_cli_habits_profile_output_and_standard_input() {
         assert_eq!(text, concurrent, "{key}");
     }
 }
+
+#[test]
+fn help_flags_and_output_read_as_an_operator_expects() {
+    // `score --help` is grouped under headings.
+    let help = stdout(&autorevoke(&["score", "--help"]));
+    for heading in [
+        "\nInput:\n",
+        "\nCluster:\n",
+        "\nWindow:\n",
+        "\nScoring:\n",
+        "\nAWS:\n",
+        "\nOutput:\n",
+    ] {
+        assert!(help.contains(heading), "{heading:?} in:\n{help}");
+    }
+    // `init --help` shows only what init uses.
+    let help = stdout(&autorevoke(&["init", "--help"]));
+    assert!(help.contains("--capacity <WCU>"), "{help}");
+    for absent in ["--retention", "--allow-mass-unblock", "--rule-group-id"] {
+        assert!(!help.contains(absent), "{absent} in:\n{help}");
+    }
+    // `run` reports as a table or JSON and refuses the rest.
+    let out = autorevoke(&["run", "sample-logs", "--table", "t", "--format", "html"]);
+    expect_exit(&out, 2, "invalid value 'html' for '--format <FORMAT>'");
+    // --threads 0 is an error, not a silent 1.
+    let out = autorevoke(&["score", "sample-logs", "--threads", "0"]);
+    expect_exit(
+        &out,
+        2,
+        "invalid value '0' for '--threads <N>': must be at least 1",
+    );
+    // Durations with units.
+    let csv = |lookback: &str| {
+        let out = autorevoke(&[
+            "score",
+            "sample-logs",
+            "--now",
+            "latest",
+            "--lookback",
+            lookback,
+            "--all",
+            "--format",
+            "csv",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stdout(&out)
+    };
+    assert_eq!(csv("10m"), csv("10"));
+    assert_eq!(csv("600s"), csv("10"));
+    assert_ne!(csv("0.5h"), csv("10"));
+    assert_eq!(csv("0.5h"), csv("30"));
+    let out = autorevoke(&["score", "sample-logs", "--lookback", "10w"]);
+    expect_exit(&out, 2, "unknown unit \"w\"; use s, m, h or d");
+    // `evaluate --format json`, as every other command.
+    let out = autorevoke(&[
+        "evaluate",
+        "--truth",
+        "tests/expected/sample-logs.truth.csv",
+        "sample-logs",
+        "--now",
+        "latest",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert!(v["precision"].is_number(), "{v}");
+}

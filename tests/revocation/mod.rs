@@ -291,6 +291,18 @@ async fn a_manual_revocation_stays_manual_when_run_flags_the_session() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let manual = env.items().await["bUFcOJp2iTCS"].clone();
+    // The expiry as people read it, the item's ttl exactly.
+    let ttl: i64 = manual["ttl"].as_n().expect("ttl").parse().expect("int");
+    let expires = chrono::DateTime::from_timestamp(ttl, 0)
+        .expect("time")
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "revoked bUFcOJp2iTCS in {} (MANUAL, expires at {expires})\n",
+            env.table
+        )
+    );
     let out = env.run_sample(&[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
