@@ -32,8 +32,9 @@ pub const LOGS_TABLE: &str = "logs";
 
 /// Watches the scans a query makes, e.g. to draw a progress bar while they run.
 pub trait ScanObserver: Send + Sync + std::fmt::Debug {
-    /// A query is about to read the logs; `stats` fills in as it does.
-    fn scan_started(&self, stats: Arc<ScanStats>);
+    /// A query is about to read the logs for `what` (`reading logs`, `finding the newest
+    /// row`); `stats` fills in as it does.
+    fn scan_started(&self, what: &str, stats: Arc<ScanStats>);
     /// The query has finished (or failed).
     fn scan_finished(&self);
 }
@@ -283,6 +284,17 @@ impl LogEngine {
 
     /// Runs `sql` with named parameters (`$name`) bound to `params`.
     pub async fn run(&self, sql: &str, params: Option<ParamValues>) -> Result<QueryOutput> {
+        self.run_as("reading logs", sql, params).await
+    }
+
+    /// As [`LogEngine::run`], telling the observer that the scan is for `what` (a run may
+    /// read the logs more than once: `--now latest` first finds the newest row).
+    pub async fn run_as(
+        &self,
+        what: &str,
+        sql: &str,
+        params: Option<ParamValues>,
+    ) -> Result<QueryOutput> {
         let session = self.session().await?;
         let ctx = &session.ctx;
         let table = Arc::new(
@@ -296,7 +308,7 @@ impl LogEngine {
         );
         let started = std::time::Instant::now();
         if let Some(observer) = &self.observer {
-            observer.scan_started(table.stats());
+            observer.scan_started(what, table.stats());
         }
         let result = async {
             let (schema, plan) = self.plan(ctx, &table, sql, params).await?;

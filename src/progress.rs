@@ -75,12 +75,12 @@ const TEMPLATE: &str = "{spinner} {prefix} [{bar:30}] {binary_bytes}/{binary_tot
                         {msg} {binary_bytes_per_sec} ETA {eta}";
 
 impl ScanObserver for TerminalProgress {
-    fn scan_started(&self, stats: Arc<ScanStats>) {
+    fn scan_started(&self, what: &str, stats: Arc<ScanStats>) {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10));
         if let Ok(style) = ProgressStyle::with_template(TEMPLATE) {
             bar.set_style(style.progress_chars("=> "));
         }
-        bar.set_prefix("reading logs");
+        bar.set_prefix(what.to_string());
         bar.set_message("listing");
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = Arc::clone(&stop);

@@ -24,7 +24,8 @@ pub async fn why_empty(
     latest: Option<(Option<DateTime<Utc>>, u64)>,
 ) -> Result<String> {
     let output = engine
-        .run(
+        .run_as(
+            "counting the window's rows",
             WINDOW_ROWS_SQL,
             Some(named_params([
                 ("window_from", ts_param(&window.from)),

@@ -256,7 +256,8 @@ pub(crate) async fn latest_row_time(
         // From the newest hour's start; the reader adds the late margin when it lists.
         let since = DateTime::from_timestamp(hour.saturating_mul(3600), 0).unwrap_or_default();
         let output = engine
-            .run(
+            .run_as(
+                "finding the newest row",
                 LATEST_SINCE_SQL,
                 Some(named_params([("since", ts_param(&since))])),
             )
@@ -266,7 +267,9 @@ pub(crate) async fn latest_row_time(
             return Ok((latest, Some(output.stats)));
         }
     }
-    let output = engine.run(LATEST_SQL, None).await?;
+    let output = engine
+        .run_as("finding the newest row (all objects)", LATEST_SQL, None)
+        .await?;
     let latest = max_time(&output)?;
     Ok((latest, Some(output.stats)))
 }

@@ -345,3 +345,30 @@ async fn now_latest_over_logs_without_rows_explains_itself() {
     assert!(r.empty);
     assert_eq!((r.stats.objects_read, r.stats.rows_read), (1, 0));
 }
+
+/// Records what each scan was for.
+#[derive(Debug, Default)]
+struct Phases(std::sync::Mutex<Vec<String>>);
+
+impl autorevoke::ScanObserver for Phases {
+    fn scan_started(&self, what: &str, _stats: std::sync::Arc<autorevoke::cloudfront::ScanStats>) {
+        if let Ok(mut phases) = self.0.lock() {
+            phases.push(what.to_string());
+        }
+    }
+    fn scan_finished(&self) {}
+}
+
+#[tokio::test]
+async fn each_read_of_a_run_is_labelled_with_what_it_is_for() {
+    // `--now latest` reads the newest hour first, then the window: two bars, two labels.
+    let phases = std::sync::Arc::new(Phases::default());
+    let engine =
+        engine(&[&repo().join("sample-logs")]).with_observer(std::sync::Arc::clone(&phases) as _);
+    let spec = WindowSpec::new(Some(Now::Latest), None, None, None).expect("valid");
+    score(&engine, spec, ScoreParams::default())
+        .await
+        .expect("scores");
+    let seen = phases.0.lock().map(|p| p.clone()).unwrap_or_default();
+    assert_eq!(seen, ["finding the newest row", "reading logs"]);
+}
