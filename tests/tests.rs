@@ -5,6 +5,7 @@ mod util;
 
 mod cli;
 mod cluster;
+mod deploy;
 mod profiles;
 mod reader;
 mod reference;
