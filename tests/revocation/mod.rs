@@ -304,15 +304,18 @@ async fn a_manual_revocation_stays_manual_when_run_flags_the_session() {
         stdout(&out)
     );
     let items = env.items().await;
-    // Still the operator's item; only its last_updated is refreshed (so the compiler keeps
-    // the flagged session blocked).
+    // Still the operator's item; its last_updated is refreshed (so the compiler keeps the
+    // flagged session blocked) and its 1-hour ttl raised to the AUTO item's 7 days.
     let mut kept = items["bUFcOJp2iTCS"].clone();
     let refreshed = kept.remove("last_updated").expect("last_updated");
+    let raised = kept.remove("ttl").expect("ttl");
     let mut original = manual.clone();
     let revoked_at = original.remove("last_updated").expect("last_updated");
+    original.remove("ttl");
     assert_eq!(kept, original);
     let t = |v: &AttributeValue| v.as_n().expect("n").parse::<i64>().expect("int");
     assert!(t(&refreshed) >= t(&revoked_at));
+    assert_eq!(t(&raised), t(&refreshed) + 7 * 86_400);
     assert_eq!(manual["type"], AttributeValue::S("MANUAL".into()));
     assert_eq!(manual["score"], AttributeValue::N("0".into()));
     let n = |k: &str| manual[k].as_n().expect("n").parse::<i64>().expect("int");
@@ -701,11 +704,97 @@ async fn a_flagged_session_whose_manual_item_is_old_still_ends_up_blocked() {
     assert_eq!(item["type"], AttributeValue::S("MANUAL".into()));
     let n = |k: &str| item[k].as_n().expect("n").parse::<i64>().expect("int");
     assert!(n("last_updated") >= now, "refreshed: {item:?}");
-    assert_eq!(n("ttl"), now - 60, "the operator's TTL is kept");
+    // Its past TTL is raised to the AUTO item's, so the TTL sweep cannot delete it while
+    // the session is flagged.
+    assert_eq!(n("ttl"), n("last_updated") + 7 * 86_400, "raised: {item:?}");
     let (rules, _) = env.rules().await;
     let mut expected = vec![top.clone(), "opKeptByTtl".to_string()];
     expected.extend(flagged[1..].iter().map(|(id, _)| id.clone()));
     assert_eq!(ids(&rules), expected);
+}
+
+/// Replaces `id`'s item by a copy with `ttl` set to `ttl`, or removed for None.
+async fn set_ttl(env: &Env, id: &str, ttl: Option<i64>) {
+    let mut item = env.items().await[id].clone();
+    match ttl {
+        Some(t) => item.insert("ttl".into(), AttributeValue::N(t.to_string())),
+        None => item.remove("ttl"),
+    };
+    env.ddb
+        .put_item()
+        .table_name(&env.table)
+        .set_item(Some(item))
+        .send()
+        .await
+        .expect("put");
+}
+
+#[tokio::test]
+async fn a_kept_manual_item_gets_the_auto_ttl_when_its_own_is_lower_and_never_loses_or_gains_one() {
+    let Some(env) = setup("manualttl", "", "").await else {
+        return;
+    };
+    let now = Utc::now().timestamp();
+    let flagged: Vec<String> = flagged_csv().into_iter().map(|(id, _)| id).collect();
+    let (past, later, forever) = (&flagged[0], &flagged[1], &flagged[2]);
+    // Three operator revocations of sessions the run flags, two hours old: one past its TTL
+    // (not yet swept), one with 30 days left (beyond the run's 3-day AUTO ttl), one without
+    // a TTL (never expires).
+    let later_ttl = now + 30 * 86_400;
+    for (id, ttl) in [
+        (past, Some(now - 60)),
+        (later, Some(later_ttl)),
+        (forever, None),
+    ] {
+        env.put(id, "MANUAL", "0", now - 7200).await;
+        set_ttl(&env, id, ttl).await;
+    }
+    let before = env.items().await;
+
+    let out = env.run_sample(&["--ttl-days", "3"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out)
+            .contains("wrote 2 AUTO item(s); 3 session(s) kept their MANUAL item (refreshed)"),
+        "{}",
+        stdout(&out)
+    );
+    let items = env.items().await;
+    let n = |id: &str, k: &str| items[id][k].as_n().expect("n").parse::<i64>().expect("int");
+    // The run writes every item at one time; an AUTO item's ttl is that plus 3 days.
+    let written_at = n(&flagged[3], "last_updated");
+    assert!(written_at >= now, "{:?}", items[&flagged[3]]);
+    let auto_ttl = written_at + 3 * 86_400;
+    for auto in &flagged[3..] {
+        assert_eq!(items[auto]["type"], AttributeValue::S("AUTO".into()));
+        assert_eq!(
+            (n(auto, "last_updated"), n(auto, "ttl")),
+            (written_at, auto_ttl)
+        );
+    }
+    // Each MANUAL item is the operator's item with last_updated refreshed; only the past
+    // ttl changes, to exactly the AUTO items' ttl.
+    let num = |v: i64| AttributeValue::N(v.to_string());
+    for (id, ttl) in [
+        (past, Some(auto_ttl)),
+        (later, Some(later_ttl)),
+        (forever, None),
+    ] {
+        let mut expected = before[id].clone();
+        expected.insert("last_updated".into(), num(written_at));
+        match ttl {
+            Some(t) => expected.insert("ttl".into(), num(t)),
+            None => expected.remove("ttl"),
+        };
+        assert_eq!(items[id], expected, "{id}");
+        assert_eq!(
+            items[id]["type"],
+            AttributeValue::S("MANUAL".into()),
+            "{id}"
+        );
+    }
+    assert!(!items[forever].contains_key("ttl"));
+    assert_eq!(items.len(), 5);
 }
 
 #[tokio::test]
