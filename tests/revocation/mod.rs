@@ -424,12 +424,9 @@ async fn sixty_flagged_sessions_are_all_written_through_throttling_and_a_rerun_k
     }
 }
 
-#[tokio::test]
-async fn compile_orders_caps_and_applies_exactly_the_expected_rules() {
-    let Some(env) = setup_with_capacity("compile", "", "", "10").await else {
-        return;
-    };
-    let now = Utc::now().timestamp();
+/// Seven items for a group of 10 WCU (5 rules): MANUAL, AUTO, one over the capacity
+/// (`autoLow`) and one expired.
+async fn put_compile_items(env: &Env, now: i64) {
     env.put("manualOld", "MANUAL", "0", now - 100).await;
     env.put("manualNew", "MANUAL", "0", now - 10).await;
     env.put("autoTop", "AUTO", "9.5", now - 50).await;
@@ -437,6 +434,30 @@ async fn compile_orders_caps_and_applies_exactly_the_expected_rules() {
     env.put("autoTieNew", "AUTO", "5", now - 5).await;
     env.put("autoLow", "AUTO", "3", now - 30).await; // over capacity
     env.put("autoExpired", "AUTO", "99", now - 3600).await; // outside the 30-minute retention
+}
+
+/// The 5 rules [`put_compile_items`] compiles to.
+fn compile_items_rules() -> Vec<(String, i32, String)> {
+    [
+        "manualNew",
+        "manualOld",
+        "autoTop",
+        "autoTieNew",
+        "autoTieOld",
+    ]
+    .iter()
+    .zip(1..)
+    .map(|(id, p)| (format!("autorevoke-{id}"), p, format!("/{id}.")))
+    .collect()
+}
+
+#[tokio::test]
+async fn compile_orders_caps_and_applies_exactly_the_expected_rules() {
+    let Some(env) = setup_with_capacity("compile", "", "", "10").await else {
+        return;
+    };
+    let now = Utc::now().timestamp();
+    put_compile_items(&env, now).await;
 
     // The dry run prints the rules, the diff and what did not fit, and changes nothing.
     let (empty, token0) = env.rules().await;
@@ -486,17 +507,7 @@ async fn compile_orders_caps_and_applies_exactly_the_expected_rules() {
         stdout(&out)
     );
     let (rules, token1) = env.rules().await;
-    let expected: Vec<(String, i32, String)> = [
-        "manualNew",
-        "manualOld",
-        "autoTop",
-        "autoTieNew",
-        "autoTieOld",
-    ]
-    .iter()
-    .zip(1..)
-    .map(|(id, p)| (format!("autorevoke-{id}"), p, format!("/{id}.")))
-    .collect();
+    let expected = compile_items_rules();
     assert_eq!(rules, expected);
 
     // Unchanged selection: no UpdateRuleGroup call, so the lock token stays.
@@ -541,6 +552,96 @@ async fn compile_orders_caps_and_applies_exactly_the_expected_rules() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("removed (5)"), "{}", stdout(&out));
     assert!(env.rules().await.0.is_empty());
+}
+
+#[tokio::test]
+async fn fail_on_overflow_applies_the_rules_that_fit_then_exits_8_naming_the_rest() {
+    let Some(env) = setup_with_capacity("overflow", "", "", "10").await else {
+        return;
+    };
+    let now = Utc::now().timestamp();
+    put_compile_items(&env, now).await;
+    let line = "autorevoke: 1 flagged session(s) did not fit the rule group's capacity (10): \
+                autoLow\n";
+
+    // A dry run answers "would this overflow": exit 8, and the group is not changed.
+    let (empty, token0) = env.rules().await;
+    assert!(empty.is_empty());
+    let out = env.cli(&compile_args(&env, &["--fail-on-overflow", "--dry-run"]));
+    assert_eq!(out.status.code(), Some(8), "{}", stderr(&out));
+    assert_eq!(stderr(&out), line);
+    assert!(
+        stdout(&out).contains("did not fit the capacity (1): autoLow"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(env.rules().await, (empty, token0));
+
+    // The rules that fit are applied, then exit 8.
+    let out = env.cli(&compile_args(&env, &["--fail-on-overflow"]));
+    assert_eq!(out.status.code(), Some(8), "{}", stderr(&out));
+    assert_eq!(stderr(&out), line);
+    assert!(
+        stdout(&out).contains("the rule group was updated"),
+        "{}",
+        stdout(&out)
+    );
+    let (rules, token1) = env.rules().await;
+    assert_eq!(rules, compile_items_rules());
+
+    // The same from the config file's [waf] fail_on_overflow; without it, exit 0.
+    let dir = tempdir();
+    let config = dir.path().join("autorevoke.toml");
+    std::fs::write(&config, "[waf]\nfail_on_overflow = true\n").expect("config");
+    let c = config.display().to_string();
+    let out = env.cli(&compile_args(&env, &["--config", &c]));
+    assert_eq!(out.status.code(), Some(8), "{}", stderr(&out));
+    assert_eq!(stderr(&out), line);
+    let out = env.cli(&compile_args(&env, &[]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    assert_eq!(env.rules().await, (compile_items_rules(), token1));
+}
+
+#[tokio::test]
+async fn run_compile_waf_with_fail_on_overflow_exits_8_after_writing_and_compiling() {
+    let Some(env) = setup_with_capacity("runoverflow", "", "", "10").await else {
+        return;
+    };
+    // An operator's revocation comes first, so of the run's 5 flagged sessions the lowest
+    // score does not fit the 5 rules.
+    env.put("opFirst", "MANUAL", "0", Utc::now().timestamp() - 10)
+        .await;
+    let flagged: Vec<String> = flagged_csv().into_iter().map(|(id, _)| id).collect();
+    let (fit, low) = flagged.split_at(4);
+    let out = env.run_sample(&[
+        "--compile-waf",
+        "--rule-group",
+        &env.group,
+        "--fail-on-overflow",
+    ]);
+    assert_eq!(out.status.code(), Some(8), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "autorevoke: 1 flagged session(s) did not fit the rule group's capacity (10): {}\n",
+            low[0]
+        )
+    );
+    let mut expected = vec!["opFirst".to_string()];
+    expected.extend(fit.iter().cloned());
+    assert_eq!(ids(&env.rules().await.0), expected);
+    // Every flagged session was written, the one left out too.
+    let mut written = flagged.clone();
+    written.push("opFirst".into());
+    written.sort();
+    assert_eq!(
+        env.items().await.keys().cloned().collect::<Vec<_>>(),
+        written
+    );
+    // Without the flag the same run exits 0.
+    let out = env.run_sample(&["--compile-waf", "--rule-group", &env.group]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 #[tokio::test]
