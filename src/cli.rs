@@ -652,6 +652,11 @@ impl RuleGroupArgs {
     }
 }
 
+/// `--fail-on-overflow`, else `[waf] fail_on_overflow`, else off.
+fn fail_on_overflow(flag: bool, cfg: &Config) -> bool {
+    flag || cfg.waf.fail_on_overflow.unwrap_or(false)
+}
+
 /// The revocation table's name: the flag, else the config file.
 fn table_name(flag: &Option<String>, cfg: &Config) -> Result<String> {
     flag.clone()
@@ -697,6 +702,10 @@ pub struct RunArgs {
     /// stopped the writes: expired rules still go).
     #[arg(long)]
     pub compile_waf: bool,
+    /// With --compile-waf: when flagged sessions did not fit the rule group's capacity, apply
+    /// the rules that fit, then exit 8 naming the rest (also in a dry run).
+    #[arg(long)]
+    pub fail_on_overflow: bool,
     #[command(flatten)]
     pub rule_group: RuleGroupArgs,
     /// Output format of the report.
@@ -705,6 +714,11 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
+    /// Must sessions its compile left out for lack of capacity fail the run (exit 8)?
+    pub fn fail_on_overflow(&self, cfg: &Config) -> bool {
+        fail_on_overflow(self.fail_on_overflow, cfg)
+    }
+
     /// The checked run options.
     pub fn options(&self, cfg: &Config) -> Result<RunOptions> {
         let compile = self.compile_waf || cfg.waf.compile_after_run.unwrap_or(false);
@@ -783,6 +797,10 @@ pub struct WafCompileArgs {
     /// Print the rules and the diff against the group; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// When flagged sessions did not fit the rule group's capacity, apply the rules that fit,
+    /// then exit 8 naming the rest (also with --dry-run).
+    #[arg(long)]
+    pub fail_on_overflow: bool,
     #[command(flatten)]
     pub aws: AwsArgs,
 }
@@ -791,6 +809,11 @@ impl WafCompileArgs {
     /// The table name.
     pub fn table(&self, cfg: &Config) -> Result<String> {
         table_name(&self.table, cfg)
+    }
+
+    /// Must sessions left out for lack of capacity fail the command (exit 8)?
+    pub fn fail_on_overflow(&self, cfg: &Config) -> bool {
+        fail_on_overflow(self.fail_on_overflow, cfg)
     }
 }
 
@@ -1148,6 +1171,46 @@ mod tests {
                 .engine(&cfg, Arc::new(AwsAccess::default()), None)
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn fail_on_overflow_comes_from_the_flag_or_the_config_file() {
+        let configs = [
+            Config::parse("[waf]\nfail_on_overflow = true\n").expect("config"),
+            Config::parse("[waf]\nfail_on_overflow = false\n").expect("config"),
+            Config::default(),
+        ];
+        assert_eq!(configs[0].waf.fail_on_overflow, Some(true));
+        for (args, expected) in [
+            (&["waf", "compile"][..], [true, false, false]),
+            (
+                &["waf", "compile", "--fail-on-overflow"][..],
+                [true, true, true],
+            ),
+        ] {
+            let Command::Waf(WafCommand::Compile(c)) = parse(args).command else {
+                panic!("waf compile")
+            };
+            assert_eq!(
+                configs.each_ref().map(|cfg| c.fail_on_overflow(cfg)),
+                expected
+            );
+        }
+        for (args, expected) in [
+            (&["run", "--compile-waf"][..], [true, false, false]),
+            (
+                &["run", "--compile-waf", "--fail-on-overflow"][..],
+                [true, true, true],
+            ),
+        ] {
+            let Command::Run(run) = parse(args).command else {
+                panic!("run")
+            };
+            assert_eq!(
+                configs.each_ref().map(|cfg| run.fail_on_overflow(cfg)),
+                expected
+            );
+        }
     }
 
     #[test]

@@ -138,6 +138,8 @@ pub struct WafConfig {
     pub retention_minutes: Option<u32>,
     /// As `run --compile-waf`.
     pub compile_after_run: Option<bool>,
+    /// As `--fail-on-overflow` (`waf compile`, and `run` when it compiles).
+    pub fail_on_overflow: Option<bool>,
 }
 
 impl Config {
@@ -177,6 +179,7 @@ mod tests {
         assert_eq!(c.revocation.breaker_min_flagged, Some(10));
         assert_eq!(c.revocation.allow_partial, Some(false));
         assert_eq!(c.waf.compile_after_run, Some(true));
+        assert_eq!(c.waf.fail_on_overflow, Some(false));
     }
 
     #[test]

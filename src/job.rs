@@ -90,6 +90,8 @@ pub struct CompileReport {
     pub outcome: ApplyOutcome,
     /// Was this a dry run?
     pub dry_run: bool,
+    /// The capacity compiled for, in WCU (the rule group's).
+    pub capacity: u32,
 }
 
 /// Scores the window and writes one AUTO item per flagged session.
@@ -336,6 +338,7 @@ pub async fn compile_waf(
         compiled,
         outcome,
         dry_run,
+        capacity,
     })
 }
 

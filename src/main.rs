@@ -40,6 +40,9 @@ const EXIT_NO_CREDENTIALS: u8 = 6;
 /// Exit code: a safety limit stopped the change: the circuit breaker (too many sessions
 /// flagged, nothing written) or a mass unblock (`waf compile` would remove most rules).
 const EXIT_BREAKER: u8 = 7;
+/// Exit code: with `--fail-on-overflow`, a compile left flagged sessions out for lack of
+/// capacity (the rules that fit were applied; in a dry run, would be).
+const EXIT_OVERFLOW: u8 = 8;
 /// Exit code: the window held nothing to score (no log objects at the location, no rows in
 /// the window, no session tokens); the cause is on stderr. `--allow-empty` makes it 0.
 const EXIT_EMPTY: u8 = 9;
@@ -238,6 +241,10 @@ async fn run_job(args: RunArgs, cfg: &Config, ui: Verbosity) -> anyhow::Result<u
     if let Some(reason) = &report.partial {
         eprintln!("autorevoke: {reason}");
     }
+    let overflow = report
+        .compile
+        .as_ref()
+        .and_then(|c| overflow_code(c, args.fail_on_overflow(cfg)));
     if let Some(reason) = &report.breaker {
         eprintln!("autorevoke: circuit breaker: {reason}");
         return Ok(EXIT_BREAKER);
@@ -261,7 +268,7 @@ async fn run_job(args: RunArgs, cfg: &Config, ui: Verbosity) -> anyhow::Result<u
         );
         return Ok(EXIT_FAILURE);
     }
-    Ok(empty_or(code, &report.score, allow_empty, ui))
+    Ok(overflow.unwrap_or_else(|| empty_or(code, &report.score, allow_empty, ui)))
 }
 
 async fn run_revoke(args: RevokeArgs, cfg: &Config) -> anyhow::Result<u8> {
@@ -278,7 +285,24 @@ async fn run_waf_compile(args: WafCompileArgs, cfg: &Config) -> anyhow::Result<u
     let aws = args.aws.access(cfg);
     let compiled = job::compile_waf(&aws, &table, &target, args.dry_run, Vec::new()).await?;
     with_output(None, |out| report::render_compile(&compiled, out))?;
-    Ok(EXIT_OK)
+    Ok(overflow_code(&compiled, args.fail_on_overflow(cfg)).unwrap_or(EXIT_OK))
+}
+
+/// With `--fail-on-overflow` (`fail`), a compile that left sessions out for lack of capacity
+/// names them on stderr and gives [`EXIT_OVERFLOW`]; otherwise None.
+fn overflow_code(compile: &job::CompileReport, fail: bool) -> Option<u8> {
+    let overflow = &compile.compiled.overflow;
+    if !fail || overflow.is_empty() {
+        return None;
+    }
+    let ids: Vec<&str> = overflow.iter().map(|i| i.session_id.as_str()).collect();
+    eprintln!(
+        "autorevoke: {} flagged session(s) did not fit the rule group's capacity ({}): {}",
+        ids.len(),
+        compile.capacity,
+        ids.join(" ")
+    );
+    Some(EXIT_OVERFLOW)
 }
 
 async fn run_init(args: InitArgs, cfg: &Config) -> anyhow::Result<u8> {

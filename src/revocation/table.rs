@@ -21,6 +21,11 @@ pub const GSI_NAME: &str = "last_updated_index";
 
 /// An AUTO write never replaces an operator's MANUAL item.
 const NOT_MANUAL: &str = "attribute_not_exists(session_id) OR #type <> :manual";
+/// The item is MANUAL.
+const IS_MANUAL: &str = "#type = :manual";
+/// The item is MANUAL and its `ttl` is below the AUTO item's (false when it has none: a
+/// comparison with a missing attribute fails).
+const MANUAL_TTL_BELOW: &str = "#type = :manual AND #ttl < :ttl";
 /// The error code of a failed condition.
 const CONDITION_FAILED: &str = "ConditionalCheckFailedException";
 
@@ -48,7 +53,8 @@ pub struct ActiveItems {
 pub struct WriteSummary {
     /// Items written (new or refreshed).
     pub written: Vec<String>,
-    /// Sessions whose MANUAL item is there: kept MANUAL, `last_updated` refreshed.
+    /// Sessions whose MANUAL item is there: kept MANUAL, `last_updated` refreshed, and a
+    /// `ttl` below the AUTO item's raised to it (a later `ttl`, or none, is kept).
     pub kept_manual: Vec<String>,
     /// Attempts beyond the first (throttling, 5xx, timeouts).
     pub retries: u64,
@@ -70,8 +76,11 @@ impl RevocationTable {
     }
 
     /// Writes AUTO items, `concurrency` at a time, each conditional on no MANUAL item being
-    /// there. Where a MANUAL item is there, its `last_updated` is refreshed instead (it stays
-    /// MANUAL), so the compiler keeps the flagged session blocked whatever the item's age.
+    /// there. Where a MANUAL item is there, it is refreshed instead (it stays MANUAL): its
+    /// `last_updated` is set to the AUTO item's, so the compiler keeps the flagged session
+    /// blocked whatever the item's age, and a `ttl` below the AUTO item's is raised to it, so
+    /// DynamoDB does not delete it while the AUTO peers stay blocked (a later `ttl` is never
+    /// lowered; an item without one never gets one).
     /// Throttling, 5xx and timeouts are retried with backoff; if an item still cannot be
     /// written the whole call fails, naming it.
     pub async fn write_auto(&self, items: &[AutoItem], concurrency: usize) -> Result<WriteSummary> {
@@ -104,12 +113,12 @@ impl RevocationTable {
     }
 
     /// One AUTO write: Ok(true) when the AUTO item was written, Ok(false) when a MANUAL item
-    /// is there and its `last_updated` was refreshed; with the retries it took.
+    /// is there and was refreshed instead ([`Self::refresh_manual`]); with the retries it took.
     async fn write_one(&self, item: &AutoItem) -> (Result<bool>, u32) {
         let context = || format!("writing session {} to table {}", item.session_id, self.name);
         let mut retries = 0;
-        // The item can change between the two conditional calls (an operator deletes the
-        // MANUAL item); each race sends us back to the other call, a bounded number of times.
+        // The item can change between the conditional calls (an operator deletes the MANUAL
+        // item); each race sends us back to the other call, a bounded number of times.
         for _ in 0..3 {
             let (result, attempts) = with_backoff(self.backoff, classify_sdk, || {
                 self.client
@@ -128,27 +137,16 @@ impl RevocationTable {
                 Err(e) if e.code() == Some(CONDITION_FAILED) => {}
                 Err(e) => return (Err(sdk_error(&context(), &e)), retries),
             }
-            let (result, attempts) = with_backoff(self.backoff, classify_sdk, || {
-                self.client
-                    .update_item()
-                    .table_name(&self.name)
-                    .key("session_id", AttributeValue::S(item.session_id.clone()))
-                    .update_expression("SET last_updated = :now")
-                    .condition_expression("#type = :manual")
-                    .expression_attribute_names("#type", "type")
-                    .expression_attribute_values(":manual", AttributeValue::S("MANUAL".into()))
-                    .expression_attribute_values(
-                        ":now",
-                        AttributeValue::N(item.last_updated.to_string()),
-                    )
-                    .send()
-            })
-            .await;
-            retries += attempts - 1;
-            match result {
-                Ok(_) => return (Ok(false), retries),
-                Err(e) if e.code() == Some(CONDITION_FAILED) => {}
-                Err(e) => return (Err(sdk_error(&context(), &e)), retries),
+            // A MANUAL item is there: first raise a `ttl` below the AUTO item's, else (a later
+            // `ttl`, or none) refresh `last_updated` alone.
+            for raise_ttl in [true, false] {
+                let (result, attempts) = self.refresh_manual(item, raise_ttl, &context).await;
+                retries += attempts - 1;
+                match result {
+                    Ok(true) => return (Ok(false), retries),
+                    Ok(false) => {}
+                    Err(e) => return (Err(e), retries),
+                }
             }
         }
         (
@@ -158,6 +156,53 @@ impl RevocationTable {
             ))),
             retries,
         )
+    }
+
+    /// Refreshes the MANUAL item of `item`'s session in place (it stays MANUAL): sets its
+    /// `last_updated` to the AUTO item's, so the compiler keeps the session blocked. With
+    /// `raise_ttl`, only when its `ttl` is below the AUTO item's, and raises it to that (so
+    /// DynamoDB's TTL sweep does not delete it while its AUTO peers stay blocked); a later
+    /// `ttl` is never lowered and an item without one (never expires) never gets one. Without,
+    /// only when it is MANUAL, and `last_updated` alone. Ok(true) when it was updated,
+    /// Ok(false) when the condition failed; with the attempts it took. Errors name `context`.
+    async fn refresh_manual(
+        &self,
+        item: &AutoItem,
+        raise_ttl: bool,
+        context: &dyn Fn() -> String,
+    ) -> (Result<bool>, u32) {
+        let (result, attempts) = with_backoff(self.backoff, classify_sdk, || {
+            let update = self
+                .client
+                .update_item()
+                .table_name(&self.name)
+                .key("session_id", AttributeValue::S(item.session_id.clone()))
+                .expression_attribute_names("#type", "type")
+                .expression_attribute_values(":manual", AttributeValue::S("MANUAL".into()))
+                .expression_attribute_values(
+                    ":now",
+                    AttributeValue::N(item.last_updated.to_string()),
+                );
+            let update = if raise_ttl {
+                update
+                    .update_expression("SET last_updated = :now, #ttl = :ttl")
+                    .condition_expression(MANUAL_TTL_BELOW)
+                    .expression_attribute_names("#ttl", "ttl")
+                    .expression_attribute_values(":ttl", AttributeValue::N(item.ttl.to_string()))
+            } else {
+                update
+                    .update_expression("SET last_updated = :now")
+                    .condition_expression(IS_MANUAL)
+            };
+            update.send()
+        })
+        .await;
+        let outcome = match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some(CONDITION_FAILED) => Ok(false),
+            Err(e) => Err(sdk_error(&context(), &e)),
+        };
+        (outcome, attempts)
     }
 
     /// Writes MANUAL items (an operator's word replaces whatever is there).

@@ -316,15 +316,18 @@ async fn a_manual_revocation_stays_manual_when_run_flags_the_session() {
         stdout(&out)
     );
     let items = env.items().await;
-    // Still the operator's item; only its last_updated is refreshed (so the compiler keeps
-    // the flagged session blocked).
+    // Still the operator's item; its last_updated is refreshed (so the compiler keeps the
+    // flagged session blocked) and its 1-hour ttl raised to the AUTO item's 7 days.
     let mut kept = items["bUFcOJp2iTCS"].clone();
     let refreshed = kept.remove("last_updated").expect("last_updated");
+    let raised = kept.remove("ttl").expect("ttl");
     let mut original = manual.clone();
     let revoked_at = original.remove("last_updated").expect("last_updated");
+    original.remove("ttl");
     assert_eq!(kept, original);
     let t = |v: &AttributeValue| v.as_n().expect("n").parse::<i64>().expect("int");
     assert!(t(&refreshed) >= t(&revoked_at));
+    assert_eq!(t(&raised), t(&refreshed) + 7 * 86_400);
     assert_eq!(manual["type"], AttributeValue::S("MANUAL".into()));
     assert_eq!(manual["score"], AttributeValue::N("0".into()));
     let n = |k: &str| manual[k].as_n().expect("n").parse::<i64>().expect("int");
@@ -433,12 +436,9 @@ async fn sixty_flagged_sessions_are_all_written_through_throttling_and_a_rerun_k
     }
 }
 
-#[tokio::test]
-async fn compile_orders_caps_and_applies_exactly_the_expected_rules() {
-    let Some(env) = setup_with_capacity("compile", "", "", "10").await else {
-        return;
-    };
-    let now = Utc::now().timestamp();
+/// Seven items for a group of 10 WCU (5 rules): MANUAL, AUTO, one over the capacity
+/// (`autoLow`) and one expired.
+async fn put_compile_items(env: &Env, now: i64) {
     env.put("manualOld", "MANUAL", "0", now - 100).await;
     env.put("manualNew", "MANUAL", "0", now - 10).await;
     env.put("autoTop", "AUTO", "9.5", now - 50).await;
@@ -446,6 +446,30 @@ async fn compile_orders_caps_and_applies_exactly_the_expected_rules() {
     env.put("autoTieNew", "AUTO", "5", now - 5).await;
     env.put("autoLow", "AUTO", "3", now - 30).await; // over capacity
     env.put("autoExpired", "AUTO", "99", now - 3600).await; // outside the 30-minute retention
+}
+
+/// The 5 rules [`put_compile_items`] compiles to.
+fn compile_items_rules() -> Vec<(String, i32, String)> {
+    [
+        "manualNew",
+        "manualOld",
+        "autoTop",
+        "autoTieNew",
+        "autoTieOld",
+    ]
+    .iter()
+    .zip(1..)
+    .map(|(id, p)| (format!("autorevoke-{id}"), p, format!("/{id}.")))
+    .collect()
+}
+
+#[tokio::test]
+async fn compile_orders_caps_and_applies_exactly_the_expected_rules() {
+    let Some(env) = setup_with_capacity("compile", "", "", "10").await else {
+        return;
+    };
+    let now = Utc::now().timestamp();
+    put_compile_items(&env, now).await;
 
     // The dry run prints the rules, the diff and what did not fit, and changes nothing.
     let (empty, token0) = env.rules().await;
@@ -495,17 +519,7 @@ async fn compile_orders_caps_and_applies_exactly_the_expected_rules() {
         stdout(&out)
     );
     let (rules, token1) = env.rules().await;
-    let expected: Vec<(String, i32, String)> = [
-        "manualNew",
-        "manualOld",
-        "autoTop",
-        "autoTieNew",
-        "autoTieOld",
-    ]
-    .iter()
-    .zip(1..)
-    .map(|(id, p)| (format!("autorevoke-{id}"), p, format!("/{id}.")))
-    .collect();
+    let expected = compile_items_rules();
     assert_eq!(rules, expected);
 
     // Unchanged selection: no UpdateRuleGroup call, so the lock token stays.
@@ -550,6 +564,96 @@ async fn compile_orders_caps_and_applies_exactly_the_expected_rules() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("removed (5)"), "{}", stdout(&out));
     assert!(env.rules().await.0.is_empty());
+}
+
+#[tokio::test]
+async fn fail_on_overflow_applies_the_rules_that_fit_then_exits_8_naming_the_rest() {
+    let Some(env) = setup_with_capacity("overflow", "", "", "10").await else {
+        return;
+    };
+    let now = Utc::now().timestamp();
+    put_compile_items(&env, now).await;
+    let line = "autorevoke: 1 flagged session(s) did not fit the rule group's capacity (10): \
+                autoLow\n";
+
+    // A dry run answers "would this overflow": exit 8, and the group is not changed.
+    let (empty, token0) = env.rules().await;
+    assert!(empty.is_empty());
+    let out = env.cli(&compile_args(&env, &["--fail-on-overflow", "--dry-run"]));
+    assert_eq!(out.status.code(), Some(8), "{}", stderr(&out));
+    assert_eq!(stderr(&out), line);
+    assert!(
+        stdout(&out).contains("did not fit the capacity (1): autoLow"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(env.rules().await, (empty, token0));
+
+    // The rules that fit are applied, then exit 8.
+    let out = env.cli(&compile_args(&env, &["--fail-on-overflow"]));
+    assert_eq!(out.status.code(), Some(8), "{}", stderr(&out));
+    assert_eq!(stderr(&out), line);
+    assert!(
+        stdout(&out).contains("the rule group was updated"),
+        "{}",
+        stdout(&out)
+    );
+    let (rules, token1) = env.rules().await;
+    assert_eq!(rules, compile_items_rules());
+
+    // The same from the config file's [waf] fail_on_overflow; without it, exit 0.
+    let dir = tempdir();
+    let config = dir.path().join("autorevoke.toml");
+    std::fs::write(&config, "[waf]\nfail_on_overflow = true\n").expect("config");
+    let c = config.display().to_string();
+    let out = env.cli(&compile_args(&env, &["--config", &c]));
+    assert_eq!(out.status.code(), Some(8), "{}", stderr(&out));
+    assert_eq!(stderr(&out), line);
+    let out = env.cli(&compile_args(&env, &[]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    assert_eq!(env.rules().await, (compile_items_rules(), token1));
+}
+
+#[tokio::test]
+async fn run_compile_waf_with_fail_on_overflow_exits_8_after_writing_and_compiling() {
+    let Some(env) = setup_with_capacity("runoverflow", "", "", "10").await else {
+        return;
+    };
+    // An operator's revocation comes first, so of the run's 5 flagged sessions the lowest
+    // score does not fit the 5 rules.
+    env.put("opFirst", "MANUAL", "0", Utc::now().timestamp() - 10)
+        .await;
+    let flagged: Vec<String> = flagged_csv().into_iter().map(|(id, _)| id).collect();
+    let (fit, low) = flagged.split_at(4);
+    let out = env.run_sample(&[
+        "--compile-waf",
+        "--rule-group",
+        &env.group,
+        "--fail-on-overflow",
+    ]);
+    assert_eq!(out.status.code(), Some(8), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "autorevoke: 1 flagged session(s) did not fit the rule group's capacity (10): {}\n",
+            low[0]
+        )
+    );
+    let mut expected = vec!["opFirst".to_string()];
+    expected.extend(fit.iter().cloned());
+    assert_eq!(ids(&env.rules().await.0), expected);
+    // Every flagged session was written, the one left out too.
+    let mut written = flagged.clone();
+    written.push("opFirst".into());
+    written.sort();
+    assert_eq!(
+        env.items().await.keys().cloned().collect::<Vec<_>>(),
+        written
+    );
+    // Without the flag the same run exits 0.
+    let out = env.run_sample(&["--compile-waf", "--rule-group", &env.group]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 #[tokio::test]
@@ -713,11 +817,97 @@ async fn a_flagged_session_whose_manual_item_is_old_still_ends_up_blocked() {
     assert_eq!(item["type"], AttributeValue::S("MANUAL".into()));
     let n = |k: &str| item[k].as_n().expect("n").parse::<i64>().expect("int");
     assert!(n("last_updated") >= now, "refreshed: {item:?}");
-    assert_eq!(n("ttl"), now - 60, "the operator's TTL is kept");
+    // Its past TTL is raised to the AUTO item's, so the TTL sweep cannot delete it while
+    // the session is flagged.
+    assert_eq!(n("ttl"), n("last_updated") + 7 * 86_400, "raised: {item:?}");
     let (rules, _) = env.rules().await;
     let mut expected = vec![top.clone(), "opKeptByTtl".to_string()];
     expected.extend(flagged[1..].iter().map(|(id, _)| id.clone()));
     assert_eq!(ids(&rules), expected);
+}
+
+/// Replaces `id`'s item by a copy with `ttl` set to `ttl`, or removed for None.
+async fn set_ttl(env: &Env, id: &str, ttl: Option<i64>) {
+    let mut item = env.items().await[id].clone();
+    match ttl {
+        Some(t) => item.insert("ttl".into(), AttributeValue::N(t.to_string())),
+        None => item.remove("ttl"),
+    };
+    env.ddb
+        .put_item()
+        .table_name(&env.table)
+        .set_item(Some(item))
+        .send()
+        .await
+        .expect("put");
+}
+
+#[tokio::test]
+async fn a_kept_manual_item_gets_the_auto_ttl_when_its_own_is_lower_and_never_loses_or_gains_one() {
+    let Some(env) = setup("manualttl", "", "").await else {
+        return;
+    };
+    let now = Utc::now().timestamp();
+    let flagged: Vec<String> = flagged_csv().into_iter().map(|(id, _)| id).collect();
+    let (past, later, forever) = (&flagged[0], &flagged[1], &flagged[2]);
+    // Three operator revocations of sessions the run flags, two hours old: one past its TTL
+    // (not yet swept), one with 30 days left (beyond the run's 3-day AUTO ttl), one without
+    // a TTL (never expires).
+    let later_ttl = now + 30 * 86_400;
+    for (id, ttl) in [
+        (past, Some(now - 60)),
+        (later, Some(later_ttl)),
+        (forever, None),
+    ] {
+        env.put(id, "MANUAL", "0", now - 7200).await;
+        set_ttl(&env, id, ttl).await;
+    }
+    let before = env.items().await;
+
+    let out = env.run_sample(&["--ttl-days", "3"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out)
+            .contains("wrote 2 AUTO item(s); 3 session(s) kept their MANUAL item (refreshed)"),
+        "{}",
+        stdout(&out)
+    );
+    let items = env.items().await;
+    let n = |id: &str, k: &str| items[id][k].as_n().expect("n").parse::<i64>().expect("int");
+    // The run writes every item at one time; an AUTO item's ttl is that plus 3 days.
+    let written_at = n(&flagged[3], "last_updated");
+    assert!(written_at >= now, "{:?}", items[&flagged[3]]);
+    let auto_ttl = written_at + 3 * 86_400;
+    for auto in &flagged[3..] {
+        assert_eq!(items[auto]["type"], AttributeValue::S("AUTO".into()));
+        assert_eq!(
+            (n(auto, "last_updated"), n(auto, "ttl")),
+            (written_at, auto_ttl)
+        );
+    }
+    // Each MANUAL item is the operator's item with last_updated refreshed; only the past
+    // ttl changes, to exactly the AUTO items' ttl.
+    let num = |v: i64| AttributeValue::N(v.to_string());
+    for (id, ttl) in [
+        (past, Some(auto_ttl)),
+        (later, Some(later_ttl)),
+        (forever, None),
+    ] {
+        let mut expected = before[id].clone();
+        expected.insert("last_updated".into(), num(written_at));
+        match ttl {
+            Some(t) => expected.insert("ttl".into(), num(t)),
+            None => expected.remove("ttl"),
+        };
+        assert_eq!(items[id], expected, "{id}");
+        assert_eq!(
+            items[id]["type"],
+            AttributeValue::S("MANUAL".into()),
+            "{id}"
+        );
+    }
+    assert!(!items[forever].contains_key("ttl"));
+    assert_eq!(items.len(), 5);
 }
 
 #[tokio::test]
