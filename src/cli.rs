@@ -67,6 +67,12 @@ pub enum Command {
     Run(RunArgs),
     /// Revoke sessions by hand: write MANUAL items.
     Revoke(RevokeArgs),
+    /// Lift revocations (a false positive): the sessions' rules go at the next compile, and
+    /// `run` leaves them alone for a while (--for) even when it flags them again.
+    Unrevoke(UnrevokeArgs),
+    /// The revocation table's items.
+    #[command(subcommand)]
+    Revocations(RevocationsCommand),
     /// The WAF rule group.
     #[command(subcommand)]
     Waf(WafCommand),
@@ -772,6 +778,71 @@ pub struct RevokeArgs {
     pub ttl: Option<u64>,
     #[command(flatten)]
     pub aws: AwsArgs,
+}
+
+/// `autorevoke unrevoke`
+#[derive(Debug, Args)]
+pub struct UnrevokeArgs {
+    /// Session ids whose revocation to lift.
+    #[arg(required = true, value_name = "SESSION_ID")]
+    pub session_ids: Vec<String>,
+    /// The DynamoDB revocation table.
+    #[arg(long, value_name = "NAME")]
+    pub table: Option<String>,
+    /// How long `run` leaves the sessions alone, even when it flags them again: a duration
+    /// (12h, 7d) or minutes [default: 24h].
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse_minutes)]
+    pub allow_for: Option<f64>,
+    /// Only delete the items: a later run may revoke the sessions again.
+    #[arg(long, conflicts_with = "allow_for")]
+    pub forget: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+impl UnrevokeArgs {
+    /// The table and how many seconds the sessions stay allowed.
+    pub fn options(&self, cfg: &Config) -> Result<(String, u64)> {
+        let minutes = self.allow_for.unwrap_or(24.0 * 60.0);
+        if !(minutes.is_finite() && minutes > 0.0) {
+            return Err(Error::Setting {
+                setting: "--for",
+                reason: "must be a positive duration".into(),
+            });
+        }
+        Ok((
+            table_name(&self.table, cfg)?,
+            (minutes * 60.0).round() as u64,
+        ))
+    }
+}
+
+/// `autorevoke revocations ...`
+#[derive(Debug, Subcommand)]
+pub enum RevocationsCommand {
+    /// List the revocation table's items: each session, revoked, allowed (unrevoke) or
+    /// expired, with its type, score and times.
+    List(RevocationsListArgs),
+}
+
+/// `autorevoke revocations list`
+#[derive(Debug, Args)]
+pub struct RevocationsListArgs {
+    /// The DynamoDB revocation table.
+    #[arg(long, value_name = "NAME")]
+    pub table: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = RunFormat::Table)]
+    pub format: RunFormat,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+impl RevocationsListArgs {
+    /// The table.
+    pub fn table(&self, cfg: &Config) -> Result<String> {
+        table_name(&self.table, cfg)
+    }
 }
 
 impl RevokeArgs {

@@ -9,7 +9,9 @@ use chrono::Utc;
 use crate::aws::AwsAccess;
 use crate::engine::LogEngine;
 use crate::error::{Error, Result};
-use crate::revocation::{AutoItem, ManualItem, RevocationItem, RevocationTable, WriteSummary};
+use crate::revocation::{
+    AllowItem, AutoItem, ListedItem, ManualItem, RevocationItem, RevocationTable, WriteSummary,
+};
 use crate::score::{ScoreParams, ScoreReport, WindowSpec, score};
 use crate::waf::{ApplyOutcome, Compiled, WafRuleGroup, compile};
 
@@ -232,6 +234,44 @@ mod tests {
         assert!(breaker(10, 100, 0.05, DEFAULT_BREAKER_MIN_FLAGGED).is_some());
         assert!(breaker(10, 10, 0.05, 0).is_some());
     }
+}
+
+/// Lifts the revocations of `ids` (all checked before any is written): each item is replaced
+/// by an `unrevoke` marker lasting `seconds`, so the next compile drops the session's rule
+/// and `run` does not revoke it again meanwhile; with `forget`, the items are only deleted (a
+/// later run may revoke the sessions again).
+pub async fn unrevoke(
+    aws: &AwsAccess,
+    table: &str,
+    ids: &[String],
+    seconds: u64,
+    forget: bool,
+) -> Result<Vec<AllowItem>> {
+    let now = Utc::now().timestamp();
+    let items = ids
+        .iter()
+        .map(|id| AllowItem::new(id, now, seconds))
+        .collect::<Result<Vec<_>>>()?;
+    let table = RevocationTable::new(aws.dynamodb_client().await, table);
+    if forget {
+        table.delete(ids).await?;
+        return Ok(Vec::new());
+    }
+    table.put_allowed(&items).await?;
+    Ok(items)
+}
+
+/// Every item of the revocation table, as stored, by session id.
+pub async fn list_revocations(aws: &AwsAccess, table: &str) -> Result<Vec<ListedItem>> {
+    let table = RevocationTable::new(aws.dynamodb_client().await, table);
+    let mut items: Vec<ListedItem> = table
+        .scan_all()
+        .await?
+        .iter()
+        .map(ListedItem::from_attributes)
+        .collect();
+    items.sort_by(|a, b| a.session_id.cmp(&b.session_id));
+    Ok(items)
 }
 
 /// Writes MANUAL items for `ids` (all checked before any is written).

@@ -19,8 +19,8 @@ use autorevoke::{job, report, score};
 use progress::Verbosity;
 
 use cli::{
-    Cli, Command, EvaluateArgs, ExplainArgs, InitArgs, QueryArgs, RevokeArgs, RunArgs, ScoreArgs,
-    ScoringRun, SynthArgs, WafCommand, WafCompileArgs,
+    Cli, Command, EvaluateArgs, ExplainArgs, InitArgs, QueryArgs, RevocationsCommand, RevokeArgs,
+    RunArgs, ScoreArgs, ScoringRun, SynthArgs, UnrevokeArgs, WafCommand, WafCompileArgs,
 };
 
 /// Exit code: the run completed and read all of its input.
@@ -116,6 +116,16 @@ async fn run(cli: Cli, ui: Verbosity) -> anyhow::Result<u8> {
         Command::Score(args) => run_score(args, &cfg, ui).await,
         Command::Run(args) => run_job(args, &cfg, ui).await,
         Command::Revoke(args) => run_revoke(args, &cfg).await,
+        Command::Unrevoke(args) => run_unrevoke(args, &cfg).await,
+        Command::Revocations(RevocationsCommand::List(args)) => {
+            let table = args.table(&cfg)?;
+            let items = job::list_revocations(&args.aws.access(&cfg), &table).await?;
+            let now = chrono::Utc::now().timestamp();
+            with_output(None, |out| {
+                report::render_revocations(&items, now, args.format, out)
+            })?;
+            Ok(EXIT_OK)
+        }
         Command::Waf(WafCommand::Compile(args)) => run_waf_compile(args, &cfg).await,
         Command::Init(args) => run_init(args, &cfg).await,
         Command::Explain(args) => run_explain(args, &cfg, ui).await,
@@ -269,6 +279,21 @@ async fn run_job(args: RunArgs, cfg: &Config, ui: Verbosity) -> anyhow::Result<u
         return Ok(EXIT_FAILURE);
     }
     Ok(overflow.unwrap_or_else(|| empty_or(code, &report.score, allow_empty, ui)))
+}
+
+async fn run_unrevoke(args: UnrevokeArgs, cfg: &Config) -> anyhow::Result<u8> {
+    let (table, seconds) = args.options(cfg)?;
+    let aws = args.aws.access(cfg);
+    let items = job::unrevoke(&aws, &table, &args.session_ids, seconds, args.forget).await?;
+    let forgotten = if args.forget {
+        args.session_ids.clone()
+    } else {
+        Vec::new()
+    };
+    with_output(None, |out| {
+        report::render_unrevoke(&items, &forgotten, &table, out)
+    })?;
+    Ok(EXIT_OK)
 }
 
 async fn run_revoke(args: RevokeArgs, cfg: &Config) -> anyhow::Result<u8> {

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::{Format, render};
 use crate::job::{CompileReport, InitReport, RunReport};
-use crate::revocation::ManualItem;
+use crate::revocation::{AllowItem, ListedItem, ManualItem};
 
 /// Output formats of `run` (a report for people, or JSON for the job's log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -45,6 +45,7 @@ pub fn render_run(r: &RunReport, format: RunFormat, out: &mut dyn Write) -> io::
             "partial": r.partial,
             "written": r.write.as_ref().map(|w| &w.written),
             "kept_manual": r.write.as_ref().map(|w| &w.kept_manual),
+            "allowed": r.write.as_ref().map(|w| &w.allowed),
             "write_retries": r.write.as_ref().map(|w| w.retries),
             "compile": r.compile.as_ref().map(compile_json),
         });
@@ -92,6 +93,9 @@ pub fn render_run(r: &RunReport, format: RunFormat, out: &mut dyn Write) -> io::
                 w.kept_manual.len(),
                 w.retries
             )?;
+            for id in &w.allowed {
+                writeln!(out, "  left alone, allowed by an operator (unrevoke): {id}")?;
+            }
             for id in &w.kept_manual {
                 writeln!(out, "  kept MANUAL: {id}")?;
             }
@@ -173,6 +177,78 @@ pub fn render_compile(c: &CompileReport, out: &mut dyn Write) -> io::Result<()> 
         "the rule group already holds these rules: not updated"
     };
     writeln!(out, "{verdict}")
+}
+
+/// Writes what `unrevoke` did.
+pub fn render_unrevoke(
+    items: &[AllowItem],
+    forgotten: &[String],
+    table: &str,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    for i in items {
+        writeln!(
+            out,
+            "allowed {} in {table} until {}: its rule goes at the next compile, and run does \
+             not revoke it again before then",
+            i.session_id,
+            when(i.ttl)
+        )?;
+    }
+    for id in forgotten {
+        writeln!(
+            out,
+            "deleted {id} from {table}: its rule goes at the next compile (a later run may \
+             revoke it again)"
+        )?;
+    }
+    Ok(())
+}
+
+/// Writes the revocation table's items (`revocations list`) at `now`.
+pub fn render_revocations(
+    items: &[ListedItem],
+    now: i64,
+    format: RunFormat,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    if format == RunFormat::Json {
+        let rows: Vec<_> = items
+            .iter()
+            .map(|i| {
+                json!({
+                    "session_id": i.session_id,
+                    "state": i.state(now),
+                    "type": i.item_type,
+                    "reason": i.reason,
+                    "score": i.score,
+                    "last_updated": i.last_updated.map(when),
+                    "expires": i.ttl.map(when),
+                })
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut *out, &rows)?;
+        return writeln!(out);
+    }
+    writeln!(
+        out,
+        "{:<24} {:<8} {:<6} {:>7}  {:<20}  {:<20}",
+        "session_id", "state", "type", "score", "last_updated", "expires"
+    )?;
+    for i in items {
+        writeln!(
+            out,
+            "{:<24} {:<8} {:<6} {:>7}  {:<20}  {:<20}",
+            i.session_id,
+            i.state(now),
+            i.item_type,
+            i.score
+                .map_or_else(|| "-".to_string(), |s| format!("{s:.3}")),
+            i.last_updated.map_or_else(|| "-".to_string(), when),
+            i.ttl.map_or_else(|| "never".to_string(), when),
+        )?;
+    }
+    writeln!(out, "{} item(s)", items.len())
 }
 
 /// Writes what `revoke` wrote.

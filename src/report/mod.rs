@@ -11,7 +11,10 @@ mod table;
 
 pub use evaluate::render_evaluation;
 pub use explain::render_explain;
-pub use job::{RunFormat, render_compile, render_init, render_revoke, render_run};
+pub use job::{
+    RunFormat, render_compile, render_init, render_revocations, render_revoke, render_run,
+    render_unrevoke,
+};
 pub use query::{QueryFormat, render_batches};
 
 use std::io::{self, Write};

@@ -62,6 +62,99 @@ pub struct ManualItem {
     pub ttl: i64,
 }
 
+/// The `reason` of an `unrevoke` marker. The compiler reads only `COMPROMISED` items, so a
+/// marker is never a rule; its type is MANUAL, so `run`'s conditional AUTO write never
+/// replaces it.
+pub const ALLOWED: &str = "ALLOWED";
+
+/// An operator's word that a session is not shared (`unrevoke`): until `ttl`, `run` does not
+/// revoke it again and the compiler leaves it out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowItem {
+    /// The session id (always `[A-Za-z0-9_-]{1,128}`).
+    pub session_id: String,
+    /// Time of the write, epoch seconds.
+    pub last_updated: i64,
+    /// Expiry, epoch seconds.
+    pub ttl: i64,
+}
+
+impl AllowItem {
+    /// The marker for `session_id` at `now`, lasting `seconds`.
+    pub fn new(session_id: &str, now: i64, seconds: u64) -> Result<Self> {
+        check_id(session_id)?;
+        Ok(AllowItem {
+            session_id: session_id.to_string(),
+            last_updated: now,
+            ttl: now.saturating_add(i64::try_from(seconds).unwrap_or(i64::MAX)),
+        })
+    }
+
+    /// The DynamoDB attributes.
+    pub fn attributes(&self) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            s("session_id", &self.session_id),
+            s("type", ItemType::Manual.as_str()),
+            s("reason", ALLOWED),
+            int("score", 0),
+            int("last_updated", self.last_updated),
+            int("ttl", self.ttl),
+        ])
+    }
+}
+
+/// An item as `revocations list` shows it: whatever is stored, read leniently (a listing
+/// must show items the compiler would refuse, too).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ListedItem {
+    /// The key.
+    pub session_id: String,
+    /// `AUTO`, `MANUAL`, or what is stored.
+    pub item_type: String,
+    /// `COMPROMISED`, `ALLOWED` (an `unrevoke` marker), or what is stored.
+    pub reason: String,
+    /// The score, when stored.
+    pub score: Option<f64>,
+    /// Last write, epoch seconds, when stored.
+    pub last_updated: Option<i64>,
+    /// Expiry, epoch seconds, when stored.
+    pub ttl: Option<i64>,
+}
+
+impl ListedItem {
+    /// Reads a stored item as it is.
+    pub fn from_attributes(map: &HashMap<String, AttributeValue>) -> Self {
+        let text = |k: &str| match map.get(k) {
+            Some(AttributeValue::S(v)) => v.clone(),
+            Some(AttributeValue::N(v)) => v.clone(),
+            Some(other) => format!("{other:?}"),
+            None => String::new(),
+        };
+        let number = |k: &str| match map.get(k) {
+            Some(AttributeValue::N(v)) => v.parse::<f64>().ok().filter(|v| v.is_finite()),
+            _ => None,
+        };
+        ListedItem {
+            session_id: text("session_id"),
+            item_type: text("type"),
+            reason: text("reason"),
+            score: number("score"),
+            last_updated: number("last_updated").map(|v| v as i64),
+            ttl: number("ttl").map(|v| v as i64),
+        }
+    }
+
+    /// What the item is at `now`: `revoked` (a revocation before its `ttl`), `allowed` (an
+    /// `unrevoke` marker before its `ttl`), `expired` (DynamoDB deletes it in time).
+    pub fn state(&self, now: i64) -> &'static str {
+        match (self.reason.as_str(), self.ttl) {
+            (_, Some(ttl)) if ttl <= now => "expired",
+            (ALLOWED, _) => "allowed",
+            _ => "revoked",
+        }
+    }
+}
+
 /// An item as the WAF compiler reads it back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RevocationItem {

@@ -4,5 +4,7 @@
 pub mod item;
 pub mod table;
 
-pub use item::{AutoItem, ItemType, ManualItem, REASON, RevocationItem};
+pub use item::{
+    ALLOWED, AllowItem, AutoItem, ItemType, ListedItem, ManualItem, REASON, RevocationItem,
+};
 pub use table::{ActiveItems, GSI_NAME, RevocationTable, WriteSummary};

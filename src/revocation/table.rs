@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{
 };
 use futures::StreamExt;
 
-use super::item::{AutoItem, ManualItem, REASON, RevocationItem};
+use super::item::{ALLOWED, AllowItem, AutoItem, ManualItem, REASON, RevocationItem};
 use crate::aws::sdk_error;
 use crate::error::{Error, Result};
 use crate::retry::{Backoff, classify_sdk, with_backoff};
@@ -21,11 +21,11 @@ pub const GSI_NAME: &str = "last_updated_index";
 
 /// An AUTO write never replaces an operator's MANUAL item.
 const NOT_MANUAL: &str = "attribute_not_exists(session_id) OR #type <> :manual";
-/// The item is MANUAL.
-const IS_MANUAL: &str = "#type = :manual";
-/// The item is MANUAL and its `ttl` is below the AUTO item's (false when it has none: a
-/// comparison with a missing attribute fails).
-const MANUAL_TTL_BELOW: &str = "#type = :manual AND #ttl < :ttl";
+/// The item is an operator's MANUAL revocation (not an `unrevoke` marker).
+const IS_MANUAL: &str = "#type = :manual AND #reason = :reason";
+/// The item is a MANUAL revocation and its `ttl` is below the AUTO item's (false when it has
+/// none: a comparison with a missing attribute fails).
+const MANUAL_TTL_BELOW: &str = "#type = :manual AND #reason = :reason AND #ttl < :ttl";
 /// The error code of a failed condition.
 const CONDITION_FAILED: &str = "ConditionalCheckFailedException";
 
@@ -56,8 +56,27 @@ pub struct WriteSummary {
     /// Sessions whose MANUAL item is there: kept MANUAL, `last_updated` refreshed, and a
     /// `ttl` below the AUTO item's raised to it (a later `ttl`, or none, is kept).
     pub kept_manual: Vec<String>,
+    /// Sessions an operator allowed (`unrevoke`): their marker is left as it is, so they
+    /// stay unblocked until it expires.
+    pub allowed: Vec<String>,
     /// Attempts beyond the first (throttling, 5xx, timeouts).
     pub retries: u64,
+}
+
+/// What one AUTO write did.
+enum Written {
+    /// The AUTO item was written.
+    Auto,
+    /// A MANUAL item is there: refreshed, kept.
+    KeptManual,
+    /// An `unrevoke` marker is there: left alone.
+    Allowed,
+}
+
+/// True for an `unrevoke` marker: a MANUAL item whose reason is not a revocation's.
+fn is_allow_marker(item: &HashMap<String, AttributeValue>) -> bool {
+    matches!(item.get("type"), Some(AttributeValue::S(t)) if t == "MANUAL")
+        && matches!(item.get("reason"), Some(AttributeValue::S(r)) if r == ALLOWED)
 }
 
 impl RevocationTable {
@@ -84,7 +103,7 @@ impl RevocationTable {
     /// Throttling, 5xx and timeouts are retried with backoff; if an item still cannot be
     /// written the whole call fails, naming it.
     pub async fn write_auto(&self, items: &[AutoItem], concurrency: usize) -> Result<WriteSummary> {
-        let results: Vec<(String, Result<bool>, u32)> = futures::stream::iter(items)
+        let results: Vec<(String, Result<Written>, u32)> = futures::stream::iter(items)
             .map(|item| async move {
                 let (outcome, retries) = self.write_one(item).await;
                 (item.session_id.clone(), outcome, retries)
@@ -97,8 +116,9 @@ impl RevocationTable {
         for (id, outcome, retries) in results {
             summary.retries += u64::from(retries);
             match outcome {
-                Ok(true) => summary.written.push(id),
-                Ok(false) => summary.kept_manual.push(id),
+                Ok(Written::Auto) => summary.written.push(id),
+                Ok(Written::KeptManual) => summary.kept_manual.push(id),
+                Ok(Written::Allowed) => summary.allowed.push(id),
                 Err(e) => {
                     first_error.get_or_insert(e);
                 }
@@ -109,12 +129,13 @@ impl RevocationTable {
         }
         summary.written.sort();
         summary.kept_manual.sort();
+        summary.allowed.sort();
         Ok(summary)
     }
 
     /// One AUTO write: Ok(true) when the AUTO item was written, Ok(false) when a MANUAL item
     /// is there and was refreshed instead ([`Self::refresh_manual`]); with the retries it took.
-    async fn write_one(&self, item: &AutoItem) -> (Result<bool>, u32) {
+    async fn write_one(&self, item: &AutoItem) -> (Result<Written>, u32) {
         let context = || format!("writing session {} to table {}", item.session_id, self.name);
         let mut retries = 0;
         // The item can change between the conditional calls (an operator deletes the MANUAL
@@ -133,7 +154,7 @@ impl RevocationTable {
             .await;
             retries += attempts - 1;
             match result {
-                Ok(_) => return (Ok(true), retries),
+                Ok(_) => return (Ok(Written::Auto), retries),
                 Err(e) if e.code() == Some(CONDITION_FAILED) => {}
                 Err(e) => return (Err(sdk_error(&context(), &e)), retries),
             }
@@ -143,10 +164,18 @@ impl RevocationTable {
                 let (result, attempts) = self.refresh_manual(item, raise_ttl, &context).await;
                 retries += attempts - 1;
                 match result {
-                    Ok(true) => return (Ok(false), retries),
+                    Ok(true) => return (Ok(Written::KeptManual), retries),
                     Ok(false) => {}
                     Err(e) => return (Err(e), retries),
                 }
+            }
+            // Neither: an operator's `unrevoke` marker (left alone), or the item changed.
+            match self.get(&item.session_id).await {
+                Ok(Some(found)) if is_allow_marker(&found) => {
+                    return (Ok(Written::Allowed), retries);
+                }
+                Ok(_) => {}
+                Err(e) => return (Err(e), retries),
             }
         }
         (
@@ -178,7 +207,9 @@ impl RevocationTable {
                 .table_name(&self.name)
                 .key("session_id", AttributeValue::S(item.session_id.clone()))
                 .expression_attribute_names("#type", "type")
+                .expression_attribute_names("#reason", "reason")
                 .expression_attribute_values(":manual", AttributeValue::S("MANUAL".into()))
+                .expression_attribute_values(":reason", AttributeValue::S(REASON.into()))
                 .expression_attribute_values(
                     ":now",
                     AttributeValue::N(item.last_updated.to_string()),
@@ -203,6 +234,79 @@ impl RevocationTable {
             Err(e) => Err(sdk_error(&context(), &e)),
         };
         (outcome, attempts)
+    }
+
+    /// Writes `unrevoke` markers (replacing whatever is there): the sessions' rules go at the
+    /// next compile and `run` leaves them unblocked until the markers expire.
+    pub async fn put_allowed(&self, items: &[AllowItem]) -> Result<u64> {
+        let mut retries = 0;
+        for item in items {
+            let (result, attempts) = with_backoff(self.backoff, classify_sdk, || {
+                self.client
+                    .put_item()
+                    .table_name(&self.name)
+                    .set_item(Some(item.attributes()))
+                    .send()
+            })
+            .await;
+            retries += u64::from(attempts - 1);
+            result.map_err(|e| {
+                sdk_error(
+                    &format!(
+                        "allowing session {} in table {}",
+                        item.session_id, self.name
+                    ),
+                    &e,
+                )
+            })?;
+        }
+        Ok(retries)
+    }
+
+    /// Deletes the items of `ids` (`unrevoke --forget`): a later run may revoke them again.
+    pub async fn delete(&self, ids: &[String]) -> Result<u64> {
+        let mut retries = 0;
+        for id in ids {
+            let (result, attempts) = with_backoff(self.backoff, classify_sdk, || {
+                self.client
+                    .delete_item()
+                    .table_name(&self.name)
+                    .key("session_id", AttributeValue::S(id.clone()))
+                    .send()
+            })
+            .await;
+            retries += u64::from(attempts - 1);
+            result.map_err(|e| {
+                sdk_error(
+                    &format!("deleting session {id} from table {}", self.name),
+                    &e,
+                )
+            })?;
+        }
+        Ok(retries)
+    }
+
+    /// Every item of the table, all pages (`revocations list`), as stored.
+    pub async fn scan_all(&self) -> Result<Vec<HashMap<String, AttributeValue>>> {
+        let mut items = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let (result, _) = with_backoff(self.backoff, classify_sdk, || {
+                self.client
+                    .scan()
+                    .table_name(&self.name)
+                    .set_exclusive_start_key(start.clone())
+                    .send()
+            })
+            .await;
+            let page =
+                result.map_err(|e| sdk_error(&format!("listing table {}", self.name), &e))?;
+            items.extend(page.items().iter().cloned());
+            match page.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => return Ok(items),
+            }
+        }
     }
 
     /// Writes MANUAL items (an operator's word replaces whatever is there).

@@ -1128,3 +1128,96 @@ async fn a_dry_run_compile_counts_the_items_the_same_dry_run_would_write() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(ids(&env.rules().await.0), added);
 }
+
+#[tokio::test]
+async fn a_false_positive_is_unrevoked_listed_and_left_alone_by_later_runs() {
+    let Some(env) = setup("unrevoke", "", "").await else {
+        return;
+    };
+    let out = env.run_sample(&["--compile-waf", "--rule-group", &env.group]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let flagged = ids(&env.rules().await.0);
+    assert_eq!(flagged.len(), 5, "{flagged:?}");
+    let list = |env: &Env| -> Vec<serde_json::Value> {
+        let out = env.cli(&[
+            "revocations",
+            "list",
+            "--table",
+            &env.table,
+            "--format",
+            "json",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        serde_json::from_str(&stdout(&out)).expect("json")
+    };
+    let listed = list(&env);
+    assert_eq!(listed.len(), 5);
+    assert!(
+        listed
+            .iter()
+            .all(|i| i["state"] == "revoked" && i["type"] == "AUTO")
+    );
+
+    // The operator lifts one (a false positive) for two hours.
+    let (wrong, forgotten) = (flagged[0].clone(), flagged[1].clone());
+    let out = env.cli(&["unrevoke", &wrong, "--table", &env.table, "--for", "2h"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let item = env.items().await[&wrong].clone();
+    assert_eq!(item["type"], AttributeValue::S("MANUAL".into()));
+    assert_eq!(item["reason"], AttributeValue::S("ALLOWED".into()));
+    let n = |m: &HashMap<String, AttributeValue>, k: &str| {
+        m[k].as_n().expect("n").parse::<i64>().expect("int")
+    };
+    assert_eq!(n(&item, "ttl") - n(&item, "last_updated"), 7200);
+    let until = chrono::DateTime::from_timestamp(n(&item, "ttl"), 0)
+        .expect("time")
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "allowed {wrong} in {} until {until}: its rule goes at the next compile, and run \
+             does not revoke it again before then\n",
+            env.table
+        )
+    );
+    let listed = list(&env);
+    let entry = listed
+        .iter()
+        .find(|i| i["session_id"] == wrong.as_str())
+        .expect("listed");
+    assert_eq!(
+        (&entry["state"], &entry["reason"]),
+        (&"allowed".into(), &"ALLOWED".into())
+    );
+    assert_eq!(entry["expires"], until.as_str());
+
+    // The next run flags it again and leaves it alone; the compile drops its rule.
+    let out = env.run_sample(&["--compile-waf", "--rule-group", &env.group]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!(
+            "  left alone, allowed by an operator (unrevoke): {wrong}\n"
+        )),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(env.items().await[&wrong], item, "the marker is untouched");
+    let rules = ids(&env.rules().await.0);
+    assert_eq!(rules, flagged[1..].to_vec());
+
+    // --forget only deletes: the compile drops the rule; a later run may revoke again.
+    let out = env.cli(&["unrevoke", &forgotten, "--table", &env.table, "--forget"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!env.items().await.contains_key(&forgotten));
+    let out = env.cli(&compile_args(&env, &[]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(ids(&env.rules().await.0), flagged[2..].to_vec());
+    // Ids are checked before anything is written.
+    let out = env.cli(&["unrevoke", "good", "bad.id", "--table", &env.table]);
+    expect_exit(&out, 2, "\"bad.id\" is not a session id");
+    assert!(!env.items().await.contains_key("good"));
+    // The table view, for people.
+    let out = env.cli(&["revocations", "list", "--table", &env.table]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).ends_with("4 item(s)\n"), "{}", stdout(&out));
+}
