@@ -44,6 +44,16 @@ pub struct AwsAccess {
 impl AwsAccess {
     /// Access with these settings; nothing is resolved until first used.
     pub fn new(settings: AwsSettings) -> Self {
+        let source = match &settings.profile {
+            Some(profile) => format!(
+                "profile {profile} (--aws-profile/--profile); is it in ~/.aws/config or \
+                 ~/.aws/credentials, with keys or a role?"
+            ),
+            None => "the default chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, \
+                     AWS_PROFILE, ~/.aws, web identity, ECS or EC2 instance role"
+                .to_string(),
+        };
+        let _ = CREDENTIAL_SOURCE.set(source);
         AwsAccess {
             settings,
             ..AwsAccess::default()
@@ -206,13 +216,82 @@ pub fn sdk_error<E, R>(
 ) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
-    let message = aws_smithy_types::error::display::DisplayErrorContext(e).to_string();
+    let (kind, message) = match (e.code(), e.message()) {
+        (Some(code), message) => (
+            crate::error::AwsErrorKind::classify(Some(code), ""),
+            match message {
+                Some(message) => format!("{code}: {message}"),
+                None => code.to_string(),
+            },
+        ),
+        (None, _) if is_credentials_error(e) => (
+            crate::error::AwsErrorKind::NoCredentials,
+            format!(
+                "no valid AWS credentials ({}); looked in {}",
+                error_chain(e),
+                CREDENTIAL_SOURCE
+                    .get()
+                    .map_or("the default chain", String::as_str)
+            ),
+        ),
+        (None, _) => {
+            let message = error_chain(e);
+            (
+                crate::error::AwsErrorKind::classify(None, &message),
+                message,
+            )
+        }
+    };
     Error::Aws {
-        kind: crate::error::AwsErrorKind::classify(e.code(), &message),
+        kind,
         context: context.to_string(),
         message,
+    }
+}
+
+/// Where credentials were looked for (the profile, or the default chain), for the one line a
+/// failure to find them prints.
+static CREDENTIAL_SOURCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// True when `e` failed because no credentials could be loaded: retrying cannot help.
+pub fn is_credentials_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
+            .is_some()
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
+/// An error and its causes on one line, each message once (the SDK repeats them and adds
+/// debug dumps of requests).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cause = c.source();
+    }
+    // One line: the SDK's "Attempted:" lists come one provider a line.
+    let line = parts
+        .join(": ")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    match line.char_indices().nth(400) {
+        Some((at, _)) => format!("{}…", &line[..at]),
+        None => line,
     }
 }
 

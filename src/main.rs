@@ -70,11 +70,11 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             // Name the library's own error when DataFusion wrapped it (a failed listing).
+            // The library error says what it was doing and why, once; the chain of its
+            // sources would repeat DataFusion's message for every layer that wraps it.
             match innermost(&e) {
-                Some(inner) if !matches!(inner, autorevoke::Error::Query { .. }) => {
-                    eprintln!("autorevoke: {inner}")
-                }
-                _ => eprintln!("autorevoke: {e:#}"),
+                Some(inner) => eprintln!("autorevoke: {inner}"),
+                None => eprintln!("autorevoke: {e:#}"),
             }
             ExitCode::from(exit_code(&e))
         }

@@ -52,6 +52,13 @@ where
     R: HttpStatus,
 {
     match e {
+        // No credentials: no attempt can succeed.
+        SdkError::DispatchFailure(d)
+            if d.as_connector_error()
+                .is_some_and(|c| crate::aws::is_credentials_error(c)) =>
+        {
+            Verdict::Fail
+        }
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => Verdict::Retry,
         SdkError::ResponseError(r) => classify(None, r.raw().status(), false),
         SdkError::ServiceError(s) => classify(s.err().code(), s.raw().status(), false),

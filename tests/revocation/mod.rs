@@ -1221,3 +1221,79 @@ async fn a_false_positive_is_unrevoked_listed_and_left_alone_by_later_runs() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).ends_with("4 item(s)\n"), "{}", stdout(&out));
 }
+
+#[tokio::test]
+async fn aws_failures_are_one_line_naming_the_resource_or_the_credential_source() {
+    let Some(ep) = endpoint() else {
+        return;
+    };
+    // A missing table: one line with the service's message, exit 4.
+    let out = autorevoke(&[
+        "run",
+        "sample-logs",
+        "--now",
+        "latest",
+        "--table",
+        "no-such-table",
+        "--endpoint-url",
+        &ep,
+    ]);
+    assert_eq!(
+        stderr(&out),
+        "autorevoke: table no-such-table: ResourceNotFoundException: Requested resource not \
+         found: Table: no-such-table not found\n"
+    );
+    assert_eq!(out.status.code(), Some(4));
+    // No credentials anywhere (cron's bare environment): at once, one line, naming where it
+    // looked; with a named profile, naming the profile.
+    let home = tempdir();
+    for (extra, looked) in [
+        (
+            None,
+            "looked in the default chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+        ),
+        (
+            Some("nosuch"),
+            "looked in profile nosuch (--aws-profile/--profile)",
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_autorevoke"));
+        command
+            .env_clear()
+            .env("HOME", home.path())
+            .env("PATH", "/usr/bin:/bin")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .current_dir(repo())
+            .args(["run", "sample-logs", "--now", "latest", "--table", "t"])
+            .args(["--endpoint-url", &ep]);
+        if let Some(profile) = extra {
+            command.args(["--profile", profile]);
+        }
+        let out = command.output().expect("runs");
+        let text = stderr(&out);
+        assert_eq!(out.status.code(), Some(6), "{text}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "retried: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(
+            text.starts_with("autorevoke: table t: no valid AWS credentials (")
+                && text.contains(looked),
+            "{text}"
+        );
+        assert!(text.len() < 600, "{} characters: {text}", text.len());
+    }
+    // A query error is printed once.
+    let out = autorevoke(&["query", "sample-logs", "--sql", "SELECT nosuch FROM logs"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out).matches("No field named nosuch").count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
+}
