@@ -19,8 +19,8 @@ use autorevoke::{job, report, score};
 use progress::Verbosity;
 
 use cli::{
-    Cli, Command, EvaluateArgs, ExplainArgs, InitArgs, QueryArgs, RevokeArgs, RunArgs, ScoreArgs,
-    ScoringRun, SynthArgs, WafCommand, WafCompileArgs,
+    Cli, Command, EvaluateArgs, ExplainArgs, InitArgs, KvsCommand, KvsPublishArgs, QueryArgs,
+    RevokeArgs, RunArgs, ScoreArgs, ScoringRun, SynthArgs, WafCommand, WafCompileArgs,
 };
 
 /// Exit code: the run completed and read all of its input.
@@ -103,9 +103,10 @@ async fn run(cli: Cli, ui: Verbosity) -> anyhow::Result<u8> {
     let cfg = cli.load_config()?;
     match cli.command {
         Command::Score(args) => run_score(args, &cfg, ui).await,
-        Command::Run(args) => run_job(args, &cfg, ui).await,
+        Command::Run(args) => run_job(*args, &cfg, ui).await,
         Command::Revoke(args) => run_revoke(args, &cfg).await,
         Command::Waf(WafCommand::Compile(args)) => run_waf_compile(args, &cfg).await,
+        Command::Kvs(KvsCommand::Publish(args)) => run_kvs_publish(args, &cfg).await,
         Command::Init(args) => run_init(args, &cfg).await,
         Command::Explain(args) => run_explain(args, &cfg, ui).await,
         Command::Evaluate(args) => run_evaluate(args, &cfg, ui).await,
@@ -220,9 +221,9 @@ async fn run_job(args: RunArgs, cfg: &Config, ui: Verbosity) -> anyhow::Result<u
 }
 
 async fn run_revoke(args: RevokeArgs, cfg: &Config) -> anyhow::Result<u8> {
-    let (table, ttl) = args.options(cfg)?;
+    let (table, ttl, rule) = args.options(cfg)?;
     let aws = args.aws.access(cfg);
-    let items = job::revoke(&aws, &table, &args.session_ids, ttl).await?;
+    let items = job::revoke(&aws, &table, &args.session_ids, ttl, rule).await?;
     with_output(None, |out| report::render_revoke(&items, &table, out))?;
     Ok(EXIT_OK)
 }
@@ -233,6 +234,21 @@ async fn run_waf_compile(args: WafCompileArgs, cfg: &Config) -> anyhow::Result<u
     let aws = args.aws.access(cfg);
     let compiled = job::compile_waf(&aws, &table, &target, args.dry_run).await?;
     with_output(None, |out| report::render_compile(&compiled, out))?;
+    Ok(EXIT_OK)
+}
+
+async fn run_kvs_publish(args: KvsPublishArgs, cfg: &Config) -> anyhow::Result<u8> {
+    let (table, target) = args.options(cfg)?;
+    let aws = args.aws.access(cfg);
+    let rule = args.session.rule(cfg);
+    let published = job::publish_kvs(&aws, &table, &target, rule, args.dry_run).await?;
+    with_output(None, |out| match args.format {
+        report::Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, &report::kvs_json(&published))?;
+            writeln!(out)
+        }
+        _ => report::render_kvs(&published, out),
+    })?;
     Ok(EXIT_OK)
 }
 
@@ -284,6 +300,7 @@ fn run_synth(args: SynthArgs, ui: Verbosity) -> anyhow::Result<u8> {
         files_per_hour: args.files_per_hour,
         late_fraction: args.late_fraction,
         confounders: args.confounders(),
+        session_from: args.session_from,
     })?;
     if ui.quiet {
         return Ok(EXIT_OK);

@@ -5,6 +5,7 @@ mod util;
 
 mod cli;
 mod cluster;
+mod kvs;
 mod profiles;
 mod reader;
 mod reference;

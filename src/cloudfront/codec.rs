@@ -69,6 +69,7 @@ impl LogsCodec {
                 Arc::clone(&self.aws),
                 options.format,
                 options.realtime_fields,
+                options.session_from,
                 &[],
             )
             .map(Arc::new)

@@ -8,6 +8,7 @@
 
 pub mod body;
 pub mod codec;
+pub mod cta;
 pub mod decode;
 pub mod exec;
 pub mod fields;
@@ -23,6 +24,7 @@ pub mod stats;
 pub mod table;
 
 pub use codec::LogsCodec;
+pub use cta::SessionRule;
 pub use exec::ReadOptions;
 pub use fields::logs_schema;
 pub use filter::RowFilter;

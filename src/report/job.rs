@@ -32,6 +32,7 @@ pub fn render_run(r: &RunReport, format: Format, out: &mut dyn Write) -> io::Res
             "kept_manual": r.write.as_ref().map(|w| &w.kept_manual),
             "write_retries": r.write.as_ref().map(|w| w.retries),
             "compile": r.compile.as_ref().map(compile_json),
+            "kvs": r.kvs.as_ref().map(super::kvs::kvs_json),
         });
         serde_json::to_writer_pretty(&mut *out, &v)?;
         return writeln!(out);
@@ -79,6 +80,10 @@ pub fn render_run(r: &RunReport, format: Format, out: &mut dyn Write) -> io::Res
     if let Some(c) = &r.compile {
         writeln!(out)?;
         render_compile(c, out)?;
+    }
+    if let Some(k) = &r.kvs {
+        writeln!(out)?;
+        super::kvs::render_kvs(k, out)?;
     }
     Ok(())
 }

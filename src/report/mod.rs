@@ -5,6 +5,7 @@ mod evaluate;
 mod explain;
 mod html;
 mod job;
+mod kvs;
 mod plot;
 mod query;
 mod table;
@@ -12,6 +13,7 @@ mod table;
 pub use evaluate::render_evaluation;
 pub use explain::render_explain;
 pub use job::{render_compile, render_init, render_revoke, render_run};
+pub use kvs::{kvs_json, render_kvs};
 pub use query::{QueryFormat, render_batches};
 
 use std::io::{self, Write};

@@ -4,5 +4,5 @@
 pub mod item;
 pub mod table;
 
-pub use item::{AutoItem, ItemType, ManualItem, REASON, RevocationItem};
+pub use item::{AutoItem, CTA_REASON, ItemType, ManualItem, REASON, RevocationItem, reason_for};
 pub use table::{ActiveItems, GSI_NAME, RevocationTable, WriteSummary};
