@@ -5,6 +5,7 @@ mod util;
 
 mod cli;
 mod cluster;
+mod function;
 mod kvs;
 mod profiles;
 mod reader;
