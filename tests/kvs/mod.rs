@@ -702,3 +702,40 @@ async fn run_with_cta_sessions_counts_undecodable_tokens_and_publishes_only_flag
     ]);
     expect_exit(&out, 2, "a WAF URI-path rule cannot match them");
 }
+
+#[test]
+fn cta_sessions_read_the_same_on_ballista_and_from_a_state_stamped_with_the_rule() {
+    let dir = tempdir();
+    let (logs, cta) = synth_scores(dir.path(), "cta", "cta");
+    // Ballista in the process: the rule travels with the plan (ReadOptions).
+    assert_eq!(score_csv(&logs, "cta", &["--cluster", "standalone"]), cta);
+    // A state kept under one rule is not used under the other; under its own it serves all.
+    let state = dir.path().join("state");
+    let state_text = state.display().to_string();
+    let from_state = |rule: &str| {
+        let out = autorevoke(&[
+            "score",
+            &logs.display().to_string(),
+            "--now",
+            "latest",
+            "--format",
+            "json",
+            "--session-from",
+            rule,
+            "--state",
+            &state_text,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+        (
+            v["stats"]["objects_from_state"].as_u64().unwrap_or(0),
+            v["stats"]["objects_read"].as_u64().unwrap_or(0),
+            v["flagged"].as_u64().unwrap_or(0),
+        )
+    };
+    let (none, read, flagged) = from_state("prefix");
+    assert_eq!((none, flagged), (0, 0));
+    assert_eq!(from_state("cta"), (0, read, 4));
+    assert_eq!(from_state("cta"), (read, read, 4));
+    assert_eq!(score_csv(&logs, "cta", &["--state", &state_text]), cta);
+}
