@@ -287,6 +287,12 @@ pub struct KvsPublishArgs {
 impl KvsPublishArgs {
     /// The table and the store.
     pub fn options(&self, cfg: &Config) -> Result<(String, autorevoke::job::KvsTarget)> {
+        if !matches!(self.format, Format::Table | Format::Json) {
+            return Err(Error::Setting {
+                setting: "--format",
+                reason: "kvs publish reports as table or json".into(),
+            });
+        }
         let target = self
             .kvs
             .target(cfg, self.retention, self.allow_mass_unblock, false)?
@@ -1240,6 +1246,12 @@ mod tests {
         };
         let e = p.options(&Config::default()).expect_err("no arn");
         assert!(e.to_string().contains("--kvs-arn"), "{e}");
+        let Command::Kvs(KvsCommand::Publish(p)) =
+            parse(&["kvs", "publish", "--format", "csv"]).command
+        else {
+            panic!("kvs publish")
+        };
+        assert!(p.options(&cfg).is_err());
         let Command::Kvs(KvsCommand::Publish(p)) =
             parse(&["kvs", "publish", "--kvs-arn", "a", "--key-prefix", ""]).command
         else {

@@ -69,8 +69,10 @@ fn http(
 /// A fresh KeyValueStore (CreateKeyValueStore on ministack's CloudFront control plane); its ARN.
 fn create_store(ep: &str, test: &str) -> String {
     let name = bucket_name(test);
+    let xmlns = "http://cloudfront.amazonaws.com/doc/2020-05-31/";
     let body = format!(
-        "<CreateKeyValueStoreRequest xmlns=\"http://cloudfront.amazonaws.com/doc/2020-05-31/\"><Name>{name}</Name></CreateKeyValueStoreRequest>"
+        "<CreateKeyValueStoreRequest xmlns=\"{xmlns}\"><Name>{name}</Name>\
+         </CreateKeyValueStoreRequest>"
     );
     let (status, _, text) = http(
         ep,
@@ -208,7 +210,8 @@ impl Kvs {
 
 fn value(kind: &str, reason: &str, score: &str, revoked_at: i64, expires_at: i64) -> String {
     format!(
-        r#"{{"type":"{kind}","reason":"{reason}","score":{score},"revoked_at":{revoked_at},"expires_at":{expires_at}}}"#
+        "{{\"type\":\"{kind}\",\"reason\":\"{reason}\",\"score\":{score},\
+         \"revoked_at\":{revoked_at},\"expires_at\":{expires_at}}}"
     )
 }
 
