@@ -139,6 +139,26 @@ impl AwsAccess {
         aws_sdk_wafv2::Client::from_conf(builder.build())
     }
 
+    /// A CloudFront KeyValueStore (data plane) client: SigV4a-signed, as the service's endpoint
+    /// rules ask, SDK retries off. With an endpoint override (`--endpoint-url`, else
+    /// `AWS_ENDPOINT_URL_CLOUDFRONT_KEYVALUESTORE` or `AWS_ENDPOINT_URL`) the requests go to
+    /// that URL as given: the service's rules would put the account id in front of its host.
+    pub async fn kvs_client(&self) -> aws_sdk_cloudfrontkeyvaluestore::Client {
+        let config = self.config().await;
+        let mut builder = aws_sdk_cloudfrontkeyvaluestore::config::Builder::from(config)
+            .retry_config(aws_config::retry::RetryConfig::disabled());
+        if config.region().is_none() {
+            builder = builder.region(Region::new(FALLBACK_REGION));
+        }
+        if let Some(endpoint) = self.endpoint("CLOUDFRONT_KEYVALUESTORE") {
+            builder = builder.endpoint_resolver(EndpointAsGiven {
+                url: endpoint,
+                rules: aws_sdk_cloudfrontkeyvaluestore::config::endpoint::DefaultResolver::new(),
+            });
+        }
+        aws_sdk_cloudfrontkeyvaluestore::Client::from_conf(builder.build())
+    }
+
     /// The object store reading objects of `bucket` (one per bucket, reused), with retries
     /// and backoff on throttling, 5xx and timeouts.
     pub async fn s3_store(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>> {
@@ -297,6 +317,27 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The KeyValueStore endpoint of an override: the service's own rules (for the signing scheme
+/// and its properties), with the URL replaced by the one given.
+#[derive(Debug)]
+struct EndpointAsGiven {
+    url: String,
+    rules: aws_sdk_cloudfrontkeyvaluestore::config::endpoint::DefaultResolver,
+}
+
+impl aws_sdk_cloudfrontkeyvaluestore::config::endpoint::ResolveEndpoint for EndpointAsGiven {
+    fn resolve_endpoint<'a>(
+        &'a self,
+        params: &'a aws_sdk_cloudfrontkeyvaluestore::config::endpoint::Params,
+    ) -> aws_sdk_cloudfrontkeyvaluestore::config::endpoint::EndpointFuture<'a> {
+        use aws_sdk_cloudfrontkeyvaluestore::config::endpoint::{EndpointFuture, ResolveEndpoint};
+        EndpointFuture::new(async move {
+            let resolved = ResolveEndpoint::resolve_endpoint(&self.rules, params).await?;
+            Ok(resolved.into_builder().url(self.url.clone()).build())
+        })
+    }
 }
 
 /// Hands the SDK's credential chain to `object_store`, so both resolve credentials the same

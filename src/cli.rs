@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 
 use autorevoke::aws::{AwsAccess, AwsSettings};
-use autorevoke::cloudfront::{ReadOptions, RealtimeFields, StateStore};
+use autorevoke::cloudfront::{ReadOptions, RealtimeFields, SessionRule, StateStore};
 use autorevoke::config::Config;
 use autorevoke::job::{RunOptions, WafTarget};
 use autorevoke::layout::Layout;
@@ -64,7 +64,7 @@ pub enum Command {
     Score(ScoreArgs),
     /// The scheduled job: score the window and write one AUTO item per flagged session to the
     /// revocation table (never replacing a MANUAL item); optionally compile the WAF rule group.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Revoke sessions by hand: write MANUAL items.
     Revoke(RevokeArgs),
     /// Lift revocations (a false positive): the sessions' rules go at the next compile, and
@@ -76,6 +76,9 @@ pub enum Command {
     /// The WAF rule group.
     #[command(subcommand)]
     Waf(WafCommand),
+    /// The CloudFront KeyValueStore revocation list.
+    #[command(subcommand)]
+    Kvs(KvsCommand),
     /// Create the revocation table and the WAF rule group when they do not exist.
     Init(InitArgs),
     /// Explain one session's score: p50, each component with its inputs, its IPs, user agents
@@ -193,6 +196,155 @@ pub enum WafCommand {
     Compile(WafCompileArgs),
 }
 
+/// `autorevoke kvs ...`
+#[derive(Debug, Subcommand)]
+pub enum KvsCommand {
+    /// Publish the revocation table to a CloudFront KeyValueStore as keys `<prefix><id>`,
+    /// selected as `waf compile` selects, within the store's size; only the difference is
+    /// written, and keys of other prefixes are never touched.
+    Publish(KvsPublishArgs),
+}
+
+/// The KeyValueStore options shared by `kvs publish` and `run --kvs-arn`.
+#[derive(Debug, Args)]
+pub struct KvsArgs {
+    /// The CloudFront KeyValueStore's ARN (arn:aws:cloudfront::ACCOUNT:key-value-store/ID).
+    #[arg(long, value_name = "ARN")]
+    pub kvs_arn: Option<String>,
+    /// Keys are this prefix and the session id; keys without it are never read or changed
+    /// [default: revoked:].
+    #[arg(long, value_name = "PREFIX")]
+    pub key_prefix: Option<String>,
+    /// Most bytes (keys and values) the revoked sessions may take; lower-priority sessions
+    /// beyond it are left out and counted [default: 5 MB less what other keys use].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_bytes: Option<usize>,
+}
+
+impl KvsArgs {
+    /// The store to publish into, when one is named (or `[kvs] publish_after_run` asks for
+    /// the configured one with `after_run`), with `retention` and `allow_mass_unblock`.
+    pub fn target(
+        &self,
+        cfg: &Config,
+        retention: Option<u32>,
+        allow_mass_unblock: bool,
+        after_run: bool,
+    ) -> Result<Option<autorevoke::job::KvsTarget>> {
+        let k = &cfg.kvs;
+        let wanted = self.kvs_arn.is_some() || !after_run || k.publish_after_run.unwrap_or(false);
+        if !wanted {
+            return Ok(None);
+        }
+        let kvs_arn = self
+            .kvs_arn
+            .clone()
+            .or_else(|| k.arn.clone())
+            .ok_or(Error::Setting {
+                setting: "--kvs-arn",
+                reason: "give the KeyValueStore's ARN (or [kvs] arn in --config)".into(),
+            })?;
+        let key_prefix = self
+            .key_prefix
+            .clone()
+            .or_else(|| k.key_prefix.clone())
+            .unwrap_or_else(|| autorevoke::kvs::DEFAULT_KEY_PREFIX.to_string());
+        autorevoke::kvs::check_prefix(&key_prefix).map_err(|reason| Error::Setting {
+            setting: "--key-prefix",
+            reason,
+        })?;
+        let max_bytes = match (self.max_bytes, &k.max_bytes) {
+            (Some(bytes), _) => Some(bytes as u64),
+            (None, Some(text)) => Some(parse_size(text).map_err(|reason| Error::Setting {
+                setting: "[kvs] max_bytes",
+                reason,
+            })? as u64),
+            (None, None) => None,
+        };
+        let retention_minutes = match retention.or(k.retention_minutes).unwrap_or(30) {
+            0 => {
+                return Err(Error::Setting {
+                    setting: "--retention",
+                    reason: "0 minutes would publish no AUTO item: at least 1".into(),
+                });
+            }
+            r => r,
+        };
+        Ok(Some(autorevoke::job::KvsTarget {
+            kvs_arn,
+            key_prefix,
+            retention_minutes,
+            max_bytes,
+            allow_mass_unblock,
+        }))
+    }
+}
+
+/// `autorevoke kvs publish`.
+#[derive(Debug, Args)]
+pub struct KvsPublishArgs {
+    /// The DynamoDB revocation table.
+    #[arg(long, value_name = "NAME")]
+    pub table: Option<String>,
+    #[command(flatten)]
+    pub kvs: KvsArgs,
+    /// AUTO items older than this many minutes are not published (MANUAL items last until
+    /// their TTL) [default: 30; at least 1].
+    #[arg(long, value_name = "MINUTES")]
+    pub retention: Option<u32>,
+    /// Apply a publish that deletes at least 10 keys and more than half of those under the
+    /// prefix (refused otherwise, exit 7).
+    #[arg(long)]
+    pub allow_mass_unblock: bool,
+    /// Print the keys and the difference with the store; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    // Which sessions' revocations to publish: those named by this rule (the edge function
+    // must read the same one).
+    #[command(flatten)]
+    pub session: SessionArgs,
+    /// Output format (table or json).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+impl KvsPublishArgs {
+    /// The table and the store.
+    pub fn options(&self, cfg: &Config) -> Result<(String, autorevoke::job::KvsTarget)> {
+        if !matches!(self.format, Format::Table | Format::Json) {
+            return Err(Error::Setting {
+                setting: "--format",
+                reason: "kvs publish reports as table or json".into(),
+            });
+        }
+        let target = self
+            .kvs
+            .target(cfg, self.retention, self.allow_mass_unblock, false)?
+            .ok_or(Error::Setting {
+                setting: "--kvs-arn",
+                reason: "give the KeyValueStore's ARN".into(),
+            })?;
+        Ok((table_name(&self.table, cfg)?, target))
+    }
+}
+
+/// A WAF rule matches a URI path: it cannot match a session named by a Common Access Token
+/// (and such an id in a path rule could match another session's path).
+fn refuse_waf_for(rule: SessionRule, setting: &'static str) -> Result<()> {
+    match rule {
+        SessionRule::Prefix => Ok(()),
+        SessionRule::Cta => Err(Error::Setting {
+            setting,
+            reason: "sessions are named by Common Access Tokens (--session-from cta): a WAF \
+                     URI-path rule cannot match them; publish them with `kvs publish` (or \
+                     run --kvs-arn) instead"
+                .into(),
+        }),
+    }
+}
+
 /// Where AWS is and who we are there (every AWS command takes these).
 #[derive(Debug, Args)]
 pub struct AwsArgs {
@@ -282,6 +434,28 @@ pub struct ReadArgs {
     /// it stopped) instead of fetched whole [default: 64MiB].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub stream_above: Option<usize>,
+    #[command(flatten)]
+    pub session: SessionArgs,
+}
+
+/// How a request names its session (every command that reads logs or revocations takes it).
+#[derive(Debug, Args)]
+pub struct SessionArgs {
+    /// `prefix`: the first path segment `/<id>.<jwt>/` (SCORING.md); `cta`: the `cti` claim of
+    /// a Common Access Token in the `CAT` query parameter, a first path segment longer than
+    /// 50 characters, or (real-time logs) the `CTA-Common-Access-Token` header
+    /// [default: prefix].
+    #[arg(long, value_enum, value_name = "RULE")]
+    pub session_from: Option<SessionRule>,
+}
+
+impl SessionArgs {
+    /// The rule: the flag, else `[logs] session_from`, else `prefix`.
+    pub fn rule(&self, cfg: &Config) -> SessionRule {
+        self.session_from
+            .or(cfg.logs.session_from)
+            .unwrap_or_default()
+    }
 }
 
 impl ReadArgs {
@@ -333,6 +507,7 @@ impl ReadArgs {
                 .stream_above
                 .map(|s| s as u64)
                 .unwrap_or(autorevoke::cloudfront::exec::DEFAULT_STREAM_ABOVE_BYTES),
+            session_from: self.session.rule(cfg),
             ..ReadOptions::default()
         };
         let list_options = ListOptions {
@@ -349,6 +524,7 @@ impl ReadArgs {
                 Arc::clone(&aws),
                 options.format,
                 options.realtime_fields,
+                options.session_from,
                 &locations,
             )?)),
             None => None,
@@ -714,6 +890,10 @@ pub struct RunArgs {
     pub fail_on_overflow: bool,
     #[command(flatten)]
     pub rule_group: RuleGroupArgs,
+    // Publish to this KeyValueStore after writing (also after the breaker or a failed object
+    // stopped the writes); `--retention` and `--allow-mass-unblock` apply to it too.
+    #[command(flatten)]
+    pub kvs: KvsArgs,
     /// Output format of the report.
     #[arg(long, value_enum, default_value_t = RunFormat::Table)]
     pub format: RunFormat,
@@ -728,6 +908,10 @@ impl RunArgs {
     /// The checked run options.
     pub fn options(&self, cfg: &Config) -> Result<RunOptions> {
         let compile = self.compile_waf || cfg.waf.compile_after_run.unwrap_or(false);
+        let session_from = self.source.read.session.rule(cfg);
+        if compile {
+            refuse_waf_for(session_from, "--compile-waf")?;
+        }
         let max_flagged_fraction = self
             .max_flagged_fraction
             .or(cfg.revocation.max_flagged_fraction)
@@ -759,6 +943,13 @@ impl RunArgs {
             } else {
                 None
             },
+            kvs: self.kvs.target(
+                cfg,
+                self.rule_group.retention,
+                self.rule_group.allow_mass_unblock,
+                true,
+            )?,
+            session_from,
         })
     }
 }
@@ -776,6 +967,10 @@ pub struct RevokeArgs {
     /// at least --retention minutes after the last write [default: 86400].
     #[arg(long, value_name = "SECONDS")]
     pub ttl: Option<u64>,
+    // How the ids name sessions: `cta` ids are `cti` claims, revoked at the edge through
+    // `kvs publish` only.
+    #[command(flatten)]
+    pub session: SessionArgs,
     #[command(flatten)]
     pub aws: AwsArgs,
 }
@@ -846,13 +1041,14 @@ impl RevocationsListArgs {
 }
 
 impl RevokeArgs {
-    /// The table and the TTL.
-    pub fn options(&self, cfg: &Config) -> Result<(String, u64)> {
+    /// The table, the TTL and the session rule.
+    pub fn options(&self, cfg: &Config) -> Result<(String, u64, SessionRule)> {
         Ok((
             table_name(&self.table, cfg)?,
             self.ttl
                 .or(cfg.revocation.manual_ttl_seconds)
                 .unwrap_or(86_400),
+            self.session.rule(cfg),
         ))
     }
 }
@@ -872,13 +1068,17 @@ pub struct WafCompileArgs {
     /// then exit 8 naming the rest (also with --dry-run).
     #[arg(long)]
     pub fail_on_overflow: bool,
+    // `cta` is refused: a URI-path rule cannot match a Common Access Token's session.
+    #[command(flatten)]
+    pub session: SessionArgs,
     #[command(flatten)]
     pub aws: AwsArgs,
 }
 
 impl WafCompileArgs {
-    /// The table name.
+    /// The table name (refused for sessions a WAF rule cannot match).
     pub fn table(&self, cfg: &Config) -> Result<String> {
+        refuse_waf_for(self.session.rule(cfg), "--session-from")?;
         table_name(&self.table, cfg)
     }
 
@@ -1084,6 +1284,11 @@ pub struct SynthArgs {
         value_name = "SECONDS,..."
     )]
     pub segment_durations: Vec<i64>,
+    /// The tokens: `prefix` writes `/<id>.<jwt>/` paths; `cta` writes Common Access Tokens
+    /// whose `cti` is the session id, half of the sessions in the first path segment, half
+    /// in the `CAT` query parameter (the same seed gives the same sessions and traffic).
+    #[arg(long, value_enum, default_value_t = SessionRule::Prefix, value_name = "RULE")]
+    pub session_from: SessionRule,
 }
 
 impl SynthArgs {
@@ -1313,6 +1518,97 @@ mod tests {
             panic!("waf compile")
         };
         assert!(c.rule_group.target(&cfg).is_err());
+    }
+
+    #[test]
+    fn kvs_settings_come_from_flags_then_the_config_file_and_cta_refuses_waf() {
+        let cfg = Config::parse(
+            "[revocation]\ntable = \"T\"\n[logs]\nsession_from = \"cta\"\n\
+             [kvs]\narn = \"arn:aws:cloudfront::1:key-value-store/k\"\nmax_bytes = \"1MB\"\n\
+             retention_minutes = 45\n",
+        )
+        .expect("config");
+        let Command::Kvs(KvsCommand::Publish(p)) =
+            parse(&["kvs", "publish", "--key-prefix", "blocked/"]).command
+        else {
+            panic!("kvs publish")
+        };
+        let (table, target) = p.options(&cfg).expect("options");
+        assert_eq!(
+            (
+                table.as_str(),
+                target.kvs_arn.as_str(),
+                target.key_prefix.as_str(),
+                target.max_bytes,
+                target.retention_minutes,
+                p.session.rule(&cfg)
+            ),
+            (
+                "T",
+                "arn:aws:cloudfront::1:key-value-store/k",
+                "blocked/",
+                Some(1_000_000),
+                45,
+                SessionRule::Cta
+            )
+        );
+        let Command::Kvs(KvsCommand::Publish(p)) = parse(&["kvs", "publish"]).command else {
+            panic!("kvs publish")
+        };
+        let e = p.options(&Config::default()).expect_err("no arn");
+        assert!(e.to_string().contains("--kvs-arn"), "{e}");
+        let Command::Kvs(KvsCommand::Publish(p)) =
+            parse(&["kvs", "publish", "--format", "csv"]).command
+        else {
+            panic!("kvs publish")
+        };
+        assert!(p.options(&cfg).is_err());
+        let Command::Kvs(KvsCommand::Publish(p)) =
+            parse(&["kvs", "publish", "--kvs-arn", "a", "--key-prefix", ""]).command
+        else {
+            panic!("kvs publish")
+        };
+        let e = p.options(&cfg).expect_err("empty prefix").to_string();
+        assert!(
+            e.starts_with("invalid setting --key-prefix: an empty prefix"),
+            "{e}"
+        );
+        // `run` publishes only when asked, with the rule group's --retention.
+        let Command::Run(run) = parse(&["run", "--retention", "20"]).command else {
+            panic!("run")
+        };
+        let o = run.options(&cfg).expect("options");
+        assert_eq!((o.kvs, o.session_from), (None, SessionRule::Cta));
+        let Command::Run(run) = parse(&["run", "--retention", "20", "--kvs-arn", "arn:x"]).command
+        else {
+            panic!("run")
+        };
+        let k = run.options(&cfg).expect("options").kvs.expect("kvs");
+        assert_eq!((k.kvs_arn.as_str(), k.retention_minutes), ("arn:x", 20));
+        // A WAF rule cannot match a CTA session.
+        let Command::Run(run) = parse(&["run", "--compile-waf", "--rule-group", "G"]).command
+        else {
+            panic!("run")
+        };
+        let e = run.options(&cfg).expect_err("cta and waf").to_string();
+        assert!(
+            e.starts_with(
+                "invalid setting --compile-waf: sessions are named by Common Access Tokens"
+            ),
+            "{e}"
+        );
+        let Command::Waf(WafCommand::Compile(c)) =
+            parse(&["waf", "compile", "--session-from", "cta"]).command
+        else {
+            panic!("waf compile")
+        };
+        assert!(c.table(&Config::default()).is_err());
+        let Command::Waf(WafCommand::Compile(c)) =
+            parse(&["waf", "compile", "--session-from", "prefix"]).command
+        else {
+            panic!("waf compile")
+        };
+        assert_eq!(c.table(&cfg).expect("prefix is fine"), "T");
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub struct Config {
     /// `[waf]`: the rule group.
     #[serde(default)]
     pub waf: WafConfig,
+    /// `[kvs]`: the CloudFront KeyValueStore.
+    #[serde(default)]
+    pub kvs: KvsConfig,
 }
 
 /// `[aws]`
@@ -71,6 +74,9 @@ pub struct LogsConfig {
     pub realtime_fields: Option<Vec<String>>,
     /// As `--memory-limit` (e.g. "2GiB").
     pub memory_limit: Option<String>,
+    /// As `--session-from` (`prefix` or `cta`); also which revocations `revoke`, `waf
+    /// compile` and `kvs publish` deal in.
+    pub session_from: Option<crate::cloudfront::SessionRule>,
 }
 
 /// `[scoring]`
@@ -142,6 +148,22 @@ pub struct WafConfig {
     pub fail_on_overflow: Option<bool>,
 }
 
+/// `[kvs]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KvsConfig {
+    /// As `--kvs-arn`.
+    pub arn: Option<String>,
+    /// As `--key-prefix`.
+    pub key_prefix: Option<String>,
+    /// As `--max-bytes` (e.g. "1MB").
+    pub max_bytes: Option<String>,
+    /// As `kvs publish --retention` (and `run`'s publish).
+    pub retention_minutes: Option<u32>,
+    /// Publish after every `run` (as `run --kvs-arn`).
+    pub publish_after_run: Option<bool>,
+}
+
 impl Config {
     /// Reads and checks a config file, naming the file and the bad key in errors.
     pub fn load(path: &Path) -> Result<Self> {
@@ -180,6 +202,18 @@ mod tests {
         assert_eq!(c.revocation.allow_partial, Some(false));
         assert_eq!(c.waf.compile_after_run, Some(true));
         assert_eq!(c.waf.fail_on_overflow, Some(false));
+        assert_eq!(c.kvs.key_prefix.as_deref(), Some("revoked:"));
+        assert_eq!(
+            (c.kvs.retention_minutes, c.kvs.publish_after_run, c.kvs.arn),
+            (Some(30), Some(false), None)
+        );
+        assert_eq!(c.logs.session_from, None);
+        let cta = Config::parse("[logs]\nsession_from = \"cta\"\n").expect("cta");
+        assert_eq!(
+            cta.logs.session_from,
+            Some(crate::cloudfront::SessionRule::Cta)
+        );
+        assert!(Config::parse("[logs]\nsession_from = \"jwt\"\n").is_err());
     }
 
     #[test]

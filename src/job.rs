@@ -7,13 +7,15 @@ use std::sync::Arc;
 use chrono::Utc;
 
 use crate::aws::AwsAccess;
+use crate::cloudfront::SessionRule;
 use crate::engine::LogEngine;
 use crate::error::{Error, Result};
+use crate::kvs::{KeyValueStore, PublishOutcome, PublishSettings};
 use crate::revocation::{
     AllowItem, AutoItem, ListedItem, ManualItem, RevocationItem, RevocationTable, WriteSummary,
 };
 use crate::score::{ScoreParams, ScoreReport, WindowSpec, score};
-use crate::waf::{ApplyOutcome, Compiled, WafRuleGroup, compile};
+use crate::waf::{ApplyOutcome, Compiled, WafRuleGroup, compile, select};
 
 /// The rule group and how to compile into it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +33,32 @@ pub struct WafTarget {
     pub allow_mass_unblock: bool,
 }
 
+/// The KeyValueStore and how to publish into it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvsTarget {
+    /// The store's ARN.
+    pub kvs_arn: String,
+    /// Keys are `<key_prefix><session_id>` (checked by [`crate::kvs::check_prefix`]).
+    pub key_prefix: String,
+    /// Items older than this many minutes are left out (MANUAL items last until their `ttl`).
+    pub retention_minutes: u32,
+    /// Most bytes of autorevoke's keys; `None`: what the store holds beside other keys.
+    pub max_bytes: Option<u64>,
+    /// Apply a publish that deletes most of the keys under the prefix.
+    pub allow_mass_unblock: bool,
+}
+
+/// What a publish did.
+#[derive(Debug, Clone)]
+pub struct KvsReport {
+    /// The store.
+    pub kvs_arn: String,
+    /// Keys, difference and calls.
+    pub outcome: PublishOutcome,
+    /// Was this a dry run?
+    pub dry_run: bool,
+}
+
 /// How `run` writes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunOptions {
@@ -44,6 +72,10 @@ pub struct RunOptions {
     pub dry_run: bool,
     /// Compile the rule group right after writing.
     pub compile: Option<WafTarget>,
+    /// Publish to a KeyValueStore right after writing (and compiling).
+    pub kvs: Option<KvsTarget>,
+    /// How sessions are named: the items carry the rule's `reason`.
+    pub session_from: SessionRule,
     /// Write at most this many items per run (the highest scores); report the rest.
     pub max_revocations: Option<usize>,
     /// The circuit breaker: when more than this share of the scored sessions is flagged,
@@ -81,6 +113,8 @@ pub struct RunReport {
     pub write: Option<WriteSummary>,
     /// The compile that followed, if asked for.
     pub compile: Option<CompileReport>,
+    /// The publish that followed, if asked for.
+    pub kvs: Option<KvsReport>,
 }
 
 /// What a compile did.
@@ -104,7 +138,8 @@ pub async fn run(
     params: ScoreParams,
     options: &RunOptions,
 ) -> Result<RunReport> {
-    let table = RevocationTable::new(aws.dynamodb_client().await, &options.table);
+    let table = RevocationTable::new(aws.dynamodb_client().await, &options.table)
+        .for_rule(options.session_from);
     if !options.dry_run {
         // The healthcheck: fail before reading logs if the table cannot be reached.
         table.check().await?;
@@ -179,6 +214,19 @@ pub async fn run(
         }
         None => None,
     };
+    let kvs = match &options.kvs {
+        Some(target) => Some(
+            publish_kvs(
+                aws,
+                &options.table,
+                target,
+                options.session_from,
+                options.dry_run,
+            )
+            .await?,
+        ),
+        None => None,
+    };
     Ok(RunReport {
         score: report,
         items,
@@ -188,6 +236,7 @@ pub async fn run(
         partial,
         write,
         compile,
+        kvs,
     })
 }
 
@@ -274,12 +323,14 @@ pub async fn list_revocations(aws: &AwsAccess, table: &str) -> Result<Vec<Listed
     Ok(items)
 }
 
-/// Writes MANUAL items for `ids` (all checked before any is written).
+/// Writes MANUAL items for `ids`, sessions named by `rule` (all checked before any is
+/// written).
 pub async fn revoke(
     aws: &AwsAccess,
     table: &str,
     ids: &[String],
     ttl_seconds: u64,
+    rule: SessionRule,
 ) -> Result<Vec<ManualItem>> {
     let now = Utc::now().timestamp();
     let items = ids
@@ -287,6 +338,7 @@ pub async fn revoke(
         .map(|id| ManualItem::new(id, now, ttl_seconds))
         .collect::<Result<Vec<_>>>()?;
     RevocationTable::new(aws.dynamodb_client().await, table)
+        .for_rule(rule)
         .put_manual(&items)
         .await?;
     Ok(items)
@@ -338,30 +390,14 @@ pub async fn compile_waf(
         });
     }
     let now = Utc::now().timestamp();
-    let since = now - i64::from(target.retention_minutes) * 60;
     let revocations = RevocationTable::new(aws.dynamodb_client().await, table);
-    revocations.check_index().await?;
-    let active = revocations.active_items(since, now).await?;
-    if !active.unreadable.is_empty() {
-        let shown: Vec<&str> = active
-            .unreadable
-            .iter()
-            .take(5)
-            .map(String::as_str)
-            .collect();
-        return Err(Error::Other(format!(
-            "table {table}: {} item(s) cannot be read, so the rule group was not changed \
-             (leaving them out would unblock their sessions): {}{}",
-            active.unreadable.len(),
-            shown.join("; "),
-            if active.unreadable.len() > shown.len() {
-                "; …"
-            } else {
-                ""
-            }
-        )));
-    }
-    let mut items = active.items;
+    let mut items = read_active(
+        &revocations,
+        now,
+        target.retention_minutes,
+        "the rule group",
+    )
+    .await?;
     items.extend(pending);
     let compiled = compile(items, now, target.retention_minutes, capacity);
     let outcome = group
@@ -380,6 +416,85 @@ pub async fn compile_waf(
         dry_run,
         capacity,
     })
+}
+
+/// Reads the table's items of sessions named by `rule` and makes the KeyValueStore's keys
+/// under the prefix hold exactly the selection (as `waf compile` selects), within its size
+/// budget.
+pub async fn publish_kvs(
+    aws: &AwsAccess,
+    table: &str,
+    target: &KvsTarget,
+    rule: SessionRule,
+    dry_run: bool,
+) -> Result<KvsReport> {
+    crate::kvs::check_prefix(&target.key_prefix).map_err(|reason| Error::Setting {
+        setting: "--key-prefix",
+        reason,
+    })?;
+    let now = Utc::now().timestamp();
+    let revocations = RevocationTable::new(aws.dynamodb_client().await, table).for_rule(rule);
+    let store = KeyValueStore::new(aws.kvs_client().await, &target.kvs_arn);
+    let what = format!("KeyValueStore {}", target.kvs_arn);
+    let items = read_active(&revocations, now, target.retention_minutes, &what).await?;
+    let selection = select(items, now, target.retention_minutes);
+    let settings = PublishSettings {
+        key_prefix: target.key_prefix.clone(),
+        reason: revocations.reason(),
+        retention_minutes: target.retention_minutes,
+        max_bytes: target.max_bytes,
+    };
+    let outcome = store
+        .publish(&selection, &settings, dry_run, target.allow_mass_unblock)
+        .await?;
+    tracing::info!(
+        kvs = %target.kvs_arn,
+        keys = outcome.compiled.entries.len(),
+        left_out = outcome.compiled.left_out.len(),
+        updates = outcome.updates,
+        dry_run,
+        "published to the KeyValueStore"
+    );
+    Ok(KvsReport {
+        kvs_arn: target.kvs_arn.clone(),
+        outcome,
+        dry_run,
+    })
+}
+
+/// The items of `table` a compile at `now` selects from (its rule's `reason` only), or an error
+/// naming the unreadable items, when there are any, so that `target` (what is left
+/// unchanged) keeps blocking their sessions.
+pub async fn read_active(
+    table: &RevocationTable,
+    now: i64,
+    retention_minutes: u32,
+    target: &str,
+) -> Result<Vec<RevocationItem>> {
+    let since = now - i64::from(retention_minutes) * 60;
+    table.check_index().await?;
+    let active = table.active_items(since, now).await?;
+    if !active.unreadable.is_empty() {
+        let shown: Vec<&str> = active
+            .unreadable
+            .iter()
+            .take(5)
+            .map(String::as_str)
+            .collect();
+        return Err(Error::Other(format!(
+            "table {}: {} item(s) cannot be read, so {target} was not changed (leaving them \
+             out would unblock their sessions): {}{}",
+            table.name(),
+            active.unreadable.len(),
+            shown.join("; "),
+            if active.unreadable.len() > shown.len() {
+                "; …"
+            } else {
+                ""
+            }
+        )));
+    }
+    Ok(active.items)
 }
 
 /// What `init` found or made.

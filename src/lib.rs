@@ -4,7 +4,8 @@
 //! [`aws`]) -> [`layout`] (which objects a window needs) -> [`cloudfront`] (the
 //! log format as the DataFusion table `logs`) -> [`engine`] (SQL over it) -> [`score`]
 //! (`queries/score.sql`) -> [`report`] (what people and programs read) and [`revocation`]
-//! (the DynamoDB table) -> [`waf`] (the rule group compiled from it). [`job`] strings them
+//! (the DynamoDB table) -> [`waf`] (the rule group compiled from it) and [`kvs`] (the
+//! CloudFront KeyValueStore revocation list compiled from it). [`job`] strings them
 //! together for the scheduled run; [`config`] is its file; [`retry`] classifies and retries
 //! AWS failures. [`synth`] writes realistic logs with planted shared sessions for tests,
 //! demos and benchmarks.
@@ -19,6 +20,7 @@ pub mod error;
 pub mod evaluate;
 pub mod explain;
 pub mod job;
+pub mod kvs;
 pub mod layout;
 pub mod location;
 pub mod report;

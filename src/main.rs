@@ -19,8 +19,9 @@ use autorevoke::{job, report, score};
 use progress::Verbosity;
 
 use cli::{
-    Cli, Command, EvaluateArgs, ExplainArgs, InitArgs, QueryArgs, RevocationsCommand, RevokeArgs,
-    RunArgs, ScoreArgs, ScoringRun, SynthArgs, UnrevokeArgs, WafCommand, WafCompileArgs,
+    Cli, Command, EvaluateArgs, ExplainArgs, InitArgs, KvsCommand, KvsPublishArgs, QueryArgs,
+    RevocationsCommand, RevokeArgs, RunArgs, ScoreArgs, ScoringRun, SynthArgs, UnrevokeArgs,
+    WafCommand, WafCompileArgs,
 };
 
 /// Exit code: the run completed and read all of its input.
@@ -114,7 +115,7 @@ async fn run(cli: Cli, ui: Verbosity) -> anyhow::Result<u8> {
     let cfg = cli.load_config()?;
     match cli.command {
         Command::Score(args) => run_score(args, &cfg, ui).await,
-        Command::Run(args) => run_job(args, &cfg, ui).await,
+        Command::Run(args) => run_job(*args, &cfg, ui).await,
         Command::Revoke(args) => run_revoke(args, &cfg).await,
         Command::Unrevoke(args) => run_unrevoke(args, &cfg).await,
         Command::Revocations(RevocationsCommand::List(args)) => {
@@ -127,6 +128,7 @@ async fn run(cli: Cli, ui: Verbosity) -> anyhow::Result<u8> {
             Ok(EXIT_OK)
         }
         Command::Waf(WafCommand::Compile(args)) => run_waf_compile(args, &cfg).await,
+        Command::Kvs(KvsCommand::Publish(args)) => run_kvs_publish(args, &cfg).await,
         Command::Init(args) => run_init(args, &cfg).await,
         Command::Explain(args) => run_explain(args, &cfg, ui).await,
         Command::Evaluate(args) => run_evaluate(args, &cfg, ui).await,
@@ -297,9 +299,9 @@ async fn run_unrevoke(args: UnrevokeArgs, cfg: &Config) -> anyhow::Result<u8> {
 }
 
 async fn run_revoke(args: RevokeArgs, cfg: &Config) -> anyhow::Result<u8> {
-    let (table, ttl) = args.options(cfg)?;
+    let (table, ttl, rule) = args.options(cfg)?;
     let aws = args.aws.access(cfg);
-    let items = job::revoke(&aws, &table, &args.session_ids, ttl).await?;
+    let items = job::revoke(&aws, &table, &args.session_ids, ttl, rule).await?;
     with_output(None, |out| report::render_revoke(&items, &table, out))?;
     Ok(EXIT_OK)
 }
@@ -328,6 +330,21 @@ fn overflow_code(compile: &job::CompileReport, fail: bool) -> Option<u8> {
         ids.join(" ")
     );
     Some(EXIT_OVERFLOW)
+}
+
+async fn run_kvs_publish(args: KvsPublishArgs, cfg: &Config) -> anyhow::Result<u8> {
+    let (table, target) = args.options(cfg)?;
+    let aws = args.aws.access(cfg);
+    let rule = args.session.rule(cfg);
+    let published = job::publish_kvs(&aws, &table, &target, rule, args.dry_run).await?;
+    with_output(None, |out| match args.format {
+        report::Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, &report::kvs_json(&published))?;
+            writeln!(out)
+        }
+        _ => report::render_kvs(&published, out),
+    })?;
+    Ok(EXIT_OK)
 }
 
 async fn run_init(args: InitArgs, cfg: &Config) -> anyhow::Result<u8> {
@@ -375,6 +392,7 @@ fn run_synth(args: SynthArgs, ui: Verbosity) -> anyhow::Result<u8> {
         files_per_hour: args.files_per_hour,
         late_fraction: args.late_fraction,
         confounders: args.confounders(),
+        session_from: args.session_from,
     })?;
     if ui.quiet {
         return Ok(EXIT_OK);

@@ -18,7 +18,7 @@ pub enum Verdict {
 }
 
 /// Error codes that mean "too fast" or "try again" on DynamoDB, WAFv2 and S3.
-const RETRYABLE_CODES: [&str; 13] = [
+const RETRYABLE_CODES: [&str; 14] = [
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
     "Throttling",
@@ -32,6 +32,8 @@ const RETRYABLE_CODES: [&str; 13] = [
     "WAFUnavailableEntityException",
     "WAFInternalErrorException",
     "LimitExceededException",
+    // A KeyValueStore changed since its ETag was read: read it again and retry.
+    "ConflictException",
 ];
 
 /// Classifies an error by its service code, HTTP status and kind.
@@ -248,6 +250,29 @@ mod tests {
             classify(Some("LimitExceededException"), Some(400), false),
             Verdict::Retry
         );
+    }
+
+    #[test]
+    fn a_key_value_store_s_etag_conflict_is_retried_and_its_refusals_are_not() {
+        use aws_sdk_cloudfrontkeyvaluestore::operation::update_keys::UpdateKeysError;
+        use aws_smithy_runtime_api::http::{Response, StatusCode};
+        use aws_smithy_types::body::SdkBody;
+        use aws_smithy_types::error::ErrorMetadata;
+        let kvs = |code: &str, status: u16| {
+            let err = UpdateKeysError::generic(ErrorMetadata::builder().code(code).build());
+            let raw = Response::new(
+                StatusCode::try_from(status).expect("status"),
+                SdkBody::empty(),
+            );
+            classify_sdk(&SdkError::service_error(err, raw))
+        };
+        assert_eq!(kvs("ConflictException", 409), Verdict::Retry);
+        assert_eq!(kvs("InternalServerException", 500), Verdict::Retry);
+        assert_eq!(kvs("ThrottlingException", 429), Verdict::Retry);
+        assert_eq!(kvs("ServiceQuotaExceededException", 402), Verdict::Fail);
+        assert_eq!(kvs("ValidationException", 400), Verdict::Fail);
+        assert_eq!(kvs("AccessDeniedException", 403), Verdict::Fail);
+        assert_eq!(kvs("ResourceNotFoundException", 404), Verdict::Fail);
     }
 
     #[test]

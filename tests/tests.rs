@@ -6,6 +6,8 @@ mod util;
 mod cli;
 mod cluster;
 mod deploy;
+mod function;
+mod kvs;
 mod profiles;
 mod reader;
 mod reference;

@@ -97,6 +97,7 @@ impl LogsCodec {
                 Arc::clone(&self.aws),
                 options.format,
                 options.realtime_fields,
+                options.session_from,
                 &[],
             )
             .map(Arc::new)

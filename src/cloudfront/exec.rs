@@ -17,6 +17,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::sync::mpsc::Sender;
 
 use super::body::{StreamedBody, fetch_failure};
+use super::cta::SessionRule;
 use super::decode::{Line, for_each_object_line, for_each_streamed_line};
 use super::filter::RowFilter;
 use super::parquet_input::{ParquetLimits, for_each_parquet_line, is_parquet};
@@ -46,6 +47,9 @@ pub struct ReadOptions {
     pub format: InputFormat,
     /// The fields of real-time log records (`--realtime-fields`).
     pub realtime_fields: RealtimeFields,
+    /// How a request names its session (`--session-from`).
+    #[serde(default)]
+    pub session_from: SessionRule,
 }
 
 /// The default of [`ReadOptions::stream_above_bytes`]: 64 MiB (CloudFront's own files are
@@ -62,6 +66,7 @@ impl Default for ReadOptions {
             stream_above_bytes: DEFAULT_STREAM_ABOVE_BYTES,
             format: InputFormat::Auto,
             realtime_fields: RealtimeFields::default(),
+            session_from: SessionRule::Prefix,
         }
     }
 }
@@ -383,7 +388,9 @@ impl PartitionReader {
             self.batch_size,
         )
         .map_err(|p| Stop::Failed(problem_text(p)))?
-        .with_format(self.options.format, self.options.realtime_fields);
+        .with_format(self.options.format, self.options.realtime_fields)
+        .with_session_rule(self.options.session_from)
+        .map_err(|p| Stop::Failed(problem_text(p)))?;
         let format = self.options.format;
         let parquet = matches!(&source, Source::Whole(bytes) if is_parquet(bytes));
         match (format, parquet) {

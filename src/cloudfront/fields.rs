@@ -185,6 +185,8 @@ pub mod required {
     pub const REQUEST_IP: usize = 4;
     /// `uri` (cs-uri-stem)
     pub const URI: usize = 7;
+    /// `query_string` (cs-uri-query)
+    pub const QUERY: usize = 11;
     /// `status` (sc-status)
     pub const STATUS: usize = 8;
     /// `referrer` (cs(Referer))
@@ -244,6 +246,7 @@ mod tests {
         assert_eq!(COLUMNS[required::SESSION_ID].name, "session_id");
         assert_eq!(COLUMNS[required::REFERRER].name, "referrer");
         assert_eq!(COLUMNS[required::USER_AGENT].name, "user_agent");
+        assert_eq!(COLUMNS[required::QUERY].name, "query_string");
     }
 
     #[test]

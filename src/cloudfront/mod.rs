@@ -9,6 +9,7 @@
 
 pub mod body;
 pub mod codec;
+pub mod cta;
 pub mod decode;
 pub mod exec;
 pub mod fields;
@@ -25,6 +26,7 @@ pub mod stats;
 pub mod table;
 
 pub use codec::LogsCodec;
+pub use cta::SessionRule;
 pub use exec::ReadOptions;
 pub use fields::logs_schema;
 pub use filter::RowFilter;

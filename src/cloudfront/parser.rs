@@ -19,6 +19,7 @@ use arrow::array::{
 };
 use arrow::datatypes::SchemaRef;
 
+use super::cta::{self, SessionRule};
 use super::fields::{COLUMNS, ColumnKind, DEFAULT_FIELD_COUNT, column_for_field, required};
 use super::filter::RowFilter;
 use super::realtime::{self, RealtimeFields};
@@ -116,6 +117,12 @@ pub struct ObjectParser {
     saw_header: bool,
     /// Set by a line that starts like a v2 JSON record (`{`): a JSON log, if a broken one.
     saw_json: bool,
+    /// How a row names its session (`--session-from`).
+    session_rule: SessionRule,
+    /// Where `cs-headers` is in a row (real-time logs only; the `cta` rule reads it).
+    headers_pos: Option<usize>,
+    /// The names of the current fields, to map them again when the session rule is set.
+    field_names: Vec<String>,
     /// What this object contributed so far.
     pub counts: ObjectCounts,
 }
@@ -164,6 +171,9 @@ impl ObjectParser {
             form_known: false,
             saw_header: false,
             saw_json: false,
+            session_rule: SessionRule::Prefix,
+            headers_pos: None,
+            field_names: Vec::new(),
             counts: ObjectCounts::default(),
         };
         let default: Vec<&str> = COLUMNS[..DEFAULT_FIELD_COUNT]
@@ -243,6 +253,15 @@ impl ObjectParser {
             && !self.saw_json
             && self.counts.rows_read > 0
             && self.counts.rows_malformed == self.counts.rows_read
+    }
+
+    /// Names sessions by `rule` (the `cta` rule also reads the query and the headers).
+    pub fn with_session_rule(mut self, rule: SessionRule) -> Result<Self, ParseProblem> {
+        self.session_rule = rule;
+        let names = std::mem::take(&mut self.field_names);
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        self.set_fields(&names)?;
+        Ok(self)
     }
 
     /// Counts a line that was too long to buffer as read and malformed.
@@ -362,19 +381,27 @@ impl ObjectParser {
             required::BYTES,
             required::URI,
         ];
+        let headers_pos = names.iter().position(|n| *n == "cs-headers");
+        if self.session_rule == SessionRule::Cta {
+            read.push(required::QUERY);
+        }
         for &idx in self.projection.iter() {
             match COLUMNS[idx].kind {
                 ColumnKind::Key(fields) => read.extend_from_slice(fields),
                 _ => read.push(idx),
             }
         }
+        let cta_headers = headers_pos.filter(|_| self.session_rule == SessionRule::Cta);
         self.split_upto = read
             .iter()
             .filter_map(|&idx| positions[idx])
+            .chain(cta_headers)
             .max()
             .map_or(0, |last| last + 1);
         self.positions = positions;
+        self.headers_pos = headers_pos;
         self.field_count = names.len();
+        self.field_names = names.iter().map(|n| n.to_string()).collect();
         Ok(())
     }
 
@@ -413,11 +440,15 @@ impl ObjectParser {
                 format!("expected {} fields, found {found}", self.field_count)
             });
         }
+        // A real-time `cs-uri-stem` may carry the query: the path ends before it.
+        let mut uri_query = (0, 0);
         if self.realtime
             && let Some(p) = self.positions[required::URI]
         {
             let (s, e) = self.spans[p];
-            self.spans[p].1 = s + realtime::uri_path(&line[s..e]).len();
+            let end = s + realtime::uri_path(&line[s..e]).len();
+            self.spans[p].1 = end;
+            uri_query = ((end + 1).min(e), e);
         }
         let field = |idx: usize| -> &[u8] {
             match self.positions[idx] {
@@ -464,14 +495,32 @@ impl ObjectParser {
                 lossy(bytes_bytes)
             )
         })?;
-        let token = match self.positions[required::URI] {
-            Some(_) => session_token(field(required::URI)),
-            None => SessionToken::None,
+        // Why a rejected token gave no id (the prefix rule rejects only bad ids).
+        let mut reject = cta::Reject::BadId;
+        let cta_session;
+        let token = match (self.positions[required::URI], self.session_rule) {
+            (None, _) => SessionToken::None,
+            (Some(_), SessionRule::Prefix) => session_token(field(required::URI)),
+            (Some(_), SessionRule::Cta) => {
+                let query = match field(required::QUERY) {
+                    b"" | b"-" => &line[uri_query.0..uri_query.1],
+                    query => query,
+                };
+                let headers = match self.headers_pos {
+                    Some(p) if p < self.spans.len() => &line[self.spans[p].0..self.spans[p].1],
+                    _ => b"",
+                };
+                cta_session = cta::session(field(required::URI), query, headers);
+                if let cta::CtaSession::Rejected(why) = &cta_session {
+                    reject = *why;
+                }
+                cta_session.as_token()
+            }
         };
         match token {
             SessionToken::Session(_) => {}
             SessionToken::None => self.counts.rows_without_session += 1,
-            SessionToken::Rejected => self.counts.rows_rejected_session += 1,
+            SessionToken::Rejected => self.counts.reject(reject),
         }
         if !self.filter.keeps(ts, i64::from(status), bytes)
             || (self.filter.session_required && !matches!(token, SessionToken::Session(_)))
@@ -880,6 +929,120 @@ mod tests {
         assert_eq!(same.push_line(line.as_bytes()), Ok(None));
         let plain = same.finish().expect("batch").expect("rows");
         assert_eq!(pairs[0], key_column(&plain, "pair_key")[0]);
+    }
+
+    /// A W3C row of the 33 default fields with `uri` and `query`.
+    fn w3c_row(uri: &str, query: &str) -> String {
+        format!(
+            "2026-01-01\t00:00:01\tFRA56\t5000\t192.0.2.1\tGET\td.net\t{uri}\t200\t-\tUA\t{query}\t-\tHit\tID\th\thttps\t300\t0.01\t-\tTLSv1.3\tC\tHit\tHTTP/2.0\t-\t-\t5\t0.1\tHit\tvideo/MP2T\t46\t-\t-"
+        )
+    }
+
+    #[test]
+    fn the_cta_rule_takes_the_cti_and_counts_each_reject_by_reason() {
+        use crate::cloudfront::cta::{Cti, encode_token};
+        let token = |id: &str| encode_token(&Cti::Text(id.into()), 0);
+        let narrow: Arc<[usize]> = ["ts", "session_id", "pair_key"]
+            .iter()
+            .filter_map(|c| crate::cloudfront::fields::column_index(c))
+            .collect();
+        for projection in [(0..COLUMNS.len()).collect(), narrow] {
+            let mut p = parser_of(projection)
+                .with_session_rule(SessionRule::Cta)
+                .expect("rule");
+            let lines = [
+                w3c_row("/vod/a/1.ts", &format!("x=1&CAT={}", token("fromQuery"))),
+                w3c_row(&format!("/{}/vod/a/1.ts", token("fromPath")), "-"),
+                w3c_row("/vod/a/1.ts", "CAT=garbage"),
+                w3c_row("/vod/a/1.ts", &format!("CAT={}", token("bad.id"))),
+                // The prefix form is no session under this rule.
+                w3c_row("/abc.h.p.s/vod/a/1.ts", "-"),
+            ];
+            for line in &lines {
+                assert_eq!(p.push_line(line.as_bytes()), Ok(None));
+            }
+            let batch = p.finish().expect("batch").expect("rows");
+            assert_eq!(
+                text_column(&batch, "session_id")
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>(),
+                ["fromQuery", "fromPath"]
+            );
+            let c = p.counts;
+            assert_eq!(
+                (
+                    c.rows_read,
+                    c.rows_without_session,
+                    c.rows_rejected_session,
+                    c.rows_rejected_undecodable,
+                    c.rows_rejected_without_cti,
+                    c.rows_rejected_bad_id
+                ),
+                (5, 1, 2, 1, 0, 1)
+            );
+        }
+        // Under the prefix rule a bad id is a rejected session of reason `bad_id`.
+        let mut p = parser_of_everything();
+        assert_eq!(
+            p.push_line(w3c_row("/a+b.h.p.s/1.ts", "-").as_bytes()),
+            Ok(None)
+        );
+        assert_eq!(
+            (
+                p.counts.rows_rejected_session,
+                p.counts.rows_rejected_bad_id
+            ),
+            (1, 1)
+        );
+    }
+
+    #[test]
+    fn real_time_records_carry_the_token_in_the_uri_query_or_the_headers() {
+        use crate::cloudfront::cta::{Cti, encode_token};
+        let token = |id: &str| encode_token(&Cti::Text(id.into()), 0);
+        let record = |uri: &str, headers: &str| {
+            RealtimeFields::default()
+                .names()
+                .iter()
+                .map(|name| match *name {
+                    "timestamp" => "1767225600.123".to_string(),
+                    "c-ip" => "192.0.2.7".to_string(),
+                    "sc-status" => "206".to_string(),
+                    "sc-bytes" => "5000".to_string(),
+                    "cs-uri-stem" => uri.to_string(),
+                    "cs-headers" => headers.to_string(),
+                    _ => "-".to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join("\t")
+        };
+        let mut p = parser_of_everything()
+            .with_session_rule(SessionRule::Cta)
+            .expect("rule");
+        for line in [
+            record(&format!("/v/1.ts?CAT={}", token("inUri")), "-"),
+            record(
+                "/v/1.ts",
+                &format!(
+                    "Host:d.net%0ACTA-Common-Access-Token:{}%0A",
+                    token("inHeader")
+                ),
+            ),
+            record("/v/1.ts", "Host:d.net%0A"),
+        ] {
+            assert_eq!(p.push_line(line.as_bytes()), Ok(None));
+        }
+        let batch = p.finish().expect("batch").expect("rows");
+        assert_eq!(
+            text_column(&batch, "session_id")
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>(),
+            ["inUri", "inHeader"]
+        );
+        assert_eq!(text_column(&batch, "uri")[0].as_deref(), Some("/v/1.ts"));
+        assert_eq!(p.counts.rows_without_session, 1);
     }
 
     #[test]

@@ -30,6 +30,7 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use sha2::{Digest, Sha256};
 
+use super::cta::SessionRule;
 use super::fields::{column_index, logs_schema};
 use super::filter::{Range, RowFilter};
 use super::parser::InputFormat;
@@ -110,6 +111,7 @@ impl StateStore {
         aws: Arc<AwsAccess>,
         format: InputFormat,
         realtime_fields: RealtimeFields,
+        session_from: SessionRule,
         logs: &[LogLocation],
     ) -> Result<Self> {
         let setting = |reason: String| Error::Setting {
@@ -121,7 +123,7 @@ impl StateStore {
             other => setting(other.to_string()),
         })?;
         check_apart(&location, logs).map_err(setting)?;
-        let scope = scope(format, realtime_fields);
+        let scope = scope(format, realtime_fields, session_from);
         match location {
             LogLocation::Local(path) => {
                 std::fs::create_dir_all(&path).map_err(|e| setting(e.to_string()))?;
@@ -613,21 +615,33 @@ fn check_apart(state: &LogLocation, logs: &[LogLocation]) -> std::result::Result
     }
 }
 
-/// What a projection depends on besides the object: the layout, the reading settings and the
-/// key hash (a build that hashes differently must not mix its keys with older ones).
-fn scope(format: InputFormat, realtime_fields: RealtimeFields) -> String {
+/// What a projection depends on besides the object: the layout, the reading settings (the
+/// session rule too: it decides the `session_id` column) and the key hash (a build that
+/// hashes differently must not mix its keys with older ones).
+fn scope(
+    format: InputFormat,
+    realtime_fields: RealtimeFields,
+    session_from: SessionRule,
+) -> String {
     let probe = super::parser::key_of(b"autorevoke state probe");
     format!(
-        "v{LAYOUT_VERSION} format={format:?} realtime={realtime_fields:?} keys={probe:016x} \
-         columns={}",
+        "v{LAYOUT_VERSION} format={format:?} realtime={realtime_fields:?} session={} \
+         keys={probe:016x} columns={}",
+        session_from.as_str(),
         KEPT.join(",")
     )
 }
 
 fn format_counts(c: &ObjectCounts) -> String {
     format!(
-        "{} {} {} {}",
-        c.rows_read, c.rows_malformed, c.rows_without_session, c.rows_rejected_session
+        "{} {} {} {} {} {} {}",
+        c.rows_read,
+        c.rows_malformed,
+        c.rows_without_session,
+        c.rows_rejected_session,
+        c.rows_rejected_undecodable,
+        c.rows_rejected_without_cti,
+        c.rows_rejected_bad_id
     )
 }
 
@@ -643,11 +657,17 @@ fn parse_counts(text: &str) -> Option<ObjectCounts> {
             rows_malformed,
             rows_without_session,
             rows_rejected_session,
+            rows_rejected_undecodable,
+            rows_rejected_without_cti,
+            rows_rejected_bad_id,
         ] => Some(ObjectCounts {
             rows_read,
             rows_malformed,
             rows_without_session,
             rows_rejected_session,
+            rows_rejected_undecodable,
+            rows_rejected_without_cti,
+            rows_rejected_bad_id,
         }),
         _ => None,
     }
@@ -704,7 +724,11 @@ mod tests {
         Stamp {
             object: "/logs/a.gz".to_string(),
             version: "10-20".to_string(),
-            scope: scope(InputFormat::Auto, RealtimeFields::default()),
+            scope: scope(
+                InputFormat::Auto,
+                RealtimeFields::default(),
+                SessionRule::Prefix,
+            ),
         }
     }
 
@@ -854,6 +878,7 @@ mod tests {
             Arc::new(AwsAccess::default()),
             InputFormat::Auto,
             RealtimeFields::default(),
+            SessionRule::Prefix,
             &[],
         )
         .expect("state");
@@ -916,23 +941,41 @@ mod tests {
     }
 
     #[test]
+    fn the_stamp_names_the_session_rule() {
+        let (format, fields) = (InputFormat::Auto, RealtimeFields::default());
+        let prefix = scope(format, fields, SessionRule::Prefix);
+        let cta = scope(format, fields, SessionRule::Cta);
+        assert!(prefix.contains(" session=prefix "), "{prefix}");
+        assert!(cta.contains(" session=cta "), "{cta}");
+        assert_ne!(prefix, cta);
+    }
+
+    #[test]
     fn counts_and_hour_folders_round_trip() {
         let c = ObjectCounts {
             rows_read: 7,
             rows_malformed: 0,
             rows_without_session: 2,
-            rows_rejected_session: 1,
+            rows_rejected_session: 3,
+            rows_rejected_undecodable: 1,
+            rows_rejected_without_cti: 1,
+            rows_rejected_bad_id: 1,
         };
         let back = parse_counts(&format_counts(&c)).expect("counts");
         assert_eq!(
             (
                 back.rows_read,
                 back.rows_without_session,
-                back.rows_rejected_session
+                back.rows_rejected_session,
+                back.rows_rejected_undecodable,
+                back.rows_rejected_without_cti,
+                back.rows_rejected_bad_id
             ),
-            (7, 2, 1)
+            (7, 2, 3, 1, 1, 1)
         );
         assert!(parse_counts("1 2 3").is_none());
+        // A projection of the four-count layout (before `--session-from`) is not read.
+        assert!(parse_counts("1 2 3 4").is_none());
         let hour = 1_768_503_600 / 3600;
         assert_eq!(hour_folder(hour).as_deref(), Some("2026-01-15T19"));
         assert_eq!(folder_hour("2026-01-15T19"), Some(hour));

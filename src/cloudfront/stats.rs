@@ -49,6 +49,9 @@ pub struct ScanStats {
     rows_malformed: AtomicU64,
     rows_without_session: AtomicU64,
     rows_rejected_session: AtomicU64,
+    rows_rejected_undecodable: AtomicU64,
+    rows_rejected_without_cti: AtomicU64,
+    rows_rejected_bad_id: AtomicU64,
     failures: Mutex<Vec<ObjectFailure>>,
     malformed: Mutex<Vec<MalformedLine>>,
     notes: Mutex<Vec<String>>,
@@ -66,8 +69,28 @@ pub struct ObjectCounts {
     pub rows_malformed: u64,
     /// Well-formed rows whose path carries no session token.
     pub rows_without_session: u64,
-    /// Well-formed rows whose token has an invalid session id.
+    /// Well-formed rows whose token gives no valid session id (the three reasons below
+    /// add up to it).
     pub rows_rejected_session: u64,
+    /// Of those, tokens that do not decode (`cta`: not base64url, CBOR or a COSE_Mac0).
+    pub rows_rejected_undecodable: u64,
+    /// Of those, tokens without a `cti` claim (`cta`).
+    pub rows_rejected_without_cti: u64,
+    /// Of those, ids outside `[A-Za-z0-9_-]{1,128}` (either rule).
+    pub rows_rejected_bad_id: u64,
+}
+
+impl ObjectCounts {
+    /// Counts a row whose token was rejected for `why`.
+    pub fn reject(&mut self, why: super::cta::Reject) {
+        use super::cta::Reject;
+        self.rows_rejected_session += 1;
+        *match why {
+            Reject::Undecodable => &mut self.rows_rejected_undecodable,
+            Reject::WithoutCti => &mut self.rows_rejected_without_cti,
+            Reject::BadId => &mut self.rows_rejected_bad_id,
+        } += 1;
+    }
 }
 
 impl ScanStats {
@@ -141,6 +164,12 @@ impl ScanStats {
             .fetch_add(c.rows_without_session, Ordering::Relaxed);
         self.rows_rejected_session
             .fetch_add(c.rows_rejected_session, Ordering::Relaxed);
+        self.rows_rejected_undecodable
+            .fetch_add(c.rows_rejected_undecodable, Ordering::Relaxed);
+        self.rows_rejected_without_cti
+            .fetch_add(c.rows_rejected_without_cti, Ordering::Relaxed);
+        self.rows_rejected_bad_id
+            .fetch_add(c.rows_rejected_bad_id, Ordering::Relaxed);
         if let Some(parent) = &self.parent {
             parent.add_rows(c);
         }
@@ -200,6 +229,9 @@ impl ScanStats {
             rows_malformed: get(&self.rows_malformed),
             rows_without_session: get(&self.rows_without_session),
             rows_rejected_session: get(&self.rows_rejected_session),
+            rows_rejected_undecodable: get(&self.rows_rejected_undecodable),
+            rows_rejected_without_cti: get(&self.rows_rejected_without_cti),
+            rows_rejected_bad_id: get(&self.rows_rejected_bad_id),
             rows_in_scope: 0,
             failures,
             malformed_samples: malformed,
@@ -327,8 +359,15 @@ pub struct StatsSnapshot {
     pub rows_malformed: u64,
     /// Well-formed rows whose path carries no session token.
     pub rows_without_session: u64,
-    /// Well-formed rows whose session id is not `[A-Za-z0-9_-]{1,128}`.
+    /// Well-formed rows whose token gives no valid session id (the sum of the three
+    /// reasons below).
     pub rows_rejected_session: u64,
+    /// Of those, tokens that do not decode (`--session-from cta`).
+    pub rows_rejected_undecodable: u64,
+    /// Of those, tokens without a `cti` claim (`--session-from cta`).
+    pub rows_rejected_without_cti: u64,
+    /// Of those, ids outside `[A-Za-z0-9_-]{1,128}`.
+    pub rows_rejected_bad_id: u64,
     /// Rows that count for scoring (status, size, window and session); set by scoring.
     pub rows_in_scope: u64,
     /// The objects that failed, with reasons.
@@ -357,7 +396,7 @@ const METRIC_SEP: char = '\u{1f}';
 
 impl StatsSnapshot {
     /// The counters as (metric name, value).
-    fn counters(&self) -> [(&'static str, u64); 10] {
+    fn counters(&self) -> [(&'static str, u64); 13] {
         [
             ("objects_listed", self.objects_listed),
             ("list_requests", self.list_requests),
@@ -369,6 +408,9 @@ impl StatsSnapshot {
             ("rows_malformed", self.rows_malformed),
             ("rows_without_session", self.rows_without_session),
             ("rows_rejected_session", self.rows_rejected_session),
+            ("rows_rejected_undecodable", self.rows_rejected_undecodable),
+            ("rows_rejected_without_cti", self.rows_rejected_without_cti),
+            ("rows_rejected_bad_id", self.rows_rejected_bad_id),
         ]
     }
 
@@ -384,6 +426,9 @@ impl StatsSnapshot {
             "rows_malformed" => &mut self.rows_malformed,
             "rows_without_session" => &mut self.rows_without_session,
             "rows_rejected_session" => &mut self.rows_rejected_session,
+            "rows_rejected_undecodable" => &mut self.rows_rejected_undecodable,
+            "rows_rejected_without_cti" => &mut self.rows_rejected_without_cti,
+            "rows_rejected_bad_id" => &mut self.rows_rejected_bad_id,
             _ => return None,
         })
     }

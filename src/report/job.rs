@@ -48,6 +48,7 @@ pub fn render_run(r: &RunReport, format: RunFormat, out: &mut dyn Write) -> io::
             "allowed": r.write.as_ref().map(|w| &w.allowed),
             "write_retries": r.write.as_ref().map(|w| w.retries),
             "compile": r.compile.as_ref().map(compile_json),
+            "kvs": r.kvs.as_ref().map(super::kvs::kvs_json),
         });
         serde_json::to_writer_pretty(&mut *out, &v)?;
         return writeln!(out);
@@ -104,6 +105,10 @@ pub fn render_run(r: &RunReport, format: RunFormat, out: &mut dyn Write) -> io::
     if let Some(c) = &r.compile {
         writeln!(out)?;
         render_compile(c, out)?;
+    }
+    if let Some(k) = &r.kvs {
+        writeln!(out)?;
+        super::kvs::render_kvs(k, out)?;
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ mod evaluate;
 mod explain;
 mod html;
 mod job;
+mod kvs;
 mod plot;
 mod query;
 mod table;
@@ -15,6 +16,7 @@ pub use job::{
     RunFormat, render_compile, render_init, render_revocations, render_revoke, render_run,
     render_unrevoke,
 };
+pub use kvs::{kvs_json, render_kvs};
 pub use query::{QueryFormat, render_batches};
 
 use std::io::{self, Write};

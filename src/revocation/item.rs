@@ -4,12 +4,26 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::cloudfront::is_valid_session_id;
+use crate::cloudfront::{SessionRule, is_valid_session_id};
 use crate::error::{Error, Result};
 use crate::score::ScoredSession;
 
-/// `reason` of every item autorevoke writes or compiles.
+/// `reason` of every item autorevoke writes or compiles for sessions of the `prefix` rule (the
+/// reference solution's items).
 pub const REASON: &str = "COMPROMISED";
+/// `reason` of the items of sessions named by Common Access Tokens (`--session-from cta`): a
+/// partition of the `last_updated_index` of their own, so that a compile for one rule never
+/// reads the other's sessions (a WAF path rule cannot match a CTA session, and a CTA id in a
+/// path rule could match another session's path).
+pub const CTA_REASON: &str = "COMPROMISED_CTA";
+
+/// The `reason` of the items of sessions named by `rule`.
+pub fn reason_for(rule: SessionRule) -> &'static str {
+    match rule {
+        SessionRule::Prefix => REASON,
+        SessionRule::Cta => CTA_REASON,
+    }
+}
 
 /// Who revoked a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

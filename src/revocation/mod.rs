@@ -5,6 +5,7 @@ pub mod item;
 pub mod table;
 
 pub use item::{
-    ALLOWED, AllowItem, AutoItem, ItemType, ListedItem, ManualItem, REASON, RevocationItem,
+    ALLOWED, AllowItem, AutoItem, CTA_REASON, ItemType, ListedItem, ManualItem, REASON,
+    RevocationItem, reason_for,
 };
 pub use table::{ActiveItems, GSI_NAME, RevocationTable, WriteSummary};

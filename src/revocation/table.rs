@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{
 };
 use futures::StreamExt;
 
-use super::item::{ALLOWED, AllowItem, AutoItem, ManualItem, REASON, RevocationItem};
+use super::item::{ALLOWED, AllowItem, AutoItem, ManualItem, REASON, RevocationItem, reason_for};
 use crate::aws::sdk_error;
 use crate::error::{Error, Result};
 use crate::retry::{Backoff, classify_sdk, with_backoff};
@@ -35,6 +35,8 @@ pub struct RevocationTable {
     client: Client,
     name: String,
     backoff: Backoff,
+    /// The `reason` its writes carry and its reads select: the session rule's partition.
+    reason: &'static str,
 }
 
 /// What the compiler reads from the table.
@@ -86,7 +88,29 @@ impl RevocationTable {
             client,
             name: name.to_string(),
             backoff: Backoff::default(),
+            reason: REASON,
         }
+    }
+
+    /// The same table, writing and reading the items of sessions named by `rule` (their own
+    /// `reason`, [`reason_for`]).
+    pub fn for_rule(mut self, rule: crate::cloudfront::SessionRule) -> Self {
+        self.reason = reason_for(rule);
+        self
+    }
+
+    /// The `reason` of the items it writes and reads.
+    pub fn reason(&self) -> &'static str {
+        self.reason
+    }
+
+    /// An item's attributes with this table's `reason`.
+    fn with_reason(
+        &self,
+        mut attributes: HashMap<String, AttributeValue>,
+    ) -> HashMap<String, AttributeValue> {
+        attributes.insert("reason".into(), AttributeValue::S(self.reason.into()));
+        attributes
     }
 
     /// The table's name.
@@ -145,7 +169,7 @@ impl RevocationTable {
                 self.client
                     .put_item()
                     .table_name(&self.name)
-                    .set_item(Some(item.attributes()))
+                    .set_item(Some(self.with_reason(item.attributes())))
                     .condition_expression(NOT_MANUAL)
                     .expression_attribute_names("#type", "type")
                     .expression_attribute_values(":manual", AttributeValue::S("MANUAL".into()))
@@ -209,7 +233,7 @@ impl RevocationTable {
                 .expression_attribute_names("#type", "type")
                 .expression_attribute_names("#reason", "reason")
                 .expression_attribute_values(":manual", AttributeValue::S("MANUAL".into()))
-                .expression_attribute_values(":reason", AttributeValue::S(REASON.into()))
+                .expression_attribute_values(":reason", AttributeValue::S(self.reason.into()))
                 .expression_attribute_values(
                     ":now",
                     AttributeValue::N(item.last_updated.to_string()),
@@ -317,7 +341,7 @@ impl RevocationTable {
                 self.client
                     .put_item()
                     .table_name(&self.name)
-                    .set_item(Some(item.attributes()))
+                    .set_item(Some(self.with_reason(item.attributes())))
                     .send()
             })
             .await;
@@ -387,7 +411,7 @@ impl RevocationTable {
                         "#reason = :reason AND last_updated {op} :bound"
                     ))
                     .expression_attribute_names("#reason", "reason")
-                    .expression_attribute_values(":reason", AttributeValue::S(REASON.into()))
+                    .expression_attribute_values(":reason", AttributeValue::S(self.reason.into()))
                     .expression_attribute_values(":bound", AttributeValue::N(bound.to_string()))
                     .set_exclusive_start_key(start.clone());
                 if let Some(t) = only_type {

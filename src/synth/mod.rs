@@ -42,6 +42,9 @@ pub struct SynthConfig {
     pub late_fraction: f64,
     /// Ordinary viewers that look shared to `upstream` scoring.
     pub confounders: Confounders,
+    /// The tokens: `/<id>.<jwt>/` path prefixes, or Common Access Tokens (`cti` = the id) in
+    /// the first path segment or the `CAT` query parameter.
+    pub session_from: crate::cloudfront::SessionRule,
 }
 
 /// What was written.
@@ -113,7 +116,7 @@ pub fn generate(cfg: &SynthConfig) -> Result<SynthSummary> {
 
     // Legitimate viewers: arrive at any time (some before the traffic starts), watch 1-40 min.
     for _ in 0..cfg.viewers {
-        let session = model::new_session(&mut rng, 1, end + 6 * 3600);
+        let session = model::new_session(&mut rng, 1, end + 6 * 3600, cfg.session_from);
         let asset = model::random_asset(&mut rng, mix);
         let mut viewer = model::new_viewer(&mut rng, asset.name);
         let start = rng.random_range(begin - 600..end - 20);
@@ -135,7 +138,7 @@ pub fn generate(cfg: &SynthConfig) -> Result<SynthSummary> {
     // and watching until the end.
     for _ in 0..cfg.shared {
         let n = rng.random_range(2..=4);
-        let session = model::new_session(&mut rng, n, end + 6 * 3600);
+        let session = model::new_session(&mut rng, n, end + 6 * 3600, cfg.session_from);
         let asset = model::random_asset(&mut rng, mix);
         let first = rng.random_range(begin - 300..(end - 480).max(begin - 299));
         let mut rows = Vec::new();

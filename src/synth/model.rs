@@ -7,6 +7,9 @@ use rand::Rng;
 use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
 
+use crate::cloudfront::SessionRule;
+use crate::cloudfront::cta;
+
 /// Seconds of media per segment, unless a mix of durations is asked for.
 pub const SEGMENT_SECONDS: i64 = 4;
 
@@ -51,6 +54,8 @@ pub struct Request {
     pub ip: String,
     /// Path (`cs-uri-stem`).
     pub uri: String,
+    /// Query (`cs-uri-query`), `-` for none.
+    pub query: String,
     /// Status code.
     pub status: u16,
     /// Bytes sent.
@@ -68,8 +73,11 @@ pub struct Request {
 pub struct Session {
     /// The session id.
     pub id: String,
-    /// The first path segment: `<id>.<jwt header>.<jwt payload>.<jwt signature>`.
+    /// The first path segment: `<id>.<jwt header>.<jwt payload>.<jwt signature>`, or a
+    /// Common Access Token; empty when the token travels in the query.
     pub token: String,
+    /// The query every request of the session carries: `-`, or `CAT=<token>`.
+    pub query: String,
     /// Number of distinct viewers (1 for a legitimate session).
     pub viewers: usize,
 }
@@ -112,8 +120,11 @@ pub fn session_id(rng: &mut ChaCha8Rng) -> String {
         .collect()
 }
 
-/// A session with a JWT-shaped token.
-pub fn new_session(rng: &mut ChaCha8Rng, viewers: usize, exp: i64) -> Session {
+/// A session with a JWT-shaped token, or with `SessionRule::Cta` a Common Access Token whose
+/// `cti` is the id, in the first path segment or (for ids whose first byte is odd) the `CAT`
+/// query parameter. Both draw the same random numbers, so a seed gives the same sessions
+/// and traffic under either rule.
+pub fn new_session(rng: &mut ChaCha8Rng, viewers: usize, exp: i64, rule: SessionRule) -> Session {
     let id = session_id(rng);
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
     let payload = URL_SAFE_NO_PAD.encode(format!(
@@ -122,8 +133,19 @@ pub fn new_session(rng: &mut ChaCha8Rng, viewers: usize, exp: i64) -> Session {
     let mut sig = [0u8; 32];
     rng.fill(&mut sig);
     let signature = URL_SAFE_NO_PAD.encode(sig);
+    let (token, query) = match rule {
+        SessionRule::Prefix => (format!("{id}.{header}.{payload}.{signature}"), "-".into()),
+        SessionRule::Cta => {
+            let cat = cta::encode_token(&cta::Cti::Text(id.clone()), exp);
+            match id.as_bytes().first() {
+                Some(b) if b % 2 == 1 => (String::new(), format!("CAT={cat}")),
+                _ => (cat, "-".into()),
+            }
+        }
+    };
     Session {
-        token: format!("{id}.{header}.{payload}.{signature}"),
+        token,
+        query,
         id,
         viewers,
     }
@@ -296,7 +318,10 @@ pub fn playback(
     out: &mut Vec<Request>,
 ) {
     let segment_s = asset.segment_s;
-    let base = format!("/{}/vod/{}", session.token, asset.name);
+    let base = match session.token.as_str() {
+        "" => format!("/vod/{}", asset.name),
+        token => format!("/{token}/vod/{}", asset.name),
+    };
     let master = format!("{base}/master.m3u8");
     let mut push = |ts: i64, uri: String, status: u16, bytes: u64, range: Option<(u64, u64)>| {
         // Native playback: the page's browser fetches the master manifest, the media stack
@@ -309,6 +334,7 @@ pub fn playback(
             ts,
             ip: viewer.ip_at(ts).to_string(),
             uri,
+            query: session.query.clone(),
             status,
             bytes,
             user_agent,

@@ -133,7 +133,7 @@ fn render(rng: &mut ChaCha8Rng, r: &Request, edge: &str, line: &mut String) {
     };
     let _ = writeln!(
         line,
-        "{date}\t{time}\t{edge}\t{bytes}\t{ip}\tGET\td1x7example.cloudfront.net\t{uri}\t{status:03}\t{referer}\t{ua}\t-\t-\t{result}\t{request_id}\tvideo.example-streaming.com\thttps\t{cs_bytes}\t{taken}\t-\tTLSv1.3\tTLS_AES_128_GCM_SHA256\t{result}\tHTTP/2.0\t-\t-\t{port}\t{ttfb}\t{detailed}\t{ctype}\t{content_len}\t{range_start}\t{range_end}",
+        "{date}\t{time}\t{edge}\t{bytes}\t{ip}\tGET\td1x7example.cloudfront.net\t{uri}\t{status:03}\t{referer}\t{ua}\t{query}\t-\t{result}\t{request_id}\tvideo.example-streaming.com\thttps\t{cs_bytes}\t{taken}\t-\tTLSv1.3\tTLS_AES_128_GCM_SHA256\t{result}\tHTTP/2.0\t-\t-\t{port}\t{ttfb}\t{detailed}\t{ctype}\t{content_len}\t{range_start}\t{range_end}",
         date = t.format("%Y-%m-%d"),
         time = t.format("%H:%M:%S"),
         bytes = r.bytes,
@@ -142,6 +142,7 @@ fn render(rng: &mut ChaCha8Rng, r: &Request, edge: &str, line: &mut String) {
         status = r.status,
         referer = cloudfront_encode(&r.referer),
         ua = cloudfront_encode(r.user_agent),
+        query = cloudfront_encode(&r.query),
         cs_bytes = rng.random_range(180..420u32),
         port = rng.random_range(1024..65535u32),
         ctype = content_type(&r.uri),

@@ -96,6 +96,41 @@ pub fn is_live(item: &RevocationItem, now: i64, since: i64) -> bool {
         || (item.item_type == ItemType::Manual && item.ttl.is_some_and(|ttl| ttl > now))
 }
 
+/// The sessions a compile blocks, in its order: what every target (WAF rules, KeyValueStore
+/// keys) is made of before its own capacity is applied.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Selection {
+    /// Live items with valid ids, one per session, in [`rule_order`].
+    pub live: Vec<RevocationItem>,
+    /// Items older than the retention (MANUAL ones past their `ttl` too).
+    pub expired: usize,
+    /// Ids of live items that are not `[A-Za-z0-9_-]{1,128}` (never published).
+    pub rejected: Vec<String>,
+}
+
+/// Selects from `items` at `now` (epoch seconds) what a compile blocks: live within
+/// `retention_minutes` ([`is_live`]), valid ids only, one item per session in its best place,
+/// in [`rule_order`].
+pub fn select(items: Vec<RevocationItem>, now: i64, retention_minutes: u32) -> Selection {
+    let since = now - i64::from(retention_minutes) * 60;
+    let mut out = Selection::default();
+    for item in items {
+        if !is_live(&item, now, since) {
+            out.expired += 1;
+        } else if !is_valid_session_id(item.session_id.as_bytes()) {
+            out.rejected.push(item.session_id);
+        } else {
+            out.live.push(item);
+        }
+    }
+    // One rule per session: a session read twice (pages of a changing index) keeps its
+    // first place in the order, wherever its other copy would sort.
+    out.live.sort_by(rule_order);
+    let mut seen = HashSet::new();
+    out.live.retain(|item| seen.insert(item.session_id.clone()));
+    out
+}
+
 /// Compiles `items` at `now` (epoch seconds): retention in minutes, capacity in WCU.
 pub fn compile(
     items: Vec<RevocationItem>,
@@ -103,23 +138,16 @@ pub fn compile(
     retention_minutes: u32,
     capacity_wcu: u32,
 ) -> Compiled {
-    let since = now - i64::from(retention_minutes) * 60;
-    let mut out = Compiled::default();
-    let mut live: Vec<RevocationItem> = Vec::with_capacity(items.len());
-    for item in items {
-        if !is_live(&item, now, since) {
-            out.expired += 1;
-        } else if !is_valid_session_id(item.session_id.as_bytes()) {
-            out.rejected.push(item.session_id);
-        } else {
-            live.push(item);
-        }
-    }
-    // One rule per session: a session read twice (pages of a changing index) keeps its
-    // first place in the order, wherever its other copy would sort.
-    live.sort_by(rule_order);
-    let mut seen = HashSet::new();
-    live.retain(|item| seen.insert(item.session_id.clone()));
+    let Selection {
+        mut live,
+        expired,
+        rejected,
+    } = select(items, now, retention_minutes);
+    let mut out = Compiled {
+        expired,
+        rejected,
+        ..Compiled::default()
+    };
     let fit = (capacity_wcu / WCU_PER_RULE) as usize;
     if live.len() > fit {
         out.overflow = live.split_off(fit);

@@ -5,7 +5,7 @@ pub mod compile;
 pub mod service;
 
 pub use compile::{
-    Compiled, MASS_UNBLOCK_MIN_RULES, RuleDiff, RuleSpec, WCU_PER_RULE, compile, diff,
-    is_mass_unblock, rule_name, search_string,
+    Compiled, MASS_UNBLOCK_MIN_RULES, RuleDiff, RuleSpec, Selection, WCU_PER_RULE, compile, diff,
+    is_live, is_mass_unblock, rule_name, rule_order, search_string, select,
 };
 pub use service::{ApplyOutcome, WafRuleGroup, waf_rule};
