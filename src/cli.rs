@@ -1132,6 +1132,9 @@ pub struct ExplainArgs {
     pub session_id: String,
     #[command(flatten)]
     pub source: ScoringSource,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = RunFormat::Table, help_heading = "Output")]
+    pub format: RunFormat,
 }
 
 /// `autorevoke evaluate`.

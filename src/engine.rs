@@ -353,6 +353,11 @@ impl LogEngine {
         Ok(listing.objects.iter().filter_map(|o| o.hour).max())
     }
 
+    /// How rows name their sessions (`--session-from`).
+    pub fn session_rule(&self) -> crate::cloudfront::SessionRule {
+        self.options.session_from
+    }
+
     /// The log locations, as messages name them.
     pub fn locations_text(&self) -> String {
         self.locations

@@ -207,7 +207,10 @@ async fn run_explain(args: ExplainArgs, cfg: &Config, ui: Verbosity) -> anyhow::
         ..
     } = args.source.prepare(cfg, ui.progress())?;
     let explained = autorevoke::explain::explain(&engine, spec, params, &args.session_id).await?;
-    with_output(None, |out| report::render_explain(&explained, out))?;
+    with_output(None, |out| match args.format {
+        report::RunFormat::Json => report::render_explain_json(&explained, out),
+        report::RunFormat::Table => report::render_explain(&explained, out),
+    })?;
     Ok(finish(&explained.report.stats, ui))
 }
 

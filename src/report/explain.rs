@@ -7,6 +7,49 @@ use super::float;
 use crate::explain::Explanation;
 use crate::score::{Profile, format_time};
 
+/// Writes the explanation as one JSON object: the window, p50, threshold, the session's
+/// scored fields (or null), its rows by the rule that dropped them, and each distinct IP, user
+/// agent and referer with its requests and first/last seen (values as logged).
+pub fn render_explain_json(e: &Explanation, out: &mut dyn Write) -> io::Result<()> {
+    let r = &e.report;
+    let values: Vec<_> = e
+        .values
+        .iter()
+        .map(|v| {
+            serde_json::json!({
+                "kind": v.kind,
+                "value": v.value,
+                "requests": v.requests,
+                "first_seen": format_time(&v.first_seen),
+                "last_seen": format_time(&v.last_seen),
+            })
+        })
+        .collect();
+    let rows: serde_json::Map<String, serde_json::Value> = e
+        .rows_by_verdict
+        .iter()
+        .map(|(verdict, n)| (verdict.clone(), serde_json::Value::from(*n)))
+        .collect();
+    let v = serde_json::json!({
+        "session_id": e.session_id,
+        "profile": r.params.profile.name(),
+        "window": r.window.map(|w| serde_json::json!({
+            "from": format_time(&w.from),
+            "to": format_time(&w.to),
+        })),
+        "p50": r.p50,
+        "threshold": r.params.threshold,
+        "sessions_in_window": r.sessions_in_window,
+        "scored": e.scored,
+        "flagged": e.session.as_ref().is_some_and(|s| e.scored && s.flagged),
+        "session": e.session,
+        "rows_by_verdict": rows,
+        "values": values,
+    });
+    serde_json::to_writer_pretty(&mut *out, &v)?;
+    writeln!(out)
+}
+
 /// Writes the explanation as text.
 pub fn render_explain(e: &Explanation, out: &mut dyn Write) -> io::Result<()> {
     let r = &e.report;

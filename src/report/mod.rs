@@ -11,7 +11,7 @@ mod query;
 mod table;
 
 pub use evaluate::render_evaluation;
-pub use explain::render_explain;
+pub use explain::{render_explain, render_explain_json};
 pub use job::{
     RunFormat, render_compile, render_init, render_revocations, render_revoke, render_run,
     render_unrevoke,

@@ -48,10 +48,18 @@ pub async fn why_empty(
         format_time(&window.to)
     );
     if rows > 0 && with_session == 0 {
+        let rule = match engine.session_rule() {
+            crate::cloudfront::SessionRule::Prefix => {
+                "the session rule (a first path segment <id>.<header>.<payload>.<signature>)"
+            }
+            crate::cloudfront::SessionRule::Cta => {
+                "--session-from cta (a Common Access Token with a cti, in the CAT query \
+                 parameter, a first path segment or the CTA-Common-Access-Token header)"
+            }
+        };
         return Ok(format!(
-            "none of the {rows} rows in {span} has a session token under the session rule (a \
-             first path segment <id>.<header>.<payload>.<signature>); {} of {} rows read had \
-             none",
+            "none of the {rows} rows in {span} has a session token under {rule}; {} of {} \
+             rows read had none",
             output.stats.rows_without_session + output.stats.rows_rejected_session,
             output.stats.rows_read
         ));

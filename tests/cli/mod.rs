@@ -783,3 +783,39 @@ fn help_flags_and_output_read_as_an_operator_expects() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
     assert!(v["precision"].is_number(), "{v}");
 }
+
+#[test]
+fn explain_speaks_json_too() {
+    let out = autorevoke(&[
+        "explain",
+        "bUFcOJp2iTCS",
+        "sample-logs",
+        "--now",
+        "latest",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(v["session_id"], "bUFcOJp2iTCS");
+    assert_eq!(v["scored"], true);
+    assert_eq!(v["flagged"], true);
+    assert_eq!(v["session"]["pairs"], 1195);
+    assert_eq!(v["window"]["to"], "2026-01-15T20:00:00Z");
+    assert_eq!(v["rows_by_verdict"]["counted"], 1243);
+    assert_eq!(v["rows_by_verdict"]["outside the window"], 387);
+    let ip = v["values"]
+        .as_array()
+        .expect("values")
+        .iter()
+        .find(|x| x["kind"] == "ip" && x["value"] == "81.182.11.175")
+        .expect("the first IP");
+    assert_eq!(
+        (&ip["requests"], &ip["first_seen"], &ip["last_seen"]),
+        (
+            &serde_json::json!(324),
+            &serde_json::json!("2026-01-15T19:50:00Z"),
+            &serde_json::json!("2026-01-15T19:59:59Z")
+        )
+    );
+}
