@@ -263,25 +263,32 @@ impl RevocationTable {
     /// Writes `unrevoke` markers (replacing whatever is there): the sessions' rules go at the
     /// next compile and `run` leaves them unblocked until the markers expire.
     pub async fn put_allowed(&self, items: &[AllowItem]) -> Result<u64> {
+        let items = items
+            .iter()
+            .map(|i| (i.session_id.as_str(), i.attributes()));
+        self.put_all(items, "allowing").await
+    }
+
+    /// Puts each `(session id, attributes)` unconditionally, retrying as every call; errors
+    /// say what was being `done` to which session. Returns the attempts beyond the first.
+    async fn put_all<'a>(
+        &self,
+        items: impl Iterator<Item = (&'a str, HashMap<String, AttributeValue>)>,
+        done: &str,
+    ) -> Result<u64> {
         let mut retries = 0;
-        for item in items {
+        for (id, attributes) in items {
             let (result, attempts) = with_backoff(self.backoff, classify_sdk, || {
                 self.client
                     .put_item()
                     .table_name(&self.name)
-                    .set_item(Some(item.attributes()))
+                    .set_item(Some(attributes.clone()))
                     .send()
             })
             .await;
             retries += u64::from(attempts - 1);
             result.map_err(|e| {
-                sdk_error(
-                    &format!(
-                        "allowing session {} in table {}",
-                        item.session_id, self.name
-                    ),
-                    &e,
-                )
+                sdk_error(&format!("{done} session {id} in table {}", self.name), &e)
             })?;
         }
         Ok(retries)
@@ -335,28 +342,10 @@ impl RevocationTable {
 
     /// Writes MANUAL items (an operator's word replaces whatever is there).
     pub async fn put_manual(&self, items: &[ManualItem]) -> Result<u64> {
-        let mut retries = 0;
-        for item in items {
-            let (result, attempts) = with_backoff(self.backoff, classify_sdk, || {
-                self.client
-                    .put_item()
-                    .table_name(&self.name)
-                    .set_item(Some(self.with_reason(item.attributes())))
-                    .send()
-            })
-            .await;
-            retries += u64::from(attempts - 1);
-            result.map_err(|e| {
-                sdk_error(
-                    &format!(
-                        "revoking session {} in table {}",
-                        item.session_id, self.name
-                    ),
-                    &e,
-                )
-            })?;
-        }
-        Ok(retries)
+        let items = items
+            .iter()
+            .map(|i| (i.session_id.as_str(), self.with_reason(i.attributes())));
+        self.put_all(items, "revoking").await
     }
 
     /// The items the compiler needs at `now`: every `COMPROMISED` item written at or after
