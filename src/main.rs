@@ -384,19 +384,47 @@ fn run_synth(args: SynthArgs, ui: Verbosity) -> anyhow::Result<u8> {
         .truth
         .clone()
         .unwrap_or_else(|| synth::default_truth_path(&args.out));
-    let summary = synth::generate(&SynthConfig {
-        out: args.out.clone(),
-        truth: truth.clone(),
-        viewers: args.viewers,
-        shared: args.shared,
-        minutes: args.minutes,
-        end: args.end,
-        seed: args.seed,
-        files_per_hour: args.files_per_hour,
-        late_fraction: args.late_fraction,
-        confounders: args.confounders(),
-        session_from: args.session_from,
-    })?;
+    if !ui.quiet {
+        eprintln!(
+            "autorevoke synth: simulating {} viewers and {} shared sessions over {} minutes (seed {})",
+            args.viewers, args.shared, args.minutes, args.seed
+        );
+    }
+    // A line per tenth of the files: a large set takes minutes.
+    let mut shown = 0;
+    let mut progress = |p: synth::SynthProgress| {
+        if ui.quiet {
+            return;
+        }
+        match p {
+            synth::SynthProgress::Simulated { requests } => {
+                eprintln!("autorevoke synth: {requests} requests simulated; writing the logs")
+            }
+            synth::SynthProgress::Wrote { files, of } => {
+                let tenth = files * 10 / of.max(1);
+                if tenth > shown {
+                    shown = tenth;
+                    eprintln!("autorevoke synth: wrote {files} of {of} files");
+                }
+            }
+        }
+    };
+    let summary = synth::generate_with_progress(
+        &SynthConfig {
+            out: args.out.clone(),
+            truth: truth.clone(),
+            viewers: args.viewers,
+            shared: args.shared,
+            minutes: args.minutes,
+            end: args.end,
+            seed: args.seed,
+            files_per_hour: args.files_per_hour,
+            late_fraction: args.late_fraction,
+            confounders: args.confounders(),
+            session_from: args.session_from,
+        },
+        &mut progress,
+    )?;
     if ui.quiet {
         return Ok(EXIT_OK);
     }

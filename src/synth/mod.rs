@@ -74,7 +74,33 @@ pub fn default_truth_path(out: &Path) -> PathBuf {
 }
 
 /// Generates the logs and the truth file.
+/// How far `generate` is, for a long generation to show progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SynthProgress {
+    /// The traffic is simulated; `files` log files are being written.
+    Simulated {
+        /// Requests simulated.
+        requests: usize,
+    },
+    /// `files` of `of` log files are written.
+    Wrote {
+        /// Files written so far.
+        files: usize,
+        /// Files in all.
+        of: usize,
+    },
+}
+
+/// [`generate_with_progress`] without progress.
 pub fn generate(cfg: &SynthConfig) -> Result<SynthSummary> {
+    generate_with_progress(cfg, &mut |_| {})
+}
+
+/// Writes the logs and truth of `cfg`, telling `progress` how far it is.
+pub fn generate_with_progress(
+    cfg: &SynthConfig,
+    progress: &mut dyn FnMut(SynthProgress),
+) -> Result<SynthSummary> {
     if cfg.minutes == 0 {
         return Err(Error::Setting {
             setting: "--minutes",
@@ -167,12 +193,16 @@ pub fn generate(cfg: &SynthConfig) -> Result<SynthSummary> {
 
     std::fs::create_dir_all(&cfg.out)
         .map_err(Error::io(format!("creating {}", cfg.out.display())))?;
+    progress(SynthProgress::Simulated {
+        requests: requests.len(),
+    });
     let written = writer::write_logs(
         &mut rng,
         &cfg.out,
         requests,
         cfg.files_per_hour,
         cfg.late_fraction,
+        progress,
     )?;
     write_truth(&cfg.truth, &sessions)?;
     Ok(SynthSummary {

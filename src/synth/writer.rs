@@ -39,12 +39,15 @@ pub(super) struct Written {
     pub bytes: u64,
 }
 
+use super::SynthProgress;
+
 pub(super) fn write_logs(
     rng: &mut ChaCha8Rng,
     out: &Path,
     requests: Vec<Request>,
     files_per_hour: usize,
     late_fraction: f64,
+    progress: &mut dyn FnMut(SynthProgress),
 ) -> Result<Written> {
     let files_per_hour = files_per_hour.clamp(1, MAX_FILES_PER_HOUR);
     let mut files: BTreeMap<(i64, usize), Vec<Request>> = BTreeMap::new();
@@ -59,6 +62,7 @@ pub(super) fn write_logs(
         bytes: 0,
     };
     let mut line = String::new();
+    let total = files.len();
     for ((hour, edge), mut rows) in files {
         rows.shuffle(rng);
         let mut text = String::from(HEADER);
@@ -80,6 +84,10 @@ pub(super) fn write_logs(
         written.files += 1;
         written.rows += rows.len();
         written.bytes += text.len() as u64;
+        progress(SynthProgress::Wrote {
+            files: written.files,
+            of: total,
+        });
     }
     Ok(written)
 }

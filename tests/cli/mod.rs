@@ -819,3 +819,48 @@ fn explain_speaks_json_too() {
         )
     );
 }
+
+#[test]
+fn synth_shows_its_progress_and_q_silences_it() {
+    let dir = tempdir();
+    let out_dir = dir.path().join("logs");
+    let out = autorevoke(&[
+        "synth",
+        "--out",
+        &out_dir.display().to_string(),
+        "--viewers",
+        "50",
+        "--shared",
+        "3",
+        "--minutes",
+        "30",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines: Vec<String> = stderr(&out).lines().map(str::to_string).collect();
+    assert_eq!(
+        lines[0],
+        "autorevoke synth: simulating 50 viewers and 3 shared sessions over 30 minutes (seed 42)"
+    );
+    assert!(
+        lines[1].starts_with("autorevoke synth: ")
+            && lines[1].ends_with(" requests simulated; writing the logs"),
+        "{lines:?}"
+    );
+    let files = std::fs::read_dir(&out_dir).expect("logs").count();
+    assert!(
+        lines.contains(&format!("autorevoke synth: wrote {files} of {files} files")),
+        "{lines:?}"
+    );
+    let quiet = autorevoke(&[
+        "-q",
+        "synth",
+        "--out",
+        &dir.path().join("q").display().to_string(),
+        "--viewers",
+        "5",
+        "--minutes",
+        "5",
+    ]);
+    assert_eq!(quiet.status.code(), Some(0), "{}", stderr(&quiet));
+    assert_eq!(stderr(&quiet), "");
+}
