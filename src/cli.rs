@@ -1179,6 +1179,12 @@ pub struct QueryArgs {
     /// A file holding the SQL to run (see queries/examples/).
     #[arg(long, value_name = "FILE")]
     pub sql_file: Option<PathBuf>,
+    /// Only rows at or after this time are in `logs` (and only the hours it needs are listed).
+    #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
+    pub from: Option<DateTime<Utc>>,
+    /// Only rows at or before this time are in `logs`.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
+    pub to: Option<DateTime<Utc>>,
     /// Output format [default: from --output's extension (.txt .csv .json .parquet), else
     /// table].
     #[arg(long, value_enum)]

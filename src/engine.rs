@@ -48,6 +48,8 @@ pub struct LogEngine {
     options: ReadOptions,
     config: SessionConfig,
     observer: Option<Arc<dyn ScanObserver>>,
+    /// `query --from/--to`: the time range `logs` is restricted to.
+    bounds: Option<TimeBounds>,
     memory_limit: Option<usize>,
     state: Option<Arc<StateStore>>,
     /// Where queries run.
@@ -57,6 +59,12 @@ pub struct LogEngine {
     /// Held while a query makes `logs` its table and plans over it.
     planning: Arc<tokio::sync::Mutex<()>>,
 }
+
+/// A lower and an upper time bound, either open.
+type TimeBounds = (
+    Option<chrono::DateTime<chrono::Utc>>,
+    Option<chrono::DateTime<chrono::Utc>>,
+);
 
 /// A run's `SessionContext`, made on first use.
 #[derive(Default)]
@@ -126,9 +134,21 @@ impl LogEngine {
             memory_limit: None,
             state: None,
             cluster: Cluster::Local,
+            bounds: None,
             session: Arc::default(),
             planning: Arc::new(tokio::sync::Mutex::new(())),
         }
+    }
+
+    /// The same engine with `logs` holding only the rows from `from` to `to` (both
+    /// inclusive; either may be open): `query --from/--to`.
+    pub fn with_bounds(
+        mut self,
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        to: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Self {
+        self.bounds = (from.is_some() || to.is_some()).then_some((from, to));
+        self
     }
 
     /// The same engine with queries held to `bytes` of tracked memory: aggregations and sorts
@@ -191,7 +211,29 @@ impl LogEngine {
         let _planning = self.planning.lock().await;
         ctx.deregister_table(LOGS_TABLE)
             .map_err(Error::query("replacing the logs table"))?;
-        ctx.register_table(LOGS_TABLE, Arc::clone(table) as _)
+        let logs: Arc<dyn datafusion::catalog::TableProvider> = match self.bounds {
+            None => Arc::clone(table) as _,
+            // `logs` is the objects' rows within the bounds: a view whose filter the planner
+            // pushes into the scan (so the listing is pruned) and applies exactly.
+            Some((from, to)) => {
+                use datafusion::prelude::{col, lit};
+                let mut rows = ctx
+                    .read_table(Arc::clone(table) as _)
+                    .map_err(Error::query("bounding the logs table"))?;
+                if let Some(from) = from {
+                    rows = rows
+                        .filter(col("ts").gt_eq(lit(crate::score::ts_param(&from))))
+                        .map_err(Error::query("bounding the logs table"))?;
+                }
+                if let Some(to) = to {
+                    rows = rows
+                        .filter(col("ts").lt_eq(lit(crate::score::ts_param(&to))))
+                        .map_err(Error::query("bounding the logs table"))?;
+                }
+                rows.into_view()
+            }
+        };
+        ctx.register_table(LOGS_TABLE, logs)
             .map_err(Error::query("registering the logs table"))?;
         let mut df = ctx
             .sql(sql)

@@ -370,7 +370,10 @@ async fn run_query(args: QueryArgs, cfg: &Config, ui: Verbosity) -> anyhow::Resu
             .with_context(|| format!("reading --sql-file {}", path.display()))?,
         (None, None) => anyhow::bail!("give --sql or --sql-file"),
     };
-    let engine = args.read.engine(cfg, args.aws.access(cfg), ui.progress())?;
+    let engine = args
+        .read
+        .engine(cfg, args.aws.access(cfg), ui.progress())?
+        .with_bounds(args.from, args.to);
     let result = engine.run(&sql, None).await?;
     with_output(output.as_deref(), |out| {
         report::render_batches(&result.schema, &result.batches, format, out)

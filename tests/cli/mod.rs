@@ -864,3 +864,49 @@ fn synth_shows_its_progress_and_q_silences_it() {
     assert_eq!(quiet.status.code(), Some(0), "{}", stderr(&quiet));
     assert_eq!(stderr(&quiet), "");
 }
+
+#[test]
+fn query_from_and_to_bound_the_logs_table() {
+    let csv = |args: &[&str]| {
+        let out = autorevoke(&[&["query", "sample-logs", "--format", "csv"][..], args].concat());
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let sql = "SELECT count(*) AS n, min(ts) AS first, max(ts) AS last FROM logs";
+    let bounded = csv(&[
+        "--sql",
+        sql,
+        "--from",
+        "2026-01-15T19:55:00Z",
+        "--to",
+        "2026-01-15T19:56:59Z",
+    ]);
+    // The same rows as the SQL's own WHERE, and within the bounds.
+    let where_sql = format!(
+        "{sql} WHERE ts >= TIMESTAMP '2026-01-15T19:55:00Z' AND ts <= TIMESTAMP \
+         '2026-01-15T19:56:59Z'"
+    );
+    assert_eq!(bounded, csv(&["--sql", &where_sql]));
+    assert!(
+        bounded.ends_with(",2026-01-15T19:55:00Z,2026-01-15T19:56:59Z\n"),
+        "{bounded}"
+    );
+    assert_ne!(bounded, csv(&["--sql", sql]));
+    // One bound alone; on Ballista too.
+    let tail = csv(&["--sql", sql, "--from", "2026-01-15T19:59:00Z"]);
+    assert!(
+        tail.contains(",2026-01-15T19:59:00Z,2026-01-15T20:00:00Z"),
+        "{tail}"
+    );
+    assert_eq!(
+        csv(&[
+            "--sql",
+            sql,
+            "--from",
+            "2026-01-15T19:59:00Z",
+            "--cluster",
+            "standalone"
+        ]),
+        tail
+    );
+}
