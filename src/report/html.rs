@@ -18,7 +18,7 @@ const WHAT_IF: [f64; 10] = [1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 7.5, 10.0];
 const COMPONENTS: [&str; 4] = ["ip_rate", "ip_penalty", "referer_penalty", "ua_penalty"];
 
 const STYLE: &str = r#"
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px auto; max-width: 1000px; color: #1d2430; padding: 0 16px; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px auto; max-width: 1800px; color: #1d2430; padding: 0 16px; }
 h1 { font-size: 22px; margin-bottom: 4px; }
 h2 { font-size: 17px; margin-top: 32px; border-bottom: 1px solid #dde2ea; padding-bottom: 4px; }
 .verdict { font-size: 18px; margin: 8px 0 16px; }
@@ -95,7 +95,15 @@ pub(super) fn render(r: &ScoreReport, out: &mut dyn Write) -> io::Result<()> {
         || "none (the logs hold no rows)".to_string(),
         |w| format!("{} to {}", format_time(&w.from), format_time(&w.to)),
     );
-    writeln!(out, "<p class=\"note\">window {}</p>", escape(&window))?;
+    writeln!(
+        out,
+        "<p class=\"note\" id=\"provenance\">window {} &middot; logs {} &middot; autorevoke {} \
+         &middot; made {}</p>",
+        escape(&window),
+        escape(&r.locations),
+        env!("CARGO_PKG_VERSION"),
+        format_time(&chrono::Utc::now())
+    )?;
     match &r.not_scored_reason {
         Some(reason) => writeln!(
             out,
@@ -111,6 +119,58 @@ pub(super) fn render(r: &ScoreReport, out: &mut dyn Write) -> io::Result<()> {
     }
     summary(r, out)?;
 
+    if r.sessions_scored == 0 {
+        writeln!(
+            out,
+            "<p class=\"note\" id=\"no-plots\">No session was scored, so there is nothing to \
+             plot.</p>"
+        )?;
+    } else {
+        distributions(r, threshold, out)?;
+    }
+
+    writeln!(out, "<h2>Why each flagged session was flagged</h2>")?;
+    if flagged.is_empty() {
+        writeln!(out, "<p>No session scored above the threshold.</p>")?;
+    } else {
+        if flagged.len() > MAX_BARS {
+            writeln!(
+                out,
+                "<p class=\"note\">The {MAX_BARS} highest of {} flagged sessions are drawn; the \
+                 table lists all.</p>",
+                flagged.len()
+            )?;
+        }
+        let bars: Vec<StackedBar<'_>> = flagged
+            .iter()
+            .take(MAX_BARS)
+            .map(|s| StackedBar {
+                label: &s.session_id,
+                values: [s.ip_rate, s.ip_penalty, s.referer_penalty, s.ua_penalty],
+            })
+            .collect();
+        // The table first: with many flagged sessions the bars run long.
+        flagged_table(r, &flagged, out)?;
+        writeln!(
+            out,
+            "{}",
+            plot::stacked_bars(
+                "flagged-bars",
+                &bars,
+                COMPONENTS,
+                threshold,
+                &format!("threshold {threshold}"),
+            )
+        )?;
+    }
+
+    what_if(r, out)?;
+    failures(r, out)?;
+    writeln!(out, "<script>{SORT_SCRIPT}</script>\n</body>\n</html>")
+}
+
+/// The two histograms: scores against the threshold, rates against the median.
+fn distributions(r: &ScoreReport, threshold: f64, out: &mut dyn Write) -> io::Result<()> {
     let scores: Vec<f64> = r.sessions.iter().map(|s| s.score).collect();
     writeln!(out, "<h2>How the scores are distributed</h2>")?;
     writeln!(
@@ -157,44 +217,7 @@ pub(super) fn render(r: &ScoreReport, out: &mut dyn Write) -> io::Result<()> {
             "rate / p50"
         )
     )?;
-
-    writeln!(out, "<h2>Why each flagged session was flagged</h2>")?;
-    if flagged.is_empty() {
-        writeln!(out, "<p>No session scored above the threshold.</p>")?;
-    } else {
-        if flagged.len() > MAX_BARS {
-            writeln!(
-                out,
-                "<p class=\"note\">The {MAX_BARS} highest of {} flagged sessions are drawn; the \
-                 table lists all.</p>",
-                flagged.len()
-            )?;
-        }
-        let bars: Vec<StackedBar<'_>> = flagged
-            .iter()
-            .take(MAX_BARS)
-            .map(|s| StackedBar {
-                label: &s.session_id,
-                values: [s.ip_rate, s.ip_penalty, s.referer_penalty, s.ua_penalty],
-            })
-            .collect();
-        writeln!(
-            out,
-            "{}",
-            plot::stacked_bars(
-                "flagged-bars",
-                &bars,
-                COMPONENTS,
-                threshold,
-                &format!("threshold {threshold}"),
-            )
-        )?;
-        flagged_table(r, &flagged, out)?;
-    }
-
-    what_if(r, out)?;
-    failures(r, out)?;
-    writeln!(out, "<script>{SORT_SCRIPT}</script>\n</body>\n</html>")
+    Ok(())
 }
 
 /// The run summary: what was read, what was scored, with which parameters.

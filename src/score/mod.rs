@@ -124,6 +124,8 @@ pub struct ScoreReport {
     /// The window held no session at all (no objects, no rows, no session tokens): a run
     /// that found nothing, which the binary does not report as success.
     pub empty: bool,
+    /// The log locations read, as messages name them (the HTML report shows them).
+    pub locations: String,
     /// What reading the logs saw.
     pub stats: StatsSnapshot,
     /// What the first scan of `--now latest` read to find the newest row time.
@@ -174,6 +176,7 @@ pub async fn score(
             flagged: 0,
             not_scored_reason: Some(reason),
             empty: true,
+            locations: engine.locations_text(),
             stats: latest_stats.clone().unwrap_or_default(),
             latest_scan: latest_stats,
             sessions: Vec::new(),
@@ -237,6 +240,7 @@ pub async fn score(
         flagged,
         not_scored_reason,
         empty,
+        locations: engine.locations_text(),
         stats,
         latest_scan: latest_stats,
         sessions,

@@ -36,7 +36,7 @@ def main() -> int:
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
-        "--window-size=1100,1800",
+        "--window-size=1600,1800",
         "--user-data-dir=" + tempfile.mkdtemp(prefix="autorevoke-chromium-"),
     ):
         options.add_argument(flag)
@@ -75,6 +75,17 @@ def main() -> int:
             "what_if": what_if,
             # Rendered size of the score histogram: zero if the SVG did not lay out.
             "histogram_width": driver.find_element(By.ID, "score-histogram").size["width"],
+            # The flagged table fits the page (no horizontal scrollbar at a desktop width).
+            "table_scrolls": driver.execute_script(
+                "var d = document.getElementById('flagged').parentElement;"
+                "return d.scrollWidth > d.clientWidth;"
+            ),
+            # The table comes before the bars.
+            "table_before_bars": driver.execute_script(
+                "var t = document.getElementById('flagged'),"
+                " b = document.getElementById('flagged-bars');"
+                "return !!(t.compareDocumentPosition(b) & Node.DOCUMENT_POSITION_FOLLOWING);"
+            ),
         }
         driver.save_screenshot(screenshot)
         print(json.dumps(result))

@@ -910,3 +910,41 @@ fn query_from_and_to_bound_the_logs_table() {
         tail
     );
 }
+
+/// The fenced block of README.md that follows the line starting with `after`.
+fn readme_block(after: &str) -> String {
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README");
+    let from = readme
+        .find(after)
+        .unwrap_or_else(|| panic!("README: no {after:?}"));
+    let rest = &readme[from..];
+    let open = rest.find("\n```").expect("a block") + 4;
+    let body_start = open + rest[open..].find('\n').expect("fence line") + 1;
+    let body_end = body_start + rest[body_start..].find("```").expect("closing fence");
+    rest[body_start..body_end].to_string()
+}
+
+#[test]
+fn the_readmes_examples_are_what_the_binary_prints() {
+    // The first command's report, exactly.
+    let shown = readme_block("The first command builds the binary");
+    let out = autorevoke(&["score", "sample-logs", "--now", "latest"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), shown);
+    // explain's example: every line it shows (it elides some with `...`).
+    let shown = readme_block("### `autorevoke explain");
+    let mut lines = shown.lines();
+    let command = lines
+        .next()
+        .and_then(|l| l.strip_prefix("$ autorevoke "))
+        .expect("the command line");
+    let out = autorevoke(&command.split(' ').collect::<Vec<_>>());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let printed = stdout(&out);
+    for line in lines.filter(|l| l.trim() != "...") {
+        assert!(
+            printed.lines().any(|p| p == line),
+            "README line not printed: {line:?}"
+        );
+    }
+}

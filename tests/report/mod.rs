@@ -158,6 +158,8 @@ fn html_report_renders_in_headless_chromium() {
         seen["histogram_width"].as_f64().unwrap_or(0.0) > 300.0,
         "{seen}"
     );
+    assert_eq!(seen["table_scrolls"], false, "{seen}");
+    assert_eq!(seen["table_before_bars"], true, "{seen}");
     let png = std::fs::read(&screenshot).expect("screenshot written");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     eprintln!("screenshot: {}", screenshot.display());
@@ -254,4 +256,36 @@ fn verbose_logs_say_what_the_run_does_and_quiet_says_nothing() {
         stdout(&loud),
         "-q does not change the report"
     );
+}
+
+#[test]
+fn the_html_report_names_its_input_version_and_time_and_draws_no_empty_plots() {
+    let dir = tempdir();
+    let (_, html) = html_report(dir.path());
+    let sample = std::fs::canonicalize(repo().join("sample-logs")).expect("sample");
+    assert!(
+        html.contains(&format!(
+            "&middot; logs {} &middot; autorevoke {} &middot; made 20",
+            sample.display(),
+            env!("CARGO_PKG_VERSION")
+        )),
+        "no provenance line"
+    );
+    assert!(!html.contains("max-width: 1000px"));
+    // An empty window: the reason, and no plot of nothing.
+    let page = dir.path().join("empty.html");
+    let out = autorevoke(&[
+        "score",
+        "sample-logs",
+        "--now",
+        "2020-01-01T00:00:00Z",
+        "--allow-empty",
+        "-o",
+        &page.display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let empty = std::fs::read_to_string(&page).expect("page");
+    assert!(empty.contains("id=\"no-plots\""), "no note");
+    assert_eq!(empty.matches("<svg ").count(), 0);
+    assert!(empty.contains("Nothing scored: no rows in the window"));
 }
