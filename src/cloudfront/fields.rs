@@ -1,5 +1,5 @@
 //! The CloudFront standard log field catalogue: W3C field names, the Athena-style column names
-//! the `logs` table exposes, and their Arrow types (see `shared/docs/CLOUDFRONT-LOGS.md`).
+//! the `logs` table exposes, and their Arrow types (the README's "Reading logs").
 //!
 //! Columns are mapped BY NAME from each file's `#Fields` line, never by position; the order
 //! here is only the table's column order and the order assumed for a file without `#Fields`.

@@ -1,4 +1,4 @@
-//! The CloudFront standard log format (`shared/docs/CLOUDFRONT-LOGS.md`) as a DataFusion table.
+//! CloudFront access logs (standard, v2 JSON/Parquet, real-time) as a DataFusion table.
 //!
 //! Data flow: [`body`] (large objects streamed) -> [`decode`] (gzip or plain, lines; [`inflate`]
 //! for whole single-member objects; [`parquet_input`] for v2 Parquet, its sizes checked first

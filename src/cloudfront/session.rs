@@ -1,4 +1,4 @@
-//! Session id extraction from a request path, exactly as `shared/docs/SCORING.md` defines it.
+//! Session id extraction from a request path, exactly as the reference solution does it.
 //!
 //! A protected URL carries `/<session_id>.<jwt header>.<jwt payload>.<jwt signature>/...` as its
 //! first path segment. Only a first segment of exactly four `.`-separated parts carries a

@@ -1,4 +1,4 @@
-//! Revocation table items, exactly as `shared/docs/REVOCATION.md` defines them, as plain data.
+//! Revocation table items, exactly as the reference solution's table holds them, as plain data.
 
 use std::collections::HashMap;
 

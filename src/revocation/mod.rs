@@ -1,4 +1,4 @@
-//! The DynamoDB revocation table (`shared/docs/REVOCATION.md`): the items as plain data
+//! The DynamoDB revocation table (the reference solution's schema): the items as plain data
 //! ([`item`]) apart from the SDK calls ([`table`]).
 
 pub mod item;

@@ -1,4 +1,4 @@
-//! Session scoring (`shared/docs/SCORING.md`, profile `upstream`): binds the parameters into
+//! Session scoring (profile `upstream`: the reference solution's rules): binds the parameters into
 //! `queries/score.sql`, runs it over the logs and returns typed scored sessions.
 
 pub mod empty;

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""An independent implementation of shared/docs/SCORING.md (profile `upstream`).
+"""An independent implementation of the upstream scoring rules (the reference solution's).
 
 Used by the test suite to check autorevoke's SQL scoring session for session. Written from the
 spec alone, in plain Python, sharing no code with the engine.

@@ -1,4 +1,4 @@
-//! One test per rule of shared/docs/SCORING.md, on small hand-written logs with values worked
+//! One test per rule of the upstream scoring, on small hand-written logs with values worked
 //! out by hand.
 
 use autorevoke::score::{Now, ScoreParams, ScoreReport, WindowSpec, score};
