@@ -467,46 +467,21 @@ fn score_csv(logs: &std::path::Path, rule: &str, extra: &[&str]) -> String {
 /// moved into the `CTA-Common-Access-Token` header of `cs-headers`.
 fn w3c_to_realtime_with_headers(w3c: &str) -> String {
     use autorevoke::cloudfront::RealtimeFields;
-    let mut names: Vec<String> = Vec::new();
     let mut out = String::new();
-    for line in w3c.lines() {
-        if let Some(header) = line.strip_prefix("#Fields:") {
-            names = header.split_whitespace().map(str::to_string).collect();
-            continue;
-        }
-        if line.starts_with('#') || line.is_empty() {
-            continue;
-        }
-        let row: std::collections::HashMap<&str, &str> = names
-            .iter()
-            .map(String::as_str)
-            .zip(line.split('\t'))
-            .collect();
-        let v = |name: &str| row.get(name).copied().unwrap_or("-").to_string();
-        let token = v("cs-uri-query").strip_prefix("CAT=").map(str::to_string);
+    for row in w3c_rows(w3c) {
+        let query = row.value("cs-uri-query");
+        let token = query.strip_prefix("CAT=");
         let record: Vec<String> = RealtimeFields::default()
             .names()
             .iter()
             .map(|field| match *field {
-                "timestamp" => {
-                    let t = chrono::NaiveDateTime::parse_from_str(
-                        &format!("{} {}", v("date"), v("time")),
-                        "%Y-%m-%d %H:%M:%S",
-                    )
-                    .expect("date and time")
-                    .and_utc();
-                    format!("{}.250", t.timestamp())
-                }
+                "timestamp" => format!("{}.250", row.epoch()),
                 "cs-uri-query" => "-".to_string(),
-                "cs-headers" => match &token {
+                "cs-headers" => match token {
                     Some(t) => format!("Host:d.net%0ACTA-Common-Access-Token:{t}%0AAccept:*/*"),
                     None => "Host:d.net%0AAccept:*/*".to_string(),
                 },
-                "cs-host" => v("cs(Host)"),
-                "cs-user-agent" => v("cs(User-Agent)"),
-                "cs-referer" => v("cs(Referer)"),
-                "cs-cookie" => v("cs(Cookie)"),
-                other => v(other),
+                other => row.realtime_value(other),
             })
             .collect();
         out.push_str(&record.join("\t"));

@@ -398,35 +398,18 @@ fn score_all_csv(dir: &std::path::Path, format: &str) -> std::process::Output {
 /// field names as keys, string values). With `epoch`, `date` and `time` become one
 /// `timestamp(ms)` field and `c-country` and `asn` are logged too.
 fn w3c_to_json(w3c: &str, epoch: bool) -> String {
-    let mut names: Vec<String> = Vec::new();
     let mut out = String::new();
-    for line in w3c.lines() {
-        if let Some(fields) = line.strip_prefix("#Fields:") {
-            names = fields.split_whitespace().map(str::to_string).collect();
-            continue;
-        }
-        if line.starts_with('#') || line.is_empty() {
-            continue;
-        }
-        let mut record: serde_json::Map<String, serde_json::Value> = names
+    for row in w3c_rows(w3c) {
+        let mut record: serde_json::Map<String, serde_json::Value> = row
+            .fields
             .iter()
-            .zip(line.split('\t'))
-            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.to_string())))
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
             .collect();
         if epoch {
-            let text = |v: Option<serde_json::Value>| {
-                v.and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default()
-            };
-            let (date, time) = (text(record.remove("date")), text(record.remove("time")));
-            let t = chrono::NaiveDateTime::parse_from_str(
-                &format!("{date} {time}"),
-                "%Y-%m-%d %H:%M:%S",
-            )
-            .expect("date and time")
-            .and_utc();
+            record.remove("date");
+            record.remove("time");
             // Milliseconds within the second do not change the row's second.
-            let ms = t.timestamp_millis() + 456;
+            let ms = row.epoch() * 1000 + 456;
             record.insert("timestamp(ms)".into(), ms.to_string().into());
             record.insert("c-country".into(), "DE".into());
             record.insert("asn".into(), "3320".into());
@@ -572,47 +555,22 @@ fn parquet_objects_score_exactly_as_the_w3c_form_of_the_same_rows() {
 /// CloudFront's record order): `timestamp` in epoch seconds with milliseconds, the real-time
 /// names of the header fields, and `cs-uri-stem` carrying the query string.
 fn w3c_to_realtime(w3c: &str, fields: &[&str]) -> String {
-    let mut names: Vec<String> = Vec::new();
     let mut out = String::new();
-    for (n, line) in w3c.lines().enumerate() {
-        if let Some(header) = line.strip_prefix("#Fields:") {
-            names = header.split_whitespace().map(str::to_string).collect();
-            continue;
-        }
-        if line.starts_with('#') || line.is_empty() {
-            continue;
-        }
-        let row: std::collections::HashMap<&str, &str> = names
-            .iter()
-            .map(String::as_str)
-            .zip(line.split('\t'))
-            .collect();
-        let value = |name: &str| row.get(name).copied().unwrap_or("-").to_string();
+    for row in w3c_rows(w3c) {
+        let n = row.line;
         let record: Vec<String> = fields
             .iter()
             .map(|field| match *field {
-                "timestamp" => {
-                    let t = chrono::NaiveDateTime::parse_from_str(
-                        &format!("{} {}", value("date"), value("time")),
-                        "%Y-%m-%d %H:%M:%S",
-                    )
-                    .expect("date and time")
-                    .and_utc();
-                    // Milliseconds within the second do not change the row's second.
-                    format!("{}.{:03}", t.timestamp(), n % 1000)
-                }
+                // Milliseconds within the second do not change the row's second.
+                "timestamp" => format!("{}.{:03}", row.epoch(), n % 1000),
                 // The samples log no query strings: give every third request one, which
                 // the standard form would carry in `cs-uri-query` (ignored by scoring).
-                "cs-uri-stem" => match value("cs-uri-query").as_str() {
-                    "-" if n % 3 > 0 => value("cs-uri-stem"),
-                    "-" => format!("{}?abr={n}", value("cs-uri-stem")),
-                    query => format!("{}?{query}", value("cs-uri-stem")),
+                "cs-uri-stem" => match row.value("cs-uri-query").as_str() {
+                    "-" if n % 3 > 0 => row.value("cs-uri-stem"),
+                    "-" => format!("{}?abr={n}", row.value("cs-uri-stem")),
+                    query => format!("{}?{query}", row.value("cs-uri-stem")),
                 },
-                "cs-host" => value("cs(Host)"),
-                "cs-user-agent" => value("cs(User-Agent)"),
-                "cs-referer" => value("cs(Referer)"),
-                "cs-cookie" => value("cs(Cookie)"),
-                other => value(other),
+                other => row.realtime_value(other),
             })
             .collect();
         out.push_str(&record.join("\t"));

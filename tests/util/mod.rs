@@ -230,3 +230,60 @@ pub async fn query_csv(engine: &LogEngine, sql: &str) -> String {
     .expect("renders");
     String::from_utf8(buf).expect("utf-8")
 }
+
+/// One data row of a W3C log object: its 0-based line number and its fields by W3C name.
+pub struct W3cRow {
+    pub line: usize,
+    pub fields: std::collections::HashMap<String, String>,
+}
+
+impl W3cRow {
+    /// The field's value, `-` where the row has none.
+    pub fn value(&self, name: &str) -> String {
+        self.fields.get(name).cloned().unwrap_or_else(|| "-".into())
+    }
+
+    /// The value of real-time field `field` (its W3C name where the two forms differ).
+    pub fn realtime_value(&self, field: &str) -> String {
+        match field {
+            "cs-host" => self.value("cs(Host)"),
+            "cs-user-agent" => self.value("cs(User-Agent)"),
+            "cs-referer" => self.value("cs(Referer)"),
+            "cs-cookie" => self.value("cs(Cookie)"),
+            other => self.value(other),
+        }
+    }
+
+    /// The row's `date` and `time` as epoch seconds.
+    pub fn epoch(&self) -> i64 {
+        chrono::NaiveDateTime::parse_from_str(
+            &format!("{} {}", self.value("date"), self.value("time")),
+            "%Y-%m-%d %H:%M:%S",
+        )
+        .expect("date and time")
+        .and_utc()
+        .timestamp()
+    }
+}
+
+/// The data rows of a W3C log object, each under the `#Fields` line before it.
+pub fn w3c_rows(w3c: &str) -> Vec<W3cRow> {
+    let mut names: Vec<String> = Vec::new();
+    let mut rows = Vec::new();
+    for (line, text) in w3c.lines().enumerate() {
+        if let Some(header) = text.strip_prefix("#Fields:") {
+            names = header.split_whitespace().map(str::to_string).collect();
+            continue;
+        }
+        if text.starts_with('#') || text.is_empty() {
+            continue;
+        }
+        let fields = names
+            .iter()
+            .cloned()
+            .zip(text.split('\t').map(str::to_string))
+            .collect();
+        rows.push(W3cRow { line, fields });
+    }
+    rows
+}
