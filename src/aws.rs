@@ -14,6 +14,7 @@ use object_store::aws::{AmazonS3Builder, AwsCredential};
 use object_store::{BackoffConfig, ClientOptions, CredentialProvider, ObjectStore, RetryConfig};
 use tokio::sync::OnceCell;
 
+use crate::lock::lock;
 use crate::error::{Error, Result};
 
 /// Where AWS is and who we are there; every field falls back to the standard AWS settings.
@@ -313,10 +314,6 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         Some((at, _)) => format!("{}…", &line[..at]),
         None => line,
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The KeyValueStore endpoint of an override: the service's own rules (for the signing scheme

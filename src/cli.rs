@@ -8,11 +8,12 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 
 use autorevoke::aws::{AwsAccess, AwsSettings};
-use autorevoke::cloudfront::{ReadOptions, RealtimeFields, SessionRule, StateStore};
+use autorevoke::cloudfront::{ReadOptions, RealtimeFields, StateStore};
+use autorevoke::session::SessionRule;
 use autorevoke::config::Config;
 use autorevoke::job::{RunOptions, WafTarget};
-use autorevoke::layout::Layout;
-use autorevoke::location::ListOptions;
+use autorevoke::source::layout::Layout;
+use autorevoke::source::ListOptions;
 use autorevoke::report::{Format, QueryFormat, RunFormat};
 use autorevoke::score::{Now, Profile, ScoreParams, Weights, WindowSpec};
 use autorevoke::{Error, LogEngine, LogLocation, Result, ScanObserver};
@@ -181,8 +182,8 @@ impl ExecutorArgs {
 }
 
 /// The `--allow-location` values of a cluster process, resolved.
-fn allowed_locations(texts: &[String]) -> Result<autorevoke::location::AllowedLocations> {
-    autorevoke::location::AllowedLocations::parse(texts).map_err(|e| Error::Setting {
+fn allowed_locations(texts: &[String]) -> Result<autorevoke::source::AllowedLocations> {
+    autorevoke::source::AllowedLocations::parse(texts).map_err(|e| Error::Setting {
         setting: "--allow-location",
         reason: e.to_string(),
     })

@@ -33,8 +33,8 @@ use url::Url;
 use crate::aws::AwsAccess;
 use crate::cloudfront::{LogsCodec, StatsSnapshot};
 use crate::error::{Error, Result};
-use crate::location::AllowedLocations;
-use crate::score::network::ip_network_udf;
+use crate::source::AllowedLocations;
+use crate::functions::ip_network_udf;
 
 /// Where a run's queries are planned and executed (`--cluster`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize)]

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::layout::Layout;
+use crate::source::layout::Layout;
 
 /// The whole file. Every section and key is optional.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -76,7 +76,7 @@ pub struct LogsConfig {
     pub memory_limit: Option<String>,
     /// As `--session-from` (`prefix` or `cta`); also which revocations `revoke`, `waf
     /// compile` and `kvs publish` deal in.
-    pub session_from: Option<crate::cloudfront::SessionRule>,
+    pub session_from: Option<crate::session::SessionRule>,
 }
 
 /// `[scoring]`
@@ -211,7 +211,7 @@ mod tests {
         let cta = Config::parse("[logs]\nsession_from = \"cta\"\n").expect("cta");
         assert_eq!(
             cta.logs.session_from,
-            Some(crate::cloudfront::SessionRule::Cta)
+            Some(crate::session::SessionRule::Cta)
         );
         assert!(Config::parse("[logs]\nsession_from = \"jwt\"\n").is_err());
     }

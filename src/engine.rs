@@ -25,7 +25,7 @@ use crate::cloudfront::{
 };
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
-use crate::location::{ListOptions, LogLocation};
+use crate::source::{ListOptions, LogLocation};
 
 /// The name SQL uses for the logs.
 pub const LOGS_TABLE: &str = "logs";
@@ -280,7 +280,7 @@ impl LogEngine {
         let runtime = runtime
             .build_arc()
             .map_err(Error::query("setting up the memory pool"))?;
-        let udf = Arc::new(crate::score::network::ip_network_udf());
+        let udf = Arc::new(crate::functions::ip_network_udf());
         if self.cluster == Cluster::Local {
             let ctx = SessionContext::new_with_config_rt(config, runtime);
             ctx.register_udf(udf.as_ref().clone());
@@ -390,13 +390,13 @@ impl LogEngine {
     /// (nothing is read); `None` when no key names an hour.
     pub async fn newest_hour(&self) -> Result<Option<i64>> {
         let listing =
-            crate::location::select_all(&self.locations, &self.aws, self.list_options, None)
+            crate::source::select_all(&self.locations, &self.aws, self.list_options, None)
                 .await?;
         Ok(listing.objects.iter().filter_map(|o| o.hour).max())
     }
 
     /// How rows name their sessions (`--session-from`).
-    pub fn session_rule(&self) -> crate::cloudfront::SessionRule {
+    pub fn session_rule(&self) -> crate::session::SessionRule {
         self.options.session_from
     }
 

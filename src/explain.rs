@@ -7,7 +7,7 @@ use arrow::datatypes::{Int64Type, TimestampSecondType};
 use chrono::{DateTime, Utc};
 use datafusion::common::{ParamValues, ScalarValue};
 
-use crate::cloudfront::is_valid_session_id;
+use crate::session::is_valid_session_id;
 use crate::engine::LogEngine;
 use crate::error::{Error, Result};
 use crate::score::{

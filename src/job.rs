@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::Utc;
 
 use crate::aws::AwsAccess;
-use crate::cloudfront::SessionRule;
+use crate::session::SessionRule;
 use crate::engine::LogEngine;
 use crate::error::{Error, Result};
 use crate::kvs::{KeyValueStore, PublishOutcome, PublishSettings};

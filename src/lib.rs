@@ -12,26 +12,29 @@
 #![deny(missing_docs)]
 
 pub mod aws;
+pub mod choice;
 pub mod cloudfront;
 pub mod cluster;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod functions;
 pub mod evaluate;
 pub mod explain;
 pub mod job;
+pub mod lock;
 pub mod kvs;
-pub mod layout;
-pub mod location;
 pub mod report;
 pub mod retry;
 pub mod revocation;
 pub mod score;
+pub mod session;
+pub mod source;
 pub mod synth;
 pub mod waf;
 
 pub use cluster::Cluster;
 pub use engine::{LogEngine, QueryOutput, ScanObserver};
 pub use error::{Error, Result};
-pub use location::{LogLocation, LogObject};
+pub use source::{LogLocation, LogObject};
 pub use score::{ScoreParams, ScoreReport, ScoredSession, Window, WindowSpec, score};

@@ -11,7 +11,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use object_store::{GetOptions, GetRange, ObjectStore};
 
-use crate::location::LogObject;
+use crate::source::LogObject;
 use crate::retry::Backoff;
 
 /// Requests in all for one body (the first one included) before it counts as failed.

@@ -36,8 +36,8 @@ use super::source::{ListingCounts, LogsSource, PartitionObjects};
 use super::state::StateStore;
 use super::table::CloudFrontTable;
 use crate::aws::AwsAccess;
-use crate::location::{AllowedLocations, ListOptions, LogLocation, LogObject};
-use crate::score::network::ip_network_udf;
+use crate::source::{AllowedLocations, ListOptions, LogLocation, LogObject};
+use crate::functions::ip_network_udf;
 
 /// Marks autorevoke's nodes among the extension bytes Ballista's codec also writes.
 const TABLE_MAGIC: &[u8] = b"autorevoke-logs-table/1\n";

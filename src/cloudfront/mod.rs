@@ -4,12 +4,11 @@
 //! for whole single-member objects; [`parquet_input`] for v2 Parquet, its sizes checked first
 //! by [`parquet_pages`]) -> [`parser`] (fields by
 //! name, W3C lines, v2 JSON records or [`realtime`] records, validation,
-//! pushed-down [`filter`]s, [`session`] ids) -> [`exec`] (objects in parallel partitions) ->
+//! pushed-down [`filter`]s, session ids as [`crate::session`] finds them) -> [`exec`] (objects in parallel partitions) ->
 //! [`table`] (the `logs` table), with [`stats`] counting what was read, failed and skipped.
 
 pub mod body;
 pub mod codec;
-pub mod cta;
 pub mod decode;
 pub mod exec;
 pub mod fields;
@@ -19,20 +18,17 @@ pub mod parquet_input;
 pub mod parquet_pages;
 pub mod parser;
 pub mod realtime;
-pub mod session;
 pub mod source;
 pub mod state;
 pub mod stats;
 pub mod table;
 
 pub use codec::LogsCodec;
-pub use cta::SessionRule;
 pub use exec::ReadOptions;
 pub use fields::logs_schema;
 pub use filter::RowFilter;
 pub use parser::InputFormat;
 pub use realtime::RealtimeFields;
-pub use session::{SessionToken, is_valid_session_id, session_token};
 pub use source::LogsSource;
 pub use state::StateStore;
 pub use stats::{MalformedLine, ObjectFailure, ScanProgress, ScanStats, StatsSnapshot};

@@ -19,11 +19,11 @@ use arrow::array::{
 };
 use arrow::datatypes::SchemaRef;
 
-use super::cta::{self, SessionRule};
+use crate::session::{SessionRule, cta};
 use super::fields::{COLUMNS, ColumnKind, DEFAULT_FIELD_COUNT, column_for_field, required};
 use super::filter::RowFilter;
 use super::realtime::{self, RealtimeFields};
-use super::session::{SessionToken, session_token};
+use crate::session::{SessionToken, session_token};
 use super::stats::ObjectCounts;
 
 /// The hash of the key columns: fixed seeds, so equal raw values get equal keys in every
@@ -63,7 +63,6 @@ pub enum ParseProblem {
     PartialEq,
     Eq,
     Default,
-    clap::ValueEnum,
     serde::Serialize,
     serde::Deserialize,
 )]
@@ -81,6 +80,16 @@ pub enum InputFormat {
     /// CloudFront real-time logs delivered by Firehose: TAB-separated records without a
     /// header, in the fixed order of the `--realtime-fields` set.
     Realtime,
+}
+
+impl crate::choice::Choice for InputFormat {
+    const CHOICES: &'static [(&'static str, Self, &'static str)] = &[
+        ("auto", InputFormat::Auto, "Detect: Parquet by its magic bytes, JSON records by their `{`, W3C text otherwise."),
+        ("w3c", InputFormat::W3c, "W3C text (`#Fields` and TAB-separated rows), the standard log format."),
+        ("json", InputFormat::Json, "Standard logging v2 JSON: one record per line."),
+        ("parquet", InputFormat::Parquet, "Standard logging v2 Parquet."),
+        ("realtime", InputFormat::Realtime, "CloudFront real-time logs delivered by Firehose: TAB-separated records without a header, in the fixed order of the `--realtime-fields` set."),
+    ];
 }
 
 /// Parses the lines of one object into batches of the projected columns.
@@ -940,7 +949,7 @@ mod tests {
 
     #[test]
     fn the_cta_rule_takes_the_cti_and_counts_each_reject_by_reason() {
-        use crate::cloudfront::cta::{Cti, encode_token};
+        use crate::session::cta::{Cti, encode_token};
         let token = |id: &str| encode_token(&Cti::Text(id.into()), 0);
         let narrow: Arc<[usize]> = ["ts", "session_id", "pair_key"]
             .iter()
@@ -999,7 +1008,7 @@ mod tests {
 
     #[test]
     fn real_time_records_carry_the_token_in_the_uri_query_or_the_headers() {
-        use crate::cloudfront::cta::{Cti, encode_token};
+        use crate::session::cta::{Cti, encode_token};
         let token = |id: &str| encode_token(&Cti::Text(id.into()), 0);
         let record = |uri: &str, headers: &str| {
             RealtimeFields::default()

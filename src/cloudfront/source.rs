@@ -36,7 +36,7 @@ use super::exec::{PartitionReader, ReadOptions, spread};
 use super::filter::RowFilter;
 use super::state::StateStore;
 use super::stats::{MetricsPublisher, ScanStats, StatsSnapshot};
-use crate::location::LogObject;
+use crate::source::LogObject;
 
 /// What the file type of a logs scan is called (in plans and `EXPLAIN`).
 pub const FILE_TYPE: &str = "cloudfront";

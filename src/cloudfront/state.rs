@@ -30,7 +30,7 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use sha2::{Digest, Sha256};
 
-use super::cta::SessionRule;
+use crate::session::SessionRule;
 use super::fields::{column_index, logs_schema};
 use super::filter::{Range, RowFilter};
 use super::parser::InputFormat;
@@ -38,7 +38,7 @@ use super::realtime::RealtimeFields;
 use super::stats::ObjectCounts;
 use crate::aws::AwsAccess;
 use crate::error::{Error, Result};
-use crate::location::{LogLocation, LogObject};
+use crate::source::{LogLocation, LogObject};
 
 /// The columns a projection keeps, in this order. `status` and `bytes` are kept because
 /// DataFusion applies the pushed-down filters again above the scan.

@@ -1,6 +1,7 @@
 //! What a scan of CloudFront logs saw: counters shared by every partition of a scan, plus the
 //! objects that failed and a sample of the malformed lines, each with its location.
 
+use crate::lock::lock;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -82,8 +83,8 @@ pub struct ObjectCounts {
 
 impl ObjectCounts {
     /// Counts a row whose token was rejected for `why`.
-    pub fn reject(&mut self, why: super::cta::Reject) {
-        use super::cta::Reject;
+    pub fn reject(&mut self, why: crate::session::cta::Reject) {
+        use crate::session::cta::Reject;
         self.rows_rejected_session += 1;
         *match why {
             Reject::Undecodable => &mut self.rows_rejected_undecodable,
@@ -314,11 +315,6 @@ impl MetricsPublisher {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding the lock cannot leave a Vec half-pushed; keep going.
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// How far a running scan is: objects and (listed, compressed) bytes done of those selected.

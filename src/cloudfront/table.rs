@@ -23,8 +23,8 @@ use super::source::{ListingCounts, LogsSource};
 use super::state::StateStore;
 use super::stats::ScanStats;
 use crate::aws::AwsAccess;
-use crate::layout::HourRange;
-use crate::location::{ListOptions, LogLocation, select_all};
+use crate::source::layout::HourRange;
+use crate::source::{ListOptions, LogLocation, select_all};
 
 /// CloudFront standard logs at a set of locations, queryable with SQL.
 #[derive(Debug)]

@@ -24,7 +24,7 @@ pub const KEYS_PER_UPDATE: usize = 50;
 
 /// Fails unless keys `<prefix><id>` fit a KeyValueStore for every id (at most 128 bytes).
 pub fn check_prefix(prefix: &str) -> Result<(), String> {
-    let longest = prefix.len() + crate::cloudfront::session::MAX_SESSION_ID_LEN;
+    let longest = prefix.len() + crate::session::MAX_SESSION_ID_LEN;
     if prefix.is_empty() {
         return Err("an empty prefix would claim every key of the store".into());
     }

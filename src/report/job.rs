@@ -9,12 +9,19 @@ use crate::job::{CompileReport, InitReport, RunReport};
 use crate::revocation::{AllowItem, ListedItem, ManualItem};
 
 /// Output formats of `run` (a report for people, or JSON for the job's log).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunFormat {
     /// The scoring, then what was written and compiled.
     Table,
     /// One JSON object with the same.
     Json,
+}
+
+impl crate::choice::Choice for RunFormat {
+    const CHOICES: &'static [(&'static str, Self, &'static str)] = &[
+        ("table", RunFormat::Table, "The scoring, then what was written and compiled."),
+        ("json", RunFormat::Json, "One JSON object with the same."),
+    ];
 }
 
 /// An epoch time as people read it (RFC 3339, UTC), or the number when out of range.

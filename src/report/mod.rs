@@ -33,7 +33,7 @@ use crate::cloudfront::{MalformedLine, ObjectFailure, StatsSnapshot};
 use crate::score::{ScoreReport, ScoredSession, format_time};
 
 /// Output formats of `score`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// Aligned columns and a summary, for people.
     Table,
@@ -46,6 +46,16 @@ pub enum Format {
     /// One self-contained HTML page with plots: the distribution of scores and rates, why
     /// each flagged session was flagged, and what other thresholds would flag.
     Html,
+}
+
+impl crate::choice::Choice for Format {
+    const CHOICES: &'static [(&'static str, Self, &'static str)] = &[
+        ("table", Format::Table, "Aligned columns and a summary, for people."),
+        ("csv", Format::Csv, "The CSV contract: a fixed header, one row per session."),
+        ("json", Format::Json, "One JSON object with the window, parameters, statistics and sessions."),
+        ("parquet", Format::Parquet, "The CSV's columns as a Parquet file (needs `--output`), for loading into other tools."),
+        ("html", Format::Html, "One self-contained HTML page with plots: the distribution of scores and rates, why each flagged session was flagged, and what other thresholds would flag."),
+    ];
 }
 
 /// The CSV header of `score --format csv` (a contract: do not reorder).

@@ -7,7 +7,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 
 /// Output formats of `query`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueryFormat {
     /// A boxed table, for people.
     Table,
@@ -17,6 +17,15 @@ pub enum QueryFormat {
     Json,
     /// A Parquet file (needs `--output`).
     Parquet,
+}
+
+impl crate::choice::Choice for QueryFormat {
+    const CHOICES: &'static [(&'static str, Self, &'static str)] = &[
+        ("table", QueryFormat::Table, "A boxed table, for people."),
+        ("csv", QueryFormat::Csv, "CSV with a header row."),
+        ("json", QueryFormat::Json, "A JSON array of objects, one per row."),
+        ("parquet", QueryFormat::Parquet, "A Parquet file (needs `--output`)."),
+    ];
 }
 
 /// Writes `batches` (with `schema`, also when there are no rows) in `format`.

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::cloudfront::{SessionRule, is_valid_session_id};
+use crate::session::{SessionRule, is_valid_session_id};
 use crate::error::{Error, Result};
 use crate::score::ScoredSession;
 

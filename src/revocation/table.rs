@@ -94,7 +94,7 @@ impl RevocationTable {
 
     /// The same table, writing and reading the items of sessions named by `rule` (their own
     /// `reason`, [`reason_for`]).
-    pub fn for_rule(mut self, rule: crate::cloudfront::SessionRule) -> Self {
+    pub fn for_rule(mut self, rule: crate::session::SessionRule) -> Self {
         self.reason = reason_for(rule);
         self
     }

@@ -49,10 +49,10 @@ pub async fn why_empty(
     );
     if rows > 0 && with_session == 0 {
         let rule = match engine.session_rule() {
-            crate::cloudfront::SessionRule::Prefix => {
+            crate::session::SessionRule::Prefix => {
                 "the session rule (a first path segment <id>.<header>.<payload>.<signature>)"
             }
-            crate::cloudfront::SessionRule::Cta => {
+            crate::session::SessionRule::Cta => {
                 "--session-from cta (a Common Access Token with a cti, in the CAT query \
                  parameter, a first path segment or the CTA-Common-Access-Token header)"
             }

@@ -2,7 +2,7 @@
 //! `queries/score.sql`, runs it over the logs and returns typed scored sessions.
 
 pub mod empty;
-pub mod network;
+
 pub mod params;
 
 use arrow::array::{Array, AsArray, RecordBatch};

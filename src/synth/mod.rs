@@ -44,7 +44,7 @@ pub struct SynthConfig {
     pub confounders: Confounders,
     /// The tokens: `/<id>.<jwt>/` path prefixes, or Common Access Tokens (`cti` = the id) in
     /// the first path segment or the `CAT` query parameter.
-    pub session_from: crate::cloudfront::SessionRule,
+    pub session_from: crate::session::SessionRule,
 }
 
 /// What was written.

@@ -7,8 +7,8 @@ use rand::Rng;
 use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
 
-use crate::cloudfront::SessionRule;
-use crate::cloudfront::cta;
+use crate::session::SessionRule;
+use crate::session::cta;
 
 /// Seconds of media per segment, unless a mix of durations is asked for.
 pub const SEGMENT_SECONDS: i64 = 4;

@@ -9,7 +9,7 @@
 use std::cmp::Ordering;
 use std::collections::HashSet;
 
-use crate::cloudfront::is_valid_session_id;
+use crate::session::is_valid_session_id;
 use crate::revocation::{ItemType, RevocationItem};
 
 /// WCU each rule costs (a byte match on the URI path with one transformation).

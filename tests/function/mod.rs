@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use autorevoke::cloudfront::cta::{self, Cti, encode_token};
+use autorevoke::session::cta::{self, Cti, encode_token};
 use autorevoke::cloudfront::{SessionToken, session_token};
 use serde_json::{Value, json};
 

@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use autorevoke::aws::{AwsAccess, AwsSettings};
-use autorevoke::cloudfront::cta::{Cti, encode_token};
+use autorevoke::session::cta::{Cti, encode_token};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use autorevoke::aws::{AwsAccess, AwsSettings};
 use autorevoke::cloudfront::{CloudFrontTable, ReadOptions};
-use autorevoke::location::{ListOptions, LogLocation};
+use autorevoke::source::{ListOptions, LogLocation};
 use chrono::Utc;
 use datafusion::prelude::SessionContext;
 

@@ -1,11 +1,11 @@
-//! Session id extraction from a request path, exactly as the reference solution does it.
+//! `--session-from prefix`: the session id in a request path, exactly as the reference
+//! solution finds it.
 //!
 //! A protected URL carries `/<session_id>.<jwt header>.<jwt payload>.<jwt signature>/...` as its
 //! first path segment. Only a first segment of exactly four `.`-separated parts carries a
 //! session, and only an id of `[A-Za-z0-9_-]{1,128}` is accepted.
 
-/// Longest accepted session id, in bytes.
-pub const MAX_SESSION_ID_LEN: usize = 128;
+use super::id::is_valid_session_id;
 
 /// What the first path segment of a request says about its session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,16 +42,6 @@ pub fn session_token(uri: &[u8]) -> SessionToken<'_> {
     } else {
         SessionToken::Rejected
     }
-}
-
-/// True when `id` is a non-empty `[A-Za-z0-9_-]` string of at most 128 bytes: the only ids
-/// autorevoke scores, writes or turns into block rules.
-pub fn is_valid_session_id(id: &[u8]) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_SESSION_ID_LEN
-        && id
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
 }
 
 #[cfg(test)]

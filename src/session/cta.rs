@@ -13,41 +13,8 @@ use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use ciborium::Value;
 
-use super::session::{SessionToken, is_valid_session_id};
-
-/// How a request names its session: `--session-from` and `[logs] session_from`.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Default,
-    clap::ValueEnum,
-    serde::Serialize,
-    serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum SessionRule {
-    /// The first path segment `/<id>.<jwt header>.<jwt payload>.<jwt signature>/` (SCORING.md).
-    #[default]
-    Prefix,
-    /// The `cti` claim of a Common Access Token: from the `CAT` query parameter, else a first
-    /// path segment longer than 50 characters, else the `CTA-Common-Access-Token` header of a
-    /// real-time log's `cs-headers`.
-    Cta,
-}
-
-impl SessionRule {
-    /// The rule's name as the flag takes it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SessionRule::Prefix => "prefix",
-            SessionRule::Cta => "cta",
-        }
-    }
-}
+use super::prefix::SessionToken;
+use super::id::is_valid_session_id;
 
 /// The query parameter that carries a token.
 pub const QUERY_PARAMETER: &[u8] = b"CAT";

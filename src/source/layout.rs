@@ -27,7 +27,6 @@ use crate::error::Result;
     PartialEq,
     Eq,
     Default,
-    clap::ValueEnum,
     serde::Serialize,
     serde::Deserialize,
 )]
@@ -42,6 +41,15 @@ pub enum Layout {
     Dated,
     /// `<DistributionId>.YYYY-MM-DD-HH.<id>.gz` under the prefix.
     Flat,
+}
+
+impl crate::choice::Choice for Layout {
+    const CHOICES: &'static [(&'static str, Self, &'static str)] = &[
+        ("auto", Layout::Auto, "Detect from the first page of keys."),
+        ("hive", Layout::Hive, "`.../year=YYYY/month=MM/day=DD/hour=HH/`."),
+        ("dated", Layout::Dated, "`.../YYYY/MM/DD/HH/`."),
+        ("flat", Layout::Flat, "`<DistributionId>.YYYY-MM-DD-HH.<id>.gz` under the prefix."),
+    ];
 }
 
 impl Layout {
