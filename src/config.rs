@@ -168,11 +168,11 @@ impl Config {
     /// Reads and checks a config file, naming the file and the bad key in errors.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::Setting {
-            setting: "--config",
+            setting: "config".into(),
             reason: format!("{}: {e}", path.display()),
         })?;
         Self::parse(&text).map_err(|reason| Error::Setting {
-            setting: "--config",
+            setting: "config".into(),
             reason: format!("{}: {reason}", path.display()),
         })
     }

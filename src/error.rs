@@ -16,8 +16,10 @@ pub enum Error {
     /// A setting with an invalid value.
     #[error("invalid setting {setting}: {reason}")]
     Setting {
-        /// The setting's name (as a flag).
-        setting: &'static str,
+        /// The setting: its key (`lookback`, as the config file and `--lookback` spell it)
+        /// where the library raises it; the CLI renders it as the flag or the `[section] key`
+        /// the value came from.
+        setting: String,
         /// What is wrong with it.
         reason: String,
     },

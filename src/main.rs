@@ -2,27 +2,32 @@
 //! and maps the outcome to the documented exit codes.
 
 mod cli;
-mod progress;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
 
+use autorevoke::aws::AwsAccess;
 use autorevoke::cloudfront::StatsSnapshot;
-use autorevoke::config::Config;
+use autorevoke::score::{ScoreParams, WindowSpec};
 use autorevoke::synth::{self, SynthConfig};
-use autorevoke::{job, report, score};
-use progress::Verbosity;
+use autorevoke::{LogEngine, report, score};
 
-use cli::{
-    Cli, Command, EvaluateArgs, ExplainArgs, InitArgs, KvsCommand, KvsPublishArgs, QueryArgs,
-    RevocationsCommand, RevokeArgs, RunArgs, ScoreArgs, ScoringRun, SynthArgs, UnrevokeArgs,
+use cli::commands::{
+    EvaluateArgs, ExplainArgs, InitArgs, KvsCommand, KvsPublishArgs, QueryArgs,
+    RevocationsCommand, RevokeArgs, RunArgs, ScoreArgs, ScoringSource, SynthArgs, UnrevokeArgs,
     WafCommand, WafCompileArgs,
 };
+use cli::engine::aws_access;
+use cli::output::output_target;
+use cli::progress::Verbosity;
+use cli::resolve::Resolver;
+use cli::{Cli, Command};
 
 /// Exit code: the run completed and read all of its input.
 const EXIT_OK: u8 = 0;
@@ -66,7 +71,7 @@ fn main() -> ExitCode {
         }
     };
     let outcome = runtime.block_on(run(cli, ui));
-    cli::remove_stdin_spool();
+    cli::engine::remove_stdin_spool();
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -74,6 +79,11 @@ fn main() -> ExitCode {
             // The library error says what it was doing and why, once; the chain of its
             // sources would repeat DataFusion's message for every layer that wraps it.
             match innermost(&e) {
+                // A setting the library named by its key: say it as the flag.
+                Some(autorevoke::Error::Setting { setting, reason }) => eprintln!(
+                    "autorevoke: invalid setting {}: {reason}",
+                    cli::resolve::flag_of(setting).unwrap_or_else(|| setting.clone())
+                ),
                 Some(inner) => eprintln!("autorevoke: {inner}"),
                 None => eprintln!("autorevoke: {e:#}"),
             }
@@ -113,54 +123,88 @@ fn innermost(e: &anyhow::Error) -> Option<&autorevoke::Error> {
 
 async fn run(cli: Cli, ui: Verbosity) -> anyhow::Result<u8> {
     let cfg = cli.load_config()?;
+    let mut r = Resolver::new(&cfg);
     match cli.command {
-        Command::Score(args) => run_score(args, &cfg, ui).await,
-        Command::Run(args) => run_job(*args, &cfg, ui).await,
-        Command::Revoke(args) => run_revoke(args, &cfg).await,
-        Command::Unrevoke(args) => run_unrevoke(args, &cfg).await,
+        Command::Score(args) => run_score(args, &mut r, ui).await,
+        Command::Run(args) => run_job(*args, &mut r, ui).await,
+        Command::Revoke(args) => run_revoke(args, &mut r).await,
+        Command::Unrevoke(args) => run_unrevoke(args, &mut r).await,
         Command::Revocations(RevocationsCommand::List(args)) => {
-            let table = args.table(&cfg)?;
-            let items = job::list_revocations(&args.aws.access(&cfg), &table).await?;
+            let table = r.table(&args.table)?;
+            let aws = aws_access(&mut r, &args.aws);
+            let items = autorevoke::revocation::list_revocations(&aws, &table).await?;
             let now = chrono::Utc::now().timestamp();
             with_output(None, |out| {
                 report::render_revocations(&items, now, args.format, out)
             })?;
             Ok(EXIT_OK)
         }
-        Command::Waf(WafCommand::Compile(args)) => run_waf_compile(args, &cfg).await,
-        Command::Kvs(KvsCommand::Publish(args)) => run_kvs_publish(args, &cfg).await,
-        Command::Init(args) => run_init(args, &cfg).await,
-        Command::Explain(args) => run_explain(args, &cfg, ui).await,
-        Command::Evaluate(args) => run_evaluate(args, &cfg, ui).await,
-        Command::Query(args) => run_query(args, &cfg, ui).await,
+        Command::Waf(WafCommand::Compile(args)) => run_waf_compile(args, &mut r).await,
+        Command::Kvs(KvsCommand::Publish(args)) => run_kvs_publish(args, &mut r).await,
+        Command::Init(args) => run_init(args, &mut r).await,
+        Command::Explain(args) => run_explain(args, &mut r, ui).await,
+        Command::Evaluate(args) => run_evaluate(args, &mut r, ui).await,
+        Command::Query(args) => run_query(args, &mut r, ui).await,
         Command::Synth(args) => run_synth(args, ui),
         Command::Scheduler(args) => {
-            let aws = args.aws.access(&cfg);
+            let options = r.scheduler(&args.process)?;
+            let aws = aws_access(&mut r, &args.aws);
             if !ui.quiet {
-                eprintln!("autorevoke scheduler: listening on {}", args.bind);
+                eprintln!("autorevoke scheduler: listening on {}", options.bind);
             }
-            autorevoke::cluster::serve_scheduler(args.options()?, aws).await?;
+            autorevoke::engine::cluster::serve_scheduler(options, aws).await?;
             Ok(EXIT_OK)
         }
         Command::Executor(args) => {
-            let (aws, options) = (args.aws.access(&cfg), args.options()?);
+            let options = r.executor(&args.process)?;
+            let aws = aws_access(&mut r, &args.aws);
             if !ui.quiet {
                 eprintln!(
-                    "autorevoke executor: listening on {}, scheduler {}",
-                    args.bind, args.scheduler
+                    "autorevoke executor: listening on {}, scheduler {}:{}",
+                    options.bind, options.scheduler.0, options.scheduler.1
                 );
             }
-            autorevoke::cluster::serve_executor(options, aws).await?;
+            autorevoke::engine::cluster::serve_executor(options, aws).await?;
             Ok(EXIT_OK)
         }
     }
+}
+
+/// A scoring command's checked settings and the engine over its logs.
+struct ScoringRun {
+    /// The window.
+    spec: WindowSpec,
+    /// The scoring parameters.
+    params: ScoreParams,
+    /// The AWS access shared by the reads and any writes.
+    aws: Arc<AwsAccess>,
+    /// The engine over the logs.
+    engine: LogEngine,
+    /// A window with nothing to score is a success (`--allow-empty`).
+    allow_empty: bool,
+}
+
+/// Checks the window and parameters (before any I/O), then opens the logs, telling the
+/// progress display about the scans.
+fn prepare(source: &ScoringSource, r: &mut Resolver<'_>, ui: Verbosity) -> anyhow::Result<ScoringRun> {
+    let (spec, params, allow_empty) = r.scoring(&source.window, &source.scoring)?;
+    let plan = r.read(&source.read, &source.session)?;
+    let aws = aws_access(r, &source.aws);
+    let engine = cli::engine::open(plan, Arc::clone(&aws), ui.progress())?;
+    Ok(ScoringRun {
+        spec,
+        params,
+        aws,
+        engine,
+        allow_empty,
+    })
 }
 
 /// Parquet is binary: it goes to a file, never to a terminal.
 fn check_parquet_output(parquet: bool, output: Option<&Path>) -> anyhow::Result<()> {
     if parquet && output.is_none() {
         return Err(autorevoke::Error::Setting {
-            setting: "--format parquet",
+            setting: "--format parquet".into(),
             reason: "needs --output FILE".into(),
         }
         .into());
@@ -168,8 +212,8 @@ fn check_parquet_output(parquet: bool, output: Option<&Path>) -> anyhow::Result<
     Ok(())
 }
 
-async fn run_score(args: ScoreArgs, cfg: &Config, ui: Verbosity) -> anyhow::Result<u8> {
-    let (format, output) = args.target();
+async fn run_score(args: ScoreArgs, r: &mut Resolver<'_>, ui: Verbosity) -> anyhow::Result<u8> {
+    let (format, output) = output_target(args.format, args.output.as_deref(), report::Format::Table);
     check_parquet_output(format == report::Format::Parquet, output.as_deref())?;
     let ScoringRun {
         spec,
@@ -177,7 +221,7 @@ async fn run_score(args: ScoreArgs, cfg: &Config, ui: Verbosity) -> anyhow::Resu
         engine,
         allow_empty,
         ..
-    } = args.source.prepare(cfg, ui.progress())?;
+    } = prepare(&args.source, r, ui)?;
     let report = score::score(&engine, spec, params).await?;
     with_output(output.as_deref(), |out| {
         report::render(&report, format, args.all, out)
@@ -199,14 +243,14 @@ fn empty_or(code: u8, report: &score::ScoreReport, allow_empty: bool, ui: Verbos
     if allow_empty { EXIT_OK } else { EXIT_EMPTY }
 }
 
-async fn run_explain(args: ExplainArgs, cfg: &Config, ui: Verbosity) -> anyhow::Result<u8> {
+async fn run_explain(args: ExplainArgs, r: &mut Resolver<'_>, ui: Verbosity) -> anyhow::Result<u8> {
     let ScoringRun {
         spec,
         params,
         engine,
         ..
-    } = args.source.prepare(cfg, ui.progress())?;
-    let explained = autorevoke::explain::explain(&engine, spec, params, &args.session_id).await?;
+    } = prepare(&args.source, r, ui)?;
+    let explained = score::explain::explain(&engine, spec, params, &args.session_id).await?;
     with_output(None, |out| match args.format {
         report::RunFormat::Json => report::render_explain_json(&explained, out),
         report::RunFormat::Table => report::render_explain(&explained, out),
@@ -214,36 +258,36 @@ async fn run_explain(args: ExplainArgs, cfg: &Config, ui: Verbosity) -> anyhow::
     Ok(finish(&explained.report.stats, ui))
 }
 
-async fn run_evaluate(args: EvaluateArgs, cfg: &Config, ui: Verbosity) -> anyhow::Result<u8> {
-    let truth = autorevoke::evaluate::read_truth(&args.truth)?;
+async fn run_evaluate(args: EvaluateArgs, r: &mut Resolver<'_>, ui: Verbosity) -> anyhow::Result<u8> {
+    let truth = score::evaluate::read_truth(&args.truth)?;
     let ScoringRun {
         spec,
         params,
         engine,
         ..
-    } = args.source.prepare(cfg, ui.progress())?;
+    } = prepare(&args.source, r, ui)?;
     let report = score::score(&engine, spec, params).await?;
-    let evaluation = autorevoke::evaluate::evaluate(&report, &truth);
+    let evaluation = score::evaluate::evaluate(&report, &truth);
     with_output(None, |out| {
         report::render_evaluation(
             &evaluation,
-            args.json || args.format == cli::EvaluateFormat::Json,
+            args.json || args.format == report::RunFormat::Json,
             out,
         )
     })?;
     Ok(finish(&report.stats, ui))
 }
 
-async fn run_job(args: RunArgs, cfg: &Config, ui: Verbosity) -> anyhow::Result<u8> {
+async fn run_job(args: RunArgs, r: &mut Resolver<'_>, ui: Verbosity) -> anyhow::Result<u8> {
+    let (options, fail_on_overflow) = r.run(&args)?;
     let ScoringRun {
         spec,
         params,
         aws,
         engine,
         allow_empty,
-    } = args.source.prepare(cfg, ui.progress())?;
-    let options = args.options(cfg)?;
-    let report = job::run(&engine, &aws, spec, params, &options).await?;
+    } = prepare(&args.source, r, ui)?;
+    let report = autorevoke::run::run(&engine, &aws, spec, params, &options).await?;
     if let Some(window) = &report.score.window {
         // Housekeeping: a failure costs disk space, never a score.
         match engine.prune_state(window.from).await {
@@ -259,7 +303,7 @@ async fn run_job(args: RunArgs, cfg: &Config, ui: Verbosity) -> anyhow::Result<u
     let overflow = report
         .compile
         .as_ref()
-        .and_then(|c| overflow_code(c, args.fail_on_overflow(cfg)));
+        .and_then(|c| overflow_code(c, fail_on_overflow));
     if let Some(reason) = &report.breaker {
         eprintln!("autorevoke: circuit breaker: {reason}");
         return Ok(EXIT_BREAKER);
@@ -286,10 +330,23 @@ async fn run_job(args: RunArgs, cfg: &Config, ui: Verbosity) -> anyhow::Result<u
     Ok(overflow.unwrap_or_else(|| empty_or(code, &report.score, allow_empty, ui)))
 }
 
-async fn run_unrevoke(args: UnrevokeArgs, cfg: &Config) -> anyhow::Result<u8> {
-    let (table, seconds) = args.options(cfg)?;
-    let aws = args.aws.access(cfg);
-    let items = job::unrevoke(&aws, &table, &args.session_ids, seconds, args.forget).await?;
+async fn run_unrevoke(args: UnrevokeArgs, r: &mut Resolver<'_>) -> anyhow::Result<u8> {
+    let minutes = args
+        .allow_for
+        .unwrap_or(autorevoke::revocation::DEFAULT_ALLOW_MINUTES);
+    if !(minutes.is_finite() && minutes > 0.0) {
+        return Err(autorevoke::Error::Setting {
+            setting: "--for".into(),
+            reason: "must be a positive duration".into(),
+        }
+        .into());
+    }
+    let seconds = (minutes * 60.0).round() as u64;
+    let table = r.table(&args.table)?;
+    let aws = aws_access(r, &args.aws);
+    let items =
+        autorevoke::revocation::unrevoke(&aws, &table, &args.session_ids, seconds, args.forget)
+            .await?;
     let forgotten = if args.forget {
         args.session_ids.clone()
     } else {
@@ -301,26 +358,30 @@ async fn run_unrevoke(args: UnrevokeArgs, cfg: &Config) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
-async fn run_revoke(args: RevokeArgs, cfg: &Config) -> anyhow::Result<u8> {
-    let (table, ttl, rule) = args.options(cfg)?;
-    let aws = args.aws.access(cfg);
-    let items = job::revoke(&aws, &table, &args.session_ids, ttl, rule).await?;
+async fn run_revoke(args: RevokeArgs, r: &mut Resolver<'_>) -> anyhow::Result<u8> {
+    let table = r.table(&args.table)?;
+    let ttl = r.manual_ttl(&args.ttl);
+    let rule = r.session(&args.session);
+    let aws = aws_access(r, &args.aws);
+    let items = autorevoke::revocation::revoke(&aws, &table, &args.session_ids, ttl, rule).await?;
     with_output(None, |out| report::render_revoke(&items, &table, out))?;
     Ok(EXIT_OK)
 }
 
-async fn run_waf_compile(args: WafCompileArgs, cfg: &Config) -> anyhow::Result<u8> {
-    let table = args.table(cfg)?;
-    let target = args.rule_group.target(cfg)?;
-    let aws = args.aws.access(cfg);
-    let compiled = job::compile_waf(&aws, &table, &target, args.dry_run, Vec::new()).await?;
+async fn run_waf_compile(args: WafCompileArgs, r: &mut Resolver<'_>) -> anyhow::Result<u8> {
+    r.waf_session(&args.session)?;
+    let table = r.table(&args.table)?;
+    let (target, fail_on_overflow) = r.rule_group(&args.rule_group, &args.publish)?;
+    let aws = aws_access(r, &args.aws);
+    let compiled =
+        autorevoke::waf::compile_waf(&aws, &table, &target, args.dry_run, Vec::new()).await?;
     with_output(None, |out| report::render_compile(&compiled, out))?;
-    Ok(overflow_code(&compiled, args.fail_on_overflow(cfg)).unwrap_or(EXIT_OK))
+    Ok(overflow_code(&compiled, fail_on_overflow).unwrap_or(EXIT_OK))
 }
 
 /// With `--fail-on-overflow` (`fail`), a compile that left sessions out for lack of capacity
 /// names them on stderr and gives [`EXIT_OVERFLOW`]; otherwise None.
-fn overflow_code(compile: &job::CompileReport, fail: bool) -> Option<u8> {
+fn overflow_code(compile: &autorevoke::waf::CompileReport, fail: bool) -> Option<u8> {
     let overflow = &compile.compiled.overflow;
     if !fail || overflow.is_empty() {
         return None;
@@ -335,34 +396,39 @@ fn overflow_code(compile: &job::CompileReport, fail: bool) -> Option<u8> {
     Some(EXIT_OVERFLOW)
 }
 
-async fn run_kvs_publish(args: KvsPublishArgs, cfg: &Config) -> anyhow::Result<u8> {
-    let (table, target) = args.options(cfg)?;
-    let aws = args.aws.access(cfg);
-    let rule = args.session.rule(cfg);
-    let published = job::publish_kvs(&aws, &table, &target, rule, args.dry_run).await?;
+async fn run_kvs_publish(args: KvsPublishArgs, r: &mut Resolver<'_>) -> anyhow::Result<u8> {
+    let table = r.table(&args.table)?;
+    let target = r
+        .kvs(&args.kvs, &args.publish, true)?
+        .context("a KeyValueStore to publish into")?;
+    let rule = r.session(&args.session);
+    let aws = aws_access(r, &args.aws);
+    let published =
+        autorevoke::kvs::publish_kvs(&aws, &table, &target, rule, args.dry_run).await?;
     with_output(None, |out| match args.format {
-        report::Format::Json => {
+        report::RunFormat::Json => {
             serde_json::to_writer_pretty(&mut *out, &report::kvs_json(&published))?;
             writeln!(out)
         }
-        _ => report::render_kvs(&published, out),
+        report::RunFormat::Table => report::render_kvs(&published, out),
     })?;
     Ok(EXIT_OK)
 }
 
-async fn run_init(args: InitArgs, cfg: &Config) -> anyhow::Result<u8> {
-    let table = args.table(cfg)?;
-    let (rule_group, capacity) = args.rule_group(cfg)?;
-    let aws = args.aws.access(cfg);
-    let made = job::init(&aws, &table, &rule_group, capacity).await?;
+async fn run_init(args: InitArgs, r: &mut Resolver<'_>) -> anyhow::Result<u8> {
+    let table = r.table(&args.table)?;
+    let (rule_group, capacity) = r.new_rule_group(&args.rule_group)?;
+    let aws = aws_access(r, &args.aws);
+    let made = autorevoke::init::init(&aws, &table, &rule_group, capacity).await?;
     with_output(None, |out| {
         report::render_init(&made, &table, &rule_group, out)
     })?;
     Ok(EXIT_OK)
 }
 
-async fn run_query(args: QueryArgs, cfg: &Config, ui: Verbosity) -> anyhow::Result<u8> {
-    let (format, output) = args.target();
+async fn run_query(args: QueryArgs, r: &mut Resolver<'_>, ui: Verbosity) -> anyhow::Result<u8> {
+    let (format, output) =
+        output_target(args.format, args.output.as_deref(), report::QueryFormat::Table);
     check_parquet_output(format == report::QueryFormat::Parquet, output.as_deref())?;
     let sql = match (&args.sql, &args.sql_file) {
         (Some(sql), _) => sql.clone(),
@@ -370,10 +436,9 @@ async fn run_query(args: QueryArgs, cfg: &Config, ui: Verbosity) -> anyhow::Resu
             .with_context(|| format!("reading --sql-file {}", path.display()))?,
         (None, None) => anyhow::bail!("give --sql or --sql-file"),
     };
-    let engine = args
-        .read
-        .engine(cfg, args.aws.access(cfg), ui.progress())?
-        .with_bounds(args.from, args.to);
+    let plan = r.read(&args.read, &args.session)?;
+    let aws = aws_access(r, &args.aws);
+    let engine = cli::engine::open(plan, aws, ui.progress())?.with_bounds(args.from, args.to);
     let result = engine.run(&sql, None).await?;
     with_output(output.as_deref(), |out| {
         report::render_batches(&result.schema, &result.batches, format, out)

@@ -4,27 +4,25 @@
 //! for whole single-member objects; [`parquet_input`] for v2 Parquet, its sizes checked first
 //! by [`parquet_pages`]) -> [`parser`] (fields by
 //! name, W3C lines, v2 JSON records or [`realtime`] records, validation,
-//! pushed-down [`filter`]s, session ids as [`crate::session`] finds them) -> [`exec`] (objects in parallel partitions) ->
-//! [`table`] (the `logs` table), with [`stats`] counting what was read, failed and skipped.
+//! pushed-down [`filter`]s, session ids as [`crate::session`] finds them) -> [`reader`] (objects in parallel partitions) ->
+//! [`provider`] (the `logs` table), with [`stats`] counting what was read, failed and skipped.
 
 pub mod body;
-pub mod codec;
 pub mod decode;
-pub mod exec;
 pub mod fields;
 pub mod filter;
 pub mod inflate;
 pub mod parquet_input;
 pub mod parquet_pages;
 pub mod parser;
+pub mod provider;
+pub mod reader;
 pub mod realtime;
 pub mod source;
 pub mod state;
 pub mod stats;
-pub mod table;
 
-pub use codec::LogsCodec;
-pub use exec::ReadOptions;
+pub use reader::ReadOptions;
 pub use fields::logs_schema;
 pub use filter::RowFilter;
 pub use parser::InputFormat;
@@ -32,4 +30,4 @@ pub use realtime::RealtimeFields;
 pub use source::LogsSource;
 pub use state::StateStore;
 pub use stats::{MalformedLine, ObjectFailure, ScanProgress, ScanStats, StatsSnapshot};
-pub use table::CloudFrontTable;
+pub use provider::CloudFrontTable;

@@ -32,7 +32,7 @@ use futures::StreamExt;
 use object_store::ObjectStore;
 use serde::{Deserialize, Serialize};
 
-use super::exec::{PartitionReader, ReadOptions, spread};
+use super::reader::{PartitionReader, ReadOptions, spread};
 use super::filter::RowFilter;
 use super::state::StateStore;
 use super::stats::{MetricsPublisher, ScanStats, StatsSnapshot};

@@ -115,7 +115,7 @@ impl StateStore {
         logs: &[LogLocation],
     ) -> Result<Self> {
         let setting = |reason: String| Error::Setting {
-            setting: "--state",
+            setting: "state".into(),
             reason: format!("{text}: {reason}"),
         };
         let location = LogLocation::parse_maybe_missing(text).map_err(|e| match e {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::revocation::{ItemType, RevocationItem};
-use crate::waf::{Selection, is_mass_unblock};
+use crate::revocation::{Selection, is_mass_unblock};
 
 /// The key prefix of the AWS CTA-5007-B sample's edge function, and the default.
 pub const DEFAULT_KEY_PREFIX: &str = "revoked:";
@@ -252,7 +252,7 @@ pub fn budget(max_bytes: Option<u64>, other_bytes: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::waf::select;
+    use crate::revocation::select;
 
     const NOW: i64 = 1_000_000;
 

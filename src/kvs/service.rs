@@ -13,7 +13,7 @@ use super::compile::{CompiledKeys, KeyDiff, budget, compile, diff};
 use crate::aws::sdk_error;
 use crate::error::{Error, Result};
 use crate::retry::{Backoff, Verdict, classify_sdk, with_backoff};
-use crate::waf::{MASS_UNBLOCK_MIN_RULES, Selection};
+use crate::revocation::{MASS_UNBLOCK_MIN_RULES, Selection};
 
 /// A KeyValueStore to keep in step with the revocation table.
 #[derive(Debug, Clone)]

@@ -145,7 +145,7 @@ pub(super) fn render(r: &ScoreReport, out: &mut dyn Write) -> io::Result<()> {
             .iter()
             .take(MAX_BARS)
             .map(|s| StackedBar {
-                label: &s.session_id,
+                label: s.session_id.as_str(),
                 values: [s.ip_rate, s.ip_penalty, s.referer_penalty, s.ua_penalty],
             })
             .collect();
@@ -310,7 +310,7 @@ fn flagged_table(
         writeln!(
             out,
             "<tr><td class=\"id\">{}</td>{}{}{}{}{}{}{}{}{}<td title=\"{} to {}\">{}</td><td class=\"why\">{}</td></tr>",
-            escape(&s.session_id),
+            escape(s.session_id.as_str()),
             num(s.score),
             num(s.ip_rate),
             num(s.ip_penalty),

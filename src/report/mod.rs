@@ -1,23 +1,23 @@
 //! Renders a [`ScoreReport`] for people (`table`, `html`) and programs (`csv`, `json`,
 //! `parquet`), and the rows of an ad-hoc query.
 
-mod evaluate;
-mod explain;
+mod evaluation;
+mod explanation;
 mod html;
-mod job;
-mod kvs;
+mod run_report;
+mod kvs_publish;
 mod plot;
-mod query;
-mod table;
+mod query_result;
+mod text_table;
 
-pub use evaluate::render_evaluation;
-pub use explain::{render_explain, render_explain_json};
-pub use job::{
+pub use evaluation::render_evaluation;
+pub use explanation::{render_explain, render_explain_json};
+pub use run_report::{
     RunFormat, render_compile, render_init, render_revocations, render_revoke, render_run,
     render_unrevoke,
 };
-pub use kvs::{kvs_json, render_kvs};
-pub use query::{QueryFormat, render_batches};
+pub use kvs_publish::{kvs_json, render_kvs};
+pub use query_result::{QueryFormat, render_batches};
 
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -88,7 +88,7 @@ pub fn render(
         .filter(|s| all || s.flagged)
         .collect();
     match format {
-        Format::Table => table::render(report, &sessions, all, out),
+        Format::Table => text_table::render(report, &sessions, all, out),
         Format::Csv => render_csv(&sessions, out),
         Format::Json => {
             serde_json::to_writer_pretty(&mut *out, &JsonReport::new(report, &sessions))?;
@@ -198,7 +198,7 @@ fn render_csv(sessions: &[&ScoredSession], out: &mut dyn Write) -> io::Result<()
     w.write_record(CSV_HEADER)?;
     for s in sessions {
         w.write_record([
-            s.session_id.clone(),
+            s.session_id.to_string(),
             float(s.score),
             float(s.ip_rate),
             float(s.ip_penalty),

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::session::{SessionRule, is_valid_session_id};
+use crate::session::{SessionId, SessionRule};
 use crate::error::{Error, Result};
 use crate::score::ScoredSession;
 
@@ -47,8 +47,8 @@ impl ItemType {
 /// An AUTO item: a session the scoring job flagged, with its score's components.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AutoItem {
-    /// The session id (always `[A-Za-z0-9_-]{1,128}`).
-    pub session_id: String,
+    /// The session id.
+    pub session_id: SessionId,
     /// The score.
     pub score: f64,
     /// Its rate component.
@@ -68,8 +68,8 @@ pub struct AutoItem {
 /// A MANUAL item: an operator's revocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManualItem {
-    /// The session id (always `[A-Za-z0-9_-]{1,128}`).
-    pub session_id: String,
+    /// The session id.
+    pub session_id: SessionId,
     /// Time of the write, epoch seconds.
     pub last_updated: i64,
     /// Expiry, epoch seconds.
@@ -85,8 +85,8 @@ pub const ALLOWED: &str = "ALLOWED";
 /// revoke it again and the compiler leaves it out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AllowItem {
-    /// The session id (always `[A-Za-z0-9_-]{1,128}`).
-    pub session_id: String,
+    /// The session id.
+    pub session_id: SessionId,
     /// Time of the write, epoch seconds.
     pub last_updated: i64,
     /// Expiry, epoch seconds.
@@ -95,19 +95,18 @@ pub struct AllowItem {
 
 impl AllowItem {
     /// The marker for `session_id` at `now`, lasting `seconds`.
-    pub fn new(session_id: &str, now: i64, seconds: u64) -> Result<Self> {
-        check_id(session_id)?;
-        Ok(AllowItem {
-            session_id: session_id.to_string(),
+    pub fn new(session_id: &SessionId, now: i64, seconds: u64) -> Self {
+        AllowItem {
+            session_id: session_id.clone(),
             last_updated: now,
             ttl: now.saturating_add(i64::try_from(seconds).unwrap_or(i64::MAX)),
-        })
+        }
     }
 
     /// The DynamoDB attributes.
     pub fn attributes(&self) -> HashMap<String, AttributeValue> {
         HashMap::from([
-            s("session_id", &self.session_id),
+            s("session_id", self.session_id.as_str()),
             s("type", ItemType::Manual.as_str()),
             s("reason", ALLOWED),
             int("score", 0),
@@ -185,17 +184,6 @@ pub struct RevocationItem {
     pub ttl: Option<i64>,
 }
 
-fn check_id(id: &str) -> Result<()> {
-    if is_valid_session_id(id.as_bytes()) {
-        Ok(())
-    } else {
-        Err(Error::Setting {
-            setting: "SESSION_ID",
-            reason: format!("{id:?} is not a session id: expected 1 to 128 of [A-Za-z0-9_-]"),
-        })
-    }
-}
-
 fn check_finite(id: &str, name: &str, v: f64) -> Result<f64> {
     if v.is_finite() {
         Ok(v)
@@ -210,10 +198,9 @@ impl AutoItem {
     /// The item for a flagged session written at `now`, expiring `ttl_days` later. Fails for
     /// an invalid id or a non-finite number (never written).
     pub fn from_session(s: &ScoredSession, now: i64, ttl_days: u32) -> Result<Self> {
-        check_id(&s.session_id)?;
-        let id = &s.session_id;
+        let id = s.session_id.as_str();
         Ok(AutoItem {
-            session_id: id.clone(),
+            session_id: s.session_id.clone(),
             score: check_finite(id, "score", s.score)?,
             ip_rate: check_finite(id, "ip_rate", s.ip_rate)?,
             ip_penalty: check_finite(id, "ip_penalty", s.ip_penalty)?,
@@ -227,7 +214,7 @@ impl AutoItem {
     /// The DynamoDB attributes.
     pub fn attributes(&self) -> HashMap<String, AttributeValue> {
         HashMap::from([
-            s("session_id", &self.session_id),
+            s("session_id", self.session_id.as_str()),
             s("type", ItemType::Auto.as_str()),
             s("reason", REASON),
             n("score", self.score),
@@ -243,19 +230,18 @@ impl AutoItem {
 
 impl ManualItem {
     /// An operator's revocation of `session_id` at `now`, expiring `ttl_seconds` later.
-    pub fn new(session_id: &str, now: i64, ttl_seconds: u64) -> Result<Self> {
-        check_id(session_id)?;
-        Ok(ManualItem {
-            session_id: session_id.to_string(),
+    pub fn new(session_id: &SessionId, now: i64, ttl_seconds: u64) -> Self {
+        ManualItem {
+            session_id: session_id.clone(),
             last_updated: now,
             ttl: now.saturating_add(i64::try_from(ttl_seconds).unwrap_or(i64::MAX)),
-        })
+        }
     }
 
     /// The DynamoDB attributes.
     pub fn attributes(&self) -> HashMap<String, AttributeValue> {
         HashMap::from([
-            s("session_id", &self.session_id),
+            s("session_id", self.session_id.as_str()),
             s("type", ItemType::Manual.as_str()),
             s("reason", REASON),
             int("score", 0),
@@ -269,7 +255,7 @@ impl RevocationItem {
     /// The item `auto` is once written: what a dry run's compile counts with.
     pub fn from_auto(auto: &AutoItem) -> Self {
         RevocationItem {
-            session_id: auto.session_id.clone(),
+            session_id: auto.session_id.to_string(),
             item_type: ItemType::Auto,
             score: auto.score,
             last_updated: auto.last_updated,
@@ -344,10 +330,14 @@ mod tests {
 
     use super::*;
 
-    fn session(id: &str, score: f64) -> ScoredSession {
+    fn id(text: &str) -> SessionId {
+        SessionId::new(text).expect("a valid id")
+    }
+
+    fn session(text: &str, score: f64) -> ScoredSession {
         let t = DateTime::from_timestamp(0, 0).unwrap_or_default();
         ScoredSession {
-            session_id: id.into(),
+            session_id: id(text),
             score,
             ip_rate: score - 2.0,
             ip_penalty: 1.0,
@@ -402,13 +392,14 @@ mod tests {
 
     #[test]
     fn bad_ids_and_numbers_are_never_written() {
-        assert!(AutoItem::from_session(&session("a.b", 3.0), 0, 7).is_err());
-        assert!(AutoItem::from_session(&session(&"x".repeat(129), 3.0), 0, 7).is_err());
+        // An item is made of a SessionId, and no invalid id is one.
+        assert!(SessionId::new("a.b").is_err());
+        assert!(SessionId::new("x".repeat(129)).is_err());
         assert!(AutoItem::from_session(&session("ok", f64::INFINITY), 0, 7).is_err());
         assert!(AutoItem::from_session(&session("ok", f64::NAN), 0, 7).is_err());
-        assert!(ManualItem::new("", 0, 1).is_err());
-        assert!(ManualItem::new("has space", 0, 1).is_err());
-        let m = ManualItem::new("Manual_1-x", 100, 86_400).expect("valid");
+        assert!(SessionId::new("").is_err());
+        assert!(SessionId::new("has space").is_err());
+        let m = ManualItem::new(&id("Manual_1-x"), 100, 86_400);
         assert_eq!(m.ttl, 86_500);
         let back = RevocationItem::from_attributes(&m.attributes()).expect("readable");
         assert_eq!(

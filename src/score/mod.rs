@@ -2,6 +2,8 @@
 //! `queries/score.sql`, runs it over the logs and returns typed scored sessions.
 
 pub mod empty;
+pub mod evaluate;
+pub mod explain;
 
 pub mod params;
 
@@ -14,6 +16,7 @@ use serde::Serialize;
 use crate::cloudfront::StatsSnapshot;
 use crate::engine::LogEngine;
 use crate::error::{Error, Result};
+use crate::session::SessionId;
 pub use params::{Now, Profile, ScoreParams, Weights, Window, WindowSpec};
 
 /// The scoring query of the `upstream` profile (SCORING.md as SQL).
@@ -38,7 +41,7 @@ pub const LATEST_SINCE_SQL: &str = include_str!("../../queries/latest_since.sql"
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ScoredSession {
     /// The session id from the token.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// ip_rate + ip_penalty + referer_penalty + ua_penalty.
     pub score: f64,
     /// w_rate * rate / p50.
@@ -404,7 +407,9 @@ fn read_rows(batches: &[RecordBatch]) -> Result<Vec<SessionRow>> {
                 scored: is_scored,
                 p50: opt(p50, i),
                 session: ScoredSession {
-                    session_id: text.value(i).to_string(),
+                    session_id: SessionId::new(text.value(i)).map_err(|e| {
+                        Error::Other(format!("the scoring query returned {e}"))
+                    })?,
                     score: opt(score, i).unwrap_or(0.0),
                     ip_rate: opt(ip_rate, i).unwrap_or(0.0),
                     ip_penalty: opt(ip_pen, i).unwrap_or(0.0),

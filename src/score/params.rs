@@ -97,38 +97,38 @@ impl ScoreParams {
     pub fn validate(&self) -> Result<()> {
         if !self.threshold.is_finite() {
             return Err(Error::Setting {
-                setting: "--threshold",
+                setting: "threshold".into(),
                 reason: format!("{} is not a finite number", self.threshold),
             });
         }
         for (setting, w) in [
-            ("--weight-rate", self.weights.rate),
-            ("--weight-ip", self.weights.ip),
-            ("--weight-referer", self.weights.referer),
-            ("--weight-ua", self.weights.ua),
+            ("weight_rate", self.weights.rate),
+            ("weight_ip", self.weights.ip),
+            ("weight_referer", self.weights.referer),
+            ("weight_ua", self.weights.ua),
         ] {
             if !w.is_finite() || w < 0.0 {
                 return Err(Error::Setting {
-                    setting,
+                    setting: setting.into(),
                     reason: format!("{w} is not a finite number >= 0"),
                 });
             }
         }
         if i64::try_from(self.min_sessions).is_err() {
             return Err(Error::Setting {
-                setting: "--min-sessions",
+                setting: "min_sessions".into(),
                 reason: "too large".into(),
             });
         }
         if i64::try_from(self.min_overlap).is_err() {
             return Err(Error::Setting {
-                setting: "--min-overlap",
+                setting: "min_overlap".into(),
                 reason: "too large".into(),
             });
         }
         if i64::try_from(self.min_duration).is_err() {
             return Err(Error::Setting {
-                setting: "--min-duration",
+                setting: "min_duration".into(),
                 reason: "too large".into(),
             });
         }
@@ -176,13 +176,13 @@ impl WindowSpec {
             (Some(from), Some(to)) => {
                 if now.is_some() || lookback_minutes.is_some() {
                     return Err(Error::Setting {
-                        setting: "--from/--to",
+                        setting: "from".into(),
                         reason: "replace --now and --lookback; give one or the other".into(),
                     });
                 }
                 if from > to {
                     return Err(Error::Setting {
-                        setting: "--from/--to",
+                        setting: "from".into(),
                         reason: format!("--from {from} is after --to {to}"),
                     });
                 }
@@ -192,7 +192,7 @@ impl WindowSpec {
                 let minutes = lookback_minutes.unwrap_or(10.0);
                 if !minutes.is_finite() || minutes <= 0.0 || minutes > 60.0 * 24.0 * 366.0 * 10.0 {
                     return Err(Error::Setting {
-                        setting: "--lookback",
+                        setting: "lookback".into(),
                         reason: format!("{minutes} is not a number of minutes > 0"),
                     });
                 }
@@ -204,7 +204,7 @@ impl WindowSpec {
                 })
             }
             _ => Err(Error::Setting {
-                setting: "--from/--to",
+                setting: "from".into(),
                 reason: "give both --from and --to".into(),
             }),
         }

@@ -24,7 +24,7 @@ pub struct SessionId(String);
 
 /// A text that is not a session id, with the reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{text:?} is not a session id ([A-Za-z0-9_-], 1 to {MAX_SESSION_ID_LEN} characters)")]
+#[error("{text:?} is not a session id: expected 1 to {MAX_SESSION_ID_LEN} of [A-Za-z0-9_-]")]
 pub struct InvalidSessionId {
     /// The text, cut to 200 characters.
     pub text: String,
@@ -60,6 +60,18 @@ impl std::str::FromStr for SessionId {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         Self::new(text)
+    }
+}
+
+impl PartialEq<str> for SessionId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for SessionId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
     }
 }
 

@@ -80,11 +80,15 @@ pub struct ListOptions {
     pub late_margin_s: i64,
 }
 
+/// Minutes listed on both sides of a window by default, for rows delivered into a
+/// neighbouring hour's file.
+pub const DEFAULT_LATE_MARGIN_MINUTES: u32 = 60;
+
 impl Default for ListOptions {
     fn default() -> Self {
         ListOptions {
             layout: Layout::Auto,
-            late_margin_s: 3600,
+            late_margin_s: i64::from(DEFAULT_LATE_MARGIN_MINUTES) * 60,
         }
     }
 }

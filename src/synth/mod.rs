@@ -103,25 +103,25 @@ pub fn generate_with_progress(
 ) -> Result<SynthSummary> {
     if cfg.minutes == 0 {
         return Err(Error::Setting {
-            setting: "--minutes",
+            setting: "minutes".into(),
             reason: "must be at least 1".into(),
         });
     }
     if !(0.0..=1.0).contains(&cfg.late_fraction) {
         return Err(Error::Setting {
-            setting: "--late-fraction",
+            setting: "late_fraction".into(),
             reason: "must be between 0 and 1".into(),
         });
     }
     let mix = &cfg.confounders;
     for (setting, share) in [
-        ("--ios-native", mix.ios_native),
-        ("--network-switch", mix.network_switch),
-        ("--ipv6-rotate", mix.ipv6_rotate),
+        ("ios_native", mix.ios_native),
+        ("network_switch", mix.network_switch),
+        ("ipv6_rotate", mix.ipv6_rotate),
     ] {
         if !(0.0..=1.0).contains(&share) {
             return Err(Error::Setting {
-                setting,
+                setting: setting.into(),
                 reason: format!("{share} is not a share between 0 and 1"),
             });
         }
@@ -130,7 +130,7 @@ pub fn generate_with_progress(
         || mix.segment_durations.iter().any(|d| !(2..=60).contains(d))
     {
         return Err(Error::Setting {
-            setting: "--segment-durations",
+            setting: "segment_durations".into(),
             reason: "give one or more durations between 2 and 60 seconds".into(),
         });
     }

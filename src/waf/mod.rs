@@ -1,11 +1,14 @@
 //! The WAF rule group compiled from the revocation table: [`compile`] is pure (items to
-//! ordered rules within capacity), [`service`] makes the WAFv2 calls.
+//! ordered rules within capacity), [`service`] makes the WAFv2 calls, [`apply`] is `waf
+//! compile` (read the table, compile, apply).
 
+pub mod apply;
 pub mod compile;
 pub mod service;
 
+pub use apply::{CompileReport, WafTarget, compile_waf};
 pub use compile::{
-    Compiled, MASS_UNBLOCK_MIN_RULES, RuleDiff, RuleSpec, Selection, WCU_PER_RULE, compile, diff,
-    is_live, is_mass_unblock, rule_name, rule_order, search_string, select,
+    Compiled, DEFAULT_CAPACITY, RULE_PREFIX, RuleDiff, RuleSpec, WCU_PER_RULE, compile, diff, rule_name,
+    search_string,
 };
 pub use service::{ApplyOutcome, WafRuleGroup, waf_rule};

@@ -9,7 +9,8 @@ use aws_sdk_wafv2::types::{
     Statement, TextTransformation, TextTransformationType, UriPath, VisibilityConfig,
 };
 
-use super::compile::{MASS_UNBLOCK_MIN_RULES, RuleDiff, RuleSpec, diff, is_mass_unblock};
+use super::compile::{RuleDiff, RuleSpec, diff};
+use crate::revocation::{MASS_UNBLOCK_MIN_RULES, is_mass_unblock};
 use crate::aws::sdk_error;
 use crate::error::{Error, Result};
 use crate::retry::{Backoff, Verdict, classify_sdk, with_backoff};

@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use autorevoke::session::cta::{self, Cti, encode_token};
-use autorevoke::cloudfront::{SessionToken, session_token};
+use autorevoke::session::{SessionToken, session_token};
 use serde_json::{Value, json};
 
 use crate::util::*;

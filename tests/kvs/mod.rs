@@ -412,7 +412,7 @@ async fn a_concurrent_writers_etag_conflict_is_retried() {
         last_updated: now,
         ttl: None,
     };
-    let selection = autorevoke::waf::select(vec![item("one"), item("two")], now, 30);
+    let selection = autorevoke::revocation::select(vec![item("one"), item("two")], now, 30);
     let settings = PublishSettings {
         key_prefix: "revoked:".into(),
         reason: "COMPROMISED",

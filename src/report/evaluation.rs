@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use crate::evaluate::Evaluation;
+use crate::score::evaluate::Evaluation;
 
 /// Writes the evaluation as text, or as JSON when `json`.
 pub fn render_evaluation(e: &Evaluation, json: bool, out: &mut dyn Write) -> io::Result<()> {

@@ -65,7 +65,7 @@ pub(super) fn render(
         .iter()
         .map(|s| {
             let mut row = vec![
-                s.session_id.clone(),
+                s.session_id.to_string(),
                 format!("{:.3}", s.score),
                 format!("{:.3}", s.ip_rate),
                 format!("{:.1}", s.ip_penalty),

@@ -5,7 +5,10 @@ use std::io::{self, Write};
 use serde_json::json;
 
 use super::{Format, render};
-use crate::job::{CompileReport, InitReport, RunReport};
+use crate::session::SessionId;
+use crate::init::InitReport;
+use crate::run::RunReport;
+use crate::waf::CompileReport;
 use crate::revocation::{AllowItem, ListedItem, ManualItem};
 
 /// Output formats of `run` (a report for people, or JSON for the job's log).
@@ -55,7 +58,7 @@ pub fn render_run(r: &RunReport, format: RunFormat, out: &mut dyn Write) -> io::
             "allowed": r.write.as_ref().map(|w| &w.allowed),
             "write_retries": r.write.as_ref().map(|w| w.retries),
             "compile": r.compile.as_ref().map(compile_json),
-            "kvs": r.kvs.as_ref().map(super::kvs::kvs_json),
+            "kvs": r.kvs.as_ref().map(super::kvs_publish::kvs_json),
         });
         serde_json::to_writer_pretty(&mut *out, &v)?;
         return writeln!(out);
@@ -70,7 +73,11 @@ pub fn render_run(r: &RunReport, format: RunFormat, out: &mut dyn Write) -> io::
             out,
             "not written, over --max-revocations ({}): {}",
             r.over_limit.len(),
-            r.over_limit.join(" ")
+            r.over_limit
+                .iter()
+                .map(SessionId::as_str)
+                .collect::<Vec<_>>()
+                .join(" ")
         )?;
     }
     if let Some(reason) = &r.breaker {
@@ -115,7 +122,7 @@ pub fn render_run(r: &RunReport, format: RunFormat, out: &mut dyn Write) -> io::
     }
     if let Some(k) = &r.kvs {
         writeln!(out)?;
-        super::kvs::render_kvs(k, out)?;
+        super::kvs_publish::render_kvs(k, out)?;
     }
     Ok(())
 }
@@ -194,7 +201,7 @@ pub fn render_compile(c: &CompileReport, out: &mut dyn Write) -> io::Result<()> 
 /// Writes what `unrevoke` did.
 pub fn render_unrevoke(
     items: &[AllowItem],
-    forgotten: &[String],
+    forgotten: &[SessionId],
     table: &str,
     out: &mut dyn Write,
 ) -> io::Result<()> {

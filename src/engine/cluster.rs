@@ -31,7 +31,8 @@ use object_store::ObjectStore;
 use url::Url;
 
 use crate::aws::AwsAccess;
-use crate::cloudfront::{LogsCodec, StatsSnapshot};
+use crate::cloudfront::StatsSnapshot;
+use crate::engine::codec::LogsCodec;
 use crate::error::{Error, Result};
 use crate::source::AllowedLocations;
 use crate::functions::ip_network_udf;
@@ -237,6 +238,15 @@ fn session_with_udf(config: SessionConfig) -> datafusion::error::Result<SessionS
     state.register_udf(Arc::new(ip_network_udf()))?;
     Ok(state)
 }
+
+/// Where a scheduler listens by default.
+pub const DEFAULT_SCHEDULER_BIND: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 50050);
+/// Where an executor's Arrow Flight service listens by default.
+pub const DEFAULT_EXECUTOR_BIND: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 50051);
+/// An executor's gRPC port by default.
+pub const DEFAULT_EXECUTOR_GRPC_PORT: u16 = 50052;
 
 /// Settings of `autorevoke scheduler`.
 #[derive(Debug, Clone)]

@@ -14,6 +14,7 @@ use futures::StreamExt;
 use super::item::{ALLOWED, AllowItem, AutoItem, ManualItem, REASON, RevocationItem, reason_for};
 use crate::aws::sdk_error;
 use crate::error::{Error, Result};
+use crate::session::SessionId;
 use crate::retry::{Backoff, classify_sdk, with_backoff};
 
 /// The reference solution's GSI: partition `reason`, sort `last_updated`.
@@ -130,7 +131,7 @@ impl RevocationTable {
         let results: Vec<(String, Result<Written>, u32)> = futures::stream::iter(items)
             .map(|item| async move {
                 let (outcome, retries) = self.write_one(item).await;
-                (item.session_id.clone(), outcome, retries)
+                (item.session_id.to_string(), outcome, retries)
             })
             .buffer_unordered(concurrency.max(1))
             .collect()
@@ -194,7 +195,7 @@ impl RevocationTable {
                 }
             }
             // Neither: an operator's `unrevoke` marker (left alone), or the item changed.
-            match self.get(&item.session_id).await {
+            match self.get(item.session_id.as_str()).await {
                 Ok(Some(found)) if is_allow_marker(&found) => {
                     return (Ok(Written::Allowed), retries);
                 }
@@ -229,7 +230,7 @@ impl RevocationTable {
                 .client
                 .update_item()
                 .table_name(&self.name)
-                .key("session_id", AttributeValue::S(item.session_id.clone()))
+                .key("session_id", AttributeValue::S(item.session_id.to_string()))
                 .expression_attribute_names("#type", "type")
                 .expression_attribute_names("#reason", "reason")
                 .expression_attribute_values(":manual", AttributeValue::S("MANUAL".into()))
@@ -295,14 +296,14 @@ impl RevocationTable {
     }
 
     /// Deletes the items of `ids` (`unrevoke --forget`): a later run may revoke them again.
-    pub async fn delete(&self, ids: &[String]) -> Result<u64> {
+    pub async fn delete(&self, ids: &[SessionId]) -> Result<u64> {
         let mut retries = 0;
         for id in ids {
             let (result, attempts) = with_backoff(self.backoff, classify_sdk, || {
                 self.client
                     .delete_item()
                     .table_name(&self.name)
-                    .key("session_id", AttributeValue::S(id.clone()))
+                    .key("session_id", AttributeValue::S(id.to_string()))
                     .send()
             })
             .await;
@@ -447,7 +448,7 @@ impl RevocationTable {
     pub async fn check_index(&self) -> Result<()> {
         let out = self.describe().await?;
         let bad = |reason: String| Error::Setting {
-            setting: "--table",
+            setting: "table".into(),
             reason: format!("table {}: {reason}", self.name),
         };
         let index = out

@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use super::float;
-use crate::explain::Explanation;
+use crate::score::explain::Explanation;
 use crate::score::{Profile, format_time};
 
 /// Writes the explanation as one JSON object: the window, p50, threshold, the session's

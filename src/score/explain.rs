@@ -7,7 +7,7 @@ use arrow::datatypes::{Int64Type, TimestampSecondType};
 use chrono::{DateTime, Utc};
 use datafusion::common::{ParamValues, ScalarValue};
 
-use crate::session::is_valid_session_id;
+use crate::session::SessionId;
 use crate::engine::LogEngine;
 use crate::error::{Error, Result};
 use crate::score::{
@@ -15,9 +15,9 @@ use crate::score::{
 };
 
 /// The values query (`queries/explain_values.sql`).
-pub const VALUES_SQL: &str = include_str!("../queries/explain_values.sql");
+pub const VALUES_SQL: &str = include_str!("../../queries/explain_values.sql");
 /// The dropped-rows query (`queries/explain_dropped.sql`).
-pub const DROPPED_SQL: &str = include_str!("../queries/explain_dropped.sql");
+pub const DROPPED_SQL: &str = include_str!("../../queries/explain_dropped.sql");
 
 /// One distinct IP, user agent or referer of the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,24 +56,16 @@ pub async fn explain(
     engine: &LogEngine,
     spec: WindowSpec,
     params: ScoreParams,
-    session_id: &str,
+    session_id: &SessionId,
 ) -> Result<Explanation> {
-    if !is_valid_session_id(session_id.as_bytes()) {
-        return Err(Error::Setting {
-            setting: "SESSION_ID",
-            reason: format!(
-                "{session_id:?} is not a session id: expected 1 to 128 of [A-Za-z0-9_-]"
-            ),
-        });
-    }
     let report = score(engine, spec, params).await?;
-    let scored_row = report.sessions.iter().find(|s| s.session_id == session_id);
+    let scored_row = report.sessions.iter().find(|s| s.session_id == *session_id);
     let session = scored_row
-        .or_else(|| report.unscored.iter().find(|s| s.session_id == session_id))
+        .or_else(|| report.unscored.iter().find(|s| s.session_id == *session_id))
         .cloned();
     let (values, rows_by_verdict) = match report.window {
         Some(window) => {
-            let bound = bind(session_id, &window);
+            let bound = bind(session_id.as_str(), &window);
             let values = engine.run(VALUES_SQL, Some(bound.clone())).await?;
             let dropped = engine.run(DROPPED_SQL, Some(bound)).await?;
             (

@@ -16,7 +16,7 @@ use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
-use super::exec::ReadOptions;
+use super::reader::ReadOptions;
 use super::fields::logs_schema;
 use super::filter::RowFilter;
 use super::source::{ListingCounts, LogsSource};

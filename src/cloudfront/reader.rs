@@ -52,6 +52,9 @@ pub struct ReadOptions {
     pub session_from: SessionRule,
 }
 
+/// The default of [`ReadOptions::concurrency`]: objects fetched at once.
+pub const DEFAULT_CONCURRENCY: usize = 8;
+
 /// The default of [`ReadOptions::stream_above_bytes`]: 64 MiB (CloudFront's own files are
 /// far smaller; anything larger is streamed).
 pub const DEFAULT_STREAM_ABOVE_BYTES: u64 = 64 << 20;
@@ -62,7 +65,7 @@ impl Default for ReadOptions {
             strict: false,
             max_inflated_bytes: 16 << 30,
             max_line_bytes: 1 << 20,
-            concurrency: 8,
+            concurrency: DEFAULT_CONCURRENCY,
             stream_above_bytes: DEFAULT_STREAM_ABOVE_BYTES,
             format: InputFormat::Auto,
             realtime_fields: RealtimeFields::default(),

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use serde_json::json;
 
-use crate::job::KvsReport;
+use crate::kvs::KvsReport;
 
 /// The report as JSON (for `run --format json` and `kvs publish --format json`).
 pub fn kvs_json(r: &KvsReport) -> serde_json::Value {

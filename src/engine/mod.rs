@@ -4,6 +4,11 @@
 //! stores); each query gets a fresh `logs` table, so the scan statistics it returns are that
 //! query's alone.
 
+pub mod cluster;
+pub mod codec;
+
+use codec::LogsCodec;
+
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
@@ -21,9 +26,9 @@ use datafusion::prelude::SessionConfig;
 
 use crate::aws::AwsAccess;
 use crate::cloudfront::{
-    CloudFrontTable, LogsCodec, ReadOptions, ScanStats, StateStore, StatsSnapshot,
+    CloudFrontTable, ReadOptions, ScanStats, StateStore, StatsSnapshot,
 };
-use crate::cluster::Cluster;
+use crate::engine::cluster::Cluster;
 use crate::error::{Error, Result};
 use crate::source::{ListOptions, LogLocation};
 
@@ -308,7 +313,7 @@ impl LogEngine {
             _ => {
                 let slots =
                     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-                crate::cluster::start_standalone(&state, slots).await?
+                crate::engine::cluster::start_standalone(&state, slots).await?
             }
         };
         let ctx = SessionContext::remote_with_state(&scheduler, state)
@@ -364,7 +369,7 @@ impl LogEngine {
             // What the scan saw is what its partitions published as metrics: read from the
             // plan here, from the scheduler when the plan ran on a cluster.
             let stats = match &session.scheduler {
-                Some(url) => crate::cluster::scan_stats(&plan, url, ctx.state().config()).await?,
+                Some(url) => crate::engine::cluster::scan_stats(&plan, url, ctx.state().config()).await?,
                 None => StatsSnapshot::from_metrics(&plan_metrics(&plan)),
             };
             Ok::<_, Error>((schema, batches, stats))

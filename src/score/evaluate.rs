@@ -31,7 +31,7 @@ pub fn read_truth(path: &Path) -> Result<Truth> {
         path.display()
     )))?;
     parse_truth(&text).map_err(|reason| Error::Setting {
-        setting: "--truth",
+        setting: "truth".into(),
         reason: format!("{}: {reason}", path.display()),
     })
 }
@@ -120,7 +120,7 @@ pub fn evaluate(report: &ScoreReport, truth: &Truth) -> Evaluation {
     let mut missed_by_viewers = BTreeMap::new();
     // Scored sessions come by score, highest first, so examples are the worst ones.
     for s in report.sessions.iter().chain(&report.unscored) {
-        let row = truth.get(&s.session_id);
+        let row = truth.get(s.session_id.as_str());
         let shared = row.is_some_and(|r| r.shared);
         if shared {
             shared_in_window += 1;
@@ -137,7 +137,7 @@ pub fn evaluate(report: &ScoreReport, truth: &Truth) -> Evaluation {
                 by_cause
                     .entry(cause)
                     .or_default()
-                    .push(s.session_id.clone());
+                    .push(s.session_id.to_string());
             }
             (false, true) => {
                 fn_ += 1;

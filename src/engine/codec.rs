@@ -30,11 +30,11 @@ use serde::{Deserialize, Serialize};
 use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::source::DataSourceExec;
 
-use super::exec::ReadOptions;
-use super::filter::RowFilter;
-use super::source::{ListingCounts, LogsSource, PartitionObjects};
-use super::state::StateStore;
-use super::table::CloudFrontTable;
+use crate::cloudfront::filter::RowFilter;
+use crate::cloudfront::provider::CloudFrontTable;
+use crate::cloudfront::reader::ReadOptions;
+use crate::cloudfront::source::{ListingCounts, LogsSource, PartitionObjects};
+use crate::cloudfront::state::StateStore;
 use crate::aws::AwsAccess;
 use crate::source::{AllowedLocations, ListOptions, LogLocation, LogObject};
 use crate::functions::ip_network_udf;
@@ -316,7 +316,7 @@ impl PhysicalExtensionCodec for LogsCodec {
             spec.filter,
             spec.options,
             state,
-            super::stats::ScanStats::find(spec.stats_id),
+            crate::cloudfront::stats::ScanStats::find(spec.stats_id),
             spec.stats_id,
         )?;
         Ok(source.exec(ObjectStoreUrl::parse(&spec.store_url)?, groups))
