@@ -1,5 +1,7 @@
--- `explain`: every row of one session, by the first rule of SCORING.md that drops it (or
--- `counted`). Parameters: $session_id, $window_from, $window_to.
+-- `explain`: every row of one session, by the first rule that drops it (or `counted`): the
+-- window, then the parts of queries/in_scope.sql one by one (a unit test checks that
+-- `counted` is exactly what the scope rule keeps). Parameters: $session_id, $window_from,
+-- $window_to.
 SELECT
     CASE
         WHEN ts < $window_from OR ts > $window_to THEN 'outside the window'

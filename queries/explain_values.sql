@@ -13,8 +13,7 @@ SELECT
     max(ts) AS last_seen
 FROM logs
 WHERE session_id = $session_id
-  AND status IN (200, 206)
-  AND bytes > 1024
+  AND {in_scope}
   AND ts >= $window_from
   AND ts <= $window_to
 GROUP BY GROUPING SETS ((request_ip), (user_agent), (referrer))

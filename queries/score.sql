@@ -1,4 +1,4 @@
--- The `upstream` scoring profile: shared/docs/SCORING.md, exactly.
+-- The `upstream` scoring profile: the reference solution's rules, exactly (docs/scoring.md).
 --
 -- One row per session seen in the window (scored or not), ordered by score. Parameters:
 --   $window_from, $window_to   the window, both ends inclusive (UTC timestamps)
@@ -7,14 +7,12 @@
 --   $threshold                 a scored session is flagged when score > threshold
 --   $w_rate, $w_ip, $w_referer, $w_ua   component weights (0 turns one off)
 WITH in_scope AS (
-    -- The rows that count: 200/206, more than 1 KiB, inside the window, carrying a session.
+    -- The rows that count (queries/in_scope.sql) inside the window.
     SELECT session_id, pair_key, ip_key, user_agent_key, referrer_key, ts
     FROM logs
-    WHERE status IN (200, 206)
-      AND bytes > 1024
+    WHERE {in_scope}
       AND ts >= $window_from
       AND ts <= $window_to
-      AND session_id IS NOT NULL
 ),
 sessions AS (
     SELECT
@@ -63,43 +61,13 @@ scorable AS (
         *,
         sessions_in_window >= $min_sessions
             AND duration_s > 0
-            AND duration_s >= $min_duration AS scored
+            AND duration_s >= $min_duration AS scored,
+        -- What the components compare (queries/score_output.sql), named alike in every profile.
+        p50 AS reference_rate,
+        distinct_ips AS ip_evidence,
+        distinct_referers AS referer_evidence,
+        distinct_user_agents AS ua_evidence,
+        CAST(NULL AS VARCHAR) AS asset
     FROM gated
 ),
-components AS (
-    SELECT
-        *,
-        CASE WHEN scored THEN $w_rate * rate / p50 END AS ip_rate,
-        CASE WHEN scored THEN CASE WHEN distinct_ips > 1 THEN $w_ip ELSE 0.0 END END AS ip_penalty,
-        CASE WHEN scored THEN CASE WHEN distinct_referers > 1 THEN $w_referer ELSE 0.0 END END AS referer_penalty,
-        CASE WHEN scored THEN CASE WHEN distinct_user_agents > 1 THEN $w_ua ELSE 0.0 END END AS ua_penalty
-    FROM scorable
-)
-SELECT
-    session_id,
-    ip_rate + ip_penalty + referer_penalty + ua_penalty AS score,
-    ip_rate,
-    ip_penalty,
-    referer_penalty,
-    ua_penalty,
-    pairs,
-    distinct_ips,
-    distinct_user_agents,
-    distinct_referers,
-    first_seen,
-    last_seen,
-    duration_s,
-    rate,
-    requests,
-    scored,
-    scored AND ip_rate + ip_penalty + referer_penalty + ua_penalty > $threshold AS flagged,
-    sessions_in_window,
-    p50,
-    -- What the components compared, named alike in every profile (see score_concurrent.sql).
-    p50 AS reference_rate,
-    distinct_ips AS ip_evidence,
-    distinct_referers AS referer_evidence,
-    distinct_user_agents AS ua_evidence,
-    CAST(NULL AS VARCHAR) AS asset
-FROM components
-ORDER BY score DESC NULLS LAST, session_id
+{score_output}

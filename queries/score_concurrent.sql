@@ -1,8 +1,8 @@
 -- The `concurrent` scoring profile: a session is shared when there is evidence of several
 -- viewers at the same time, not merely of several addresses, agents or referers over time.
 --
--- Same rows in scope and the same output columns as queries/score.sql (the `upstream`
--- profile), with this profile's component values:
+-- Same rows in scope (queries/in_scope.sql) and the same output (queries/score_output.sql)
+-- as the `upstream` profile, with this profile's component values:
 --   ip_rate          w_rate * rate / reference_rate, where reference_rate is the median rate
 --                    of the sessions playing the same asset (falls back to the window's p50
 --                    when fewer than $min_sessions such sessions have a rate)
@@ -37,11 +37,9 @@ WITH in_scope AS (
              THEN regexp_replace(uri, '^/[^/]+/(.+)/[^/]+/[^/]+$', '\1')
         END AS asset
     FROM logs
-    WHERE status IN (200, 206)
-      AND bytes > 1024
+    WHERE {in_scope}
       AND ts >= $window_from
       AND ts <= $window_to
-      AND session_id IS NOT NULL
 ),
 per_network AS (
     -- One row per (session, network). Every later step reads this once, so the logs are
@@ -132,42 +130,10 @@ scorable AS (
             AS reference_rate,
         sessions_in_window >= $min_sessions
             AND duration_s > 0
-            AND duration_s >= $min_duration AS scored
+            AND duration_s >= $min_duration AS scored,
+        concurrent_networks AS ip_evidence,
+        real_referers AS referer_evidence,
+        agents AS ua_evidence
     FROM referenced
 ),
-components AS (
-    SELECT
-        *,
-        CASE WHEN scored THEN $w_rate * rate / reference_rate END AS ip_rate,
-        CASE WHEN scored THEN CASE WHEN concurrent_networks > 1 THEN $w_ip ELSE 0.0 END END AS ip_penalty,
-        CASE WHEN scored THEN CASE WHEN real_referers > 1 THEN $w_referer ELSE 0.0 END END AS referer_penalty,
-        CASE WHEN scored THEN CASE WHEN agents > 1 THEN $w_ua ELSE 0.0 END END AS ua_penalty
-    FROM scorable
-)
-SELECT
-    session_id,
-    ip_rate + ip_penalty + referer_penalty + ua_penalty AS score,
-    ip_rate,
-    ip_penalty,
-    referer_penalty,
-    ua_penalty,
-    pairs,
-    distinct_ips,
-    distinct_user_agents,
-    distinct_referers,
-    first_seen,
-    last_seen,
-    duration_s,
-    rate,
-    requests,
-    scored,
-    scored AND ip_rate + ip_penalty + referer_penalty + ua_penalty > $threshold AS flagged,
-    sessions_in_window,
-    p50,
-    reference_rate,
-    concurrent_networks AS ip_evidence,
-    real_referers AS referer_evidence,
-    agents AS ua_evidence,
-    asset
-FROM components
-ORDER BY score DESC NULLS LAST, session_id
+{score_output}

@@ -14,8 +14,8 @@ use object_store::aws::{AmazonS3Builder, AwsCredential};
 use object_store::{BackoffConfig, ClientOptions, CredentialProvider, ObjectStore, RetryConfig};
 use tokio::sync::OnceCell;
 
-use crate::lock::lock;
 use crate::error::{Error, Result};
+use crate::lock::lock;
 
 /// Where AWS is and who we are there; every field falls back to the standard AWS settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -19,9 +19,9 @@ use autorevoke::synth::{self, SynthConfig};
 use autorevoke::{LogEngine, report, score};
 
 use cli::commands::{
-    EvaluateArgs, ExplainArgs, InitArgs, KvsCommand, KvsPublishArgs, QueryArgs,
-    RevocationsCommand, RevokeArgs, RunArgs, ScoreArgs, ScoringSource, SynthArgs, UnrevokeArgs,
-    WafCommand, WafCompileArgs,
+    EvaluateArgs, ExplainArgs, InitArgs, KvsCommand, KvsPublishArgs, QueryArgs, RevocationsCommand,
+    RevokeArgs, RunArgs, ScoreArgs, ScoringSource, SynthArgs, UnrevokeArgs, WafCommand,
+    WafCompileArgs,
 };
 use cli::engine::aws_access;
 use cli::output::output_target;
@@ -146,15 +146,17 @@ async fn run(cli: Cli, ui: Verbosity) -> anyhow::Result<u8> {
         Command::Evaluate(args) => run_evaluate(args, &mut r, ui).await,
         Command::Query(args) => run_query(args, &mut r, ui).await,
         Command::Synth(args) => run_synth(args, ui),
+        #[cfg(feature = "cluster")]
         Command::Scheduler(args) => {
             let options = r.scheduler(&args.process)?;
             let aws = aws_access(&mut r, &args.aws);
             if !ui.quiet {
                 eprintln!("autorevoke scheduler: listening on {}", options.bind);
             }
-            autorevoke::engine::cluster::serve_scheduler(options, aws).await?;
+            autorevoke::engine::ballista::serve_scheduler(options, aws).await?;
             Ok(EXIT_OK)
         }
+        #[cfg(feature = "cluster")]
         Command::Executor(args) => {
             let options = r.executor(&args.process)?;
             let aws = aws_access(&mut r, &args.aws);
@@ -164,7 +166,7 @@ async fn run(cli: Cli, ui: Verbosity) -> anyhow::Result<u8> {
                     options.bind, options.scheduler.0, options.scheduler.1
                 );
             }
-            autorevoke::engine::cluster::serve_executor(options, aws).await?;
+            autorevoke::engine::ballista::serve_executor(options, aws).await?;
             Ok(EXIT_OK)
         }
     }
@@ -186,7 +188,11 @@ struct ScoringRun {
 
 /// Checks the window and parameters (before any I/O), then opens the logs, telling the
 /// progress display about the scans.
-fn prepare(source: &ScoringSource, r: &mut Resolver<'_>, ui: Verbosity) -> anyhow::Result<ScoringRun> {
+fn prepare(
+    source: &ScoringSource,
+    r: &mut Resolver<'_>,
+    ui: Verbosity,
+) -> anyhow::Result<ScoringRun> {
     let (spec, params, allow_empty) = r.scoring(&source.window, &source.scoring)?;
     let plan = r.read(&source.read, &source.session)?;
     let aws = aws_access(r, &source.aws);
@@ -213,7 +219,8 @@ fn check_parquet_output(parquet: bool, output: Option<&Path>) -> anyhow::Result<
 }
 
 async fn run_score(args: ScoreArgs, r: &mut Resolver<'_>, ui: Verbosity) -> anyhow::Result<u8> {
-    let (format, output) = output_target(args.format, args.output.as_deref(), report::Format::Table);
+    let (format, output) =
+        output_target(args.format, args.output.as_deref(), report::Format::Table);
     check_parquet_output(format == report::Format::Parquet, output.as_deref())?;
     let ScoringRun {
         spec,
@@ -258,7 +265,11 @@ async fn run_explain(args: ExplainArgs, r: &mut Resolver<'_>, ui: Verbosity) -> 
     Ok(finish(&explained.report.stats, ui))
 }
 
-async fn run_evaluate(args: EvaluateArgs, r: &mut Resolver<'_>, ui: Verbosity) -> anyhow::Result<u8> {
+async fn run_evaluate(
+    args: EvaluateArgs,
+    r: &mut Resolver<'_>,
+    ui: Verbosity,
+) -> anyhow::Result<u8> {
     let truth = score::evaluate::read_truth(&args.truth)?;
     let ScoringRun {
         spec,
@@ -403,8 +414,7 @@ async fn run_kvs_publish(args: KvsPublishArgs, r: &mut Resolver<'_>) -> anyhow::
         .context("a KeyValueStore to publish into")?;
     let rule = r.session(&args.session);
     let aws = aws_access(r, &args.aws);
-    let published =
-        autorevoke::kvs::publish_kvs(&aws, &table, &target, rule, args.dry_run).await?;
+    let published = autorevoke::kvs::publish_kvs(&aws, &table, &target, rule, args.dry_run).await?;
     with_output(None, |out| match args.format {
         report::RunFormat::Json => {
             serde_json::to_writer_pretty(&mut *out, &report::kvs_json(&published))?;
@@ -427,8 +437,11 @@ async fn run_init(args: InitArgs, r: &mut Resolver<'_>) -> anyhow::Result<u8> {
 }
 
 async fn run_query(args: QueryArgs, r: &mut Resolver<'_>, ui: Verbosity) -> anyhow::Result<u8> {
-    let (format, output) =
-        output_target(args.format, args.output.as_deref(), report::QueryFormat::Table);
+    let (format, output) = output_target(
+        args.format,
+        args.output.as_deref(),
+        report::QueryFormat::Table,
+    );
     check_parquet_output(format == report::QueryFormat::Parquet, output.as_deref())?;
     let sql = match (&args.sql, &args.sql_file) {
         (Some(sql), _) => sql.clone(),

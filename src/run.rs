@@ -2,18 +2,15 @@
 //! item per flagged session, then compile the WAF rule group and/or publish the
 //! KeyValueStore.
 
-
 use chrono::Utc;
 
 use crate::aws::AwsAccess;
-use crate::session::{SessionId, SessionRule};
 use crate::engine::LogEngine;
 use crate::error::Result;
 use crate::kvs::{KvsReport, KvsTarget, publish_kvs};
-use crate::revocation::{
-    AutoItem, RevocationItem, RevocationTable, WriteSummary,
-};
+use crate::revocation::{AutoItem, RevocationItem, RevocationTable, WriteSummary};
 use crate::score::{ScoreParams, ScoreReport, WindowSpec, score};
+use crate::session::{SessionId, SessionRule};
 use crate::waf::{CompileReport, WafTarget, compile_waf};
 
 /// How `run` writes.

@@ -4,6 +4,7 @@
 mod util;
 
 mod cli;
+#[cfg(feature = "cluster")]
 mod cluster;
 mod deploy;
 mod function;

@@ -26,7 +26,7 @@ use commands::{
     RunArgs, ScoreArgs, SynthArgs, UnrevokeArgs, WafCommand,
 };
 use config::Config;
-use groups::{AwsArgs, ExecutorArgs, SchedulerArgs};
+use groups::AwsArgs;
 
 /// Finds shared (compromised) video playback sessions in CloudFront access logs and revokes them.
 #[derive(Debug, Parser)]
@@ -104,9 +104,11 @@ pub enum Command {
     Synth(SynthArgs),
     /// Run a Ballista scheduler for `--cluster df://HOST:PORT` (it plans the queries and
     /// hands their tasks to the executors).
-    Scheduler(ClusterProcess<SchedulerArgs>),
+    #[cfg(feature = "cluster")]
+    Scheduler(ClusterProcess<groups::SchedulerArgs>),
     /// Run a Ballista executor of a scheduler (it reads the logs and runs the tasks).
-    Executor(ClusterProcess<ExecutorArgs>),
+    #[cfg(feature = "cluster")]
+    Executor(ClusterProcess<groups::ExecutorArgs>),
 }
 
 /// A cluster process's options and its AWS access (it lists or reads the logs).

@@ -96,7 +96,9 @@ impl<'a> Resolver<'a> {
             strict: read.strict,
             concurrency: read.concurrency.unwrap_or(DEFAULT_CONCURRENCY).max(1),
             format: read.format_in.unwrap_or_default(),
-            realtime_fields: read.realtime_fields.map_or(RealtimeFields::default(), |f| f.0),
+            realtime_fields: read
+                .realtime_fields
+                .map_or(RealtimeFields::default(), |f| f.0),
             stream_above_bytes: read
                 .stream_above
                 .map_or(DEFAULT_STREAM_ABOVE_BYTES, |s| s.0 as u64),
@@ -105,8 +107,7 @@ impl<'a> Resolver<'a> {
         };
         let list = ListOptions {
             layout: read.layout.unwrap_or_default(),
-            late_margin_s: i64::from(read.late_margin.unwrap_or(DEFAULT_LATE_MARGIN_MINUTES))
-                * 60,
+            late_margin_s: i64::from(read.late_margin.unwrap_or(DEFAULT_LATE_MARGIN_MINUTES)) * 60,
         };
         Ok(ReadPlan {
             locations: read.locations,
@@ -162,14 +163,12 @@ impl<'a> Resolver<'a> {
 
     /// The revocation table's name.
     pub fn table(&mut self, table: &TableArgs) -> Result<String> {
-        self.merge(table, |c| &c.revocation)
-            .table
-            .ok_or_else(|| {
-                self.error(
-                    "table",
-                    "give the revocation table's name (or [revocation] table in --config)",
-                )
-            })
+        self.merge(table, |c| &c.revocation).table.ok_or_else(|| {
+            self.error(
+                "table",
+                "give the revocation table's name (or [revocation] table in --config)",
+            )
+        })
     }
 
     /// How many minutes a compile or publish keeps AUTO items, and its safety override.
@@ -222,7 +221,10 @@ impl<'a> Resolver<'a> {
     /// The rule group `init` creates and its capacity.
     pub fn new_rule_group(&mut self, group: &RuleGroupArgs) -> Result<(String, u32)> {
         let (target, _) = self.rule_group(group, &PublishArgs::default())?;
-        Ok((target.rule_group, target.capacity.unwrap_or(DEFAULT_CAPACITY)))
+        Ok((
+            target.rule_group,
+            target.capacity.unwrap_or(DEFAULT_CAPACITY),
+        ))
     }
 
     /// The KeyValueStore to publish into: always for `kvs publish` (`wanted`), for `run`
@@ -325,6 +327,7 @@ impl<'a> Resolver<'a> {
     }
 
     /// The scheduler's settings.
+    #[cfg(feature = "cluster")]
     pub fn scheduler(&mut self, args: &SchedulerArgs) -> Result<SchedulerOptions> {
         let s = self.merge(args, |c| &c.scheduler);
         Ok(SchedulerOptions {
@@ -335,11 +338,12 @@ impl<'a> Resolver<'a> {
     }
 
     /// The executor's settings.
+    #[cfg(feature = "cluster")]
     pub fn executor(&mut self, args: &ExecutorArgs) -> Result<ExecutorOptions> {
         let e = self.merge(args, |c| &c.executor);
-        let text = e.scheduler.ok_or_else(|| {
-            self.error("scheduler", "give the scheduler's HOST:PORT")
-        })?;
+        let text = e
+            .scheduler
+            .ok_or_else(|| self.error("scheduler", "give the scheduler's HOST:PORT"))?;
         let scheduler = host_port(&text)
             .ok_or_else(|| self.error("scheduler", format!("{text:?}: expected HOST:PORT")))?;
         Ok(ExecutorOptions {
@@ -354,6 +358,7 @@ impl<'a> Resolver<'a> {
     }
 
     /// The `--allow-location` values of a cluster process (at least one).
+    #[cfg(feature = "cluster")]
     fn allowed(&self, texts: &[String]) -> Result<AllowedLocations> {
         if texts.is_empty() {
             return Err(self.error(
@@ -404,10 +409,12 @@ pub struct WindowArgs {
 fn refuse_waf_for(rule: SessionRule) -> std::result::Result<(), String> {
     match rule {
         SessionRule::Prefix => Ok(()),
-        SessionRule::Cta => Err("sessions are named by Common Access Tokens (--session-from \
+        SessionRule::Cta => Err(
+            "sessions are named by Common Access Tokens (--session-from \
                                  cta): a WAF URI-path rule cannot match them; publish them \
                                  with `kvs publish` (or run --kvs-arn) instead"
-            .into()),
+                .into(),
+        ),
     }
 }
 

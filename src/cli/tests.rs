@@ -15,8 +15,7 @@ use super::resolve::Resolver;
 use super::{Cli, Command};
 
 fn parse(args: &[&str]) -> Cli {
-    Cli::try_parse_from(std::iter::once("autorevoke").chain(args.iter().copied()))
-        .expect("parses")
+    Cli::try_parse_from(std::iter::once("autorevoke").chain(args.iter().copied())).expect("parses")
 }
 
 #[test]
@@ -89,7 +88,10 @@ fn fail_on_overflow_comes_from_the_flag_or_the_config_file() {
         );
     }
     for (args, expected) in [
-        (&["run", "--table", "T", "--compile-waf"][..], [true, false, false]),
+        (
+            &["run", "--table", "T", "--compile-waf"][..],
+            [true, false, false],
+        ),
         (
             &["run", "--table", "T", "--compile-waf", "--fail-on-overflow"][..],
             [true, true, true],
@@ -194,9 +196,7 @@ fn kvs_settings_come_from_flags_then_the_config_file_and_cta_refuses_waf() {
         .expect_err("no arn");
     assert!(e.to_string().contains("--kvs-arn"), "{e}");
     // kvs publish reports as table or json only.
-    assert!(
-        Cli::try_parse_from(["autorevoke", "kvs", "publish", "--format", "csv"]).is_err()
-    );
+    assert!(Cli::try_parse_from(["autorevoke", "kvs", "publish", "--format", "csv"]).is_err());
     let Command::Kvs(KvsCommand::Publish(p)) =
         parse(&["kvs", "publish", "--kvs-arn", "a", "--key-prefix", ""]).command
     else {
@@ -255,7 +255,10 @@ fn kvs_settings_come_from_flags_then_the_config_file_and_cta_refuses_waf() {
         panic!("waf compile")
     };
     let mut r = Resolver::new(&cfg);
-    assert_eq!(r.waf_session(&c.session).expect("prefix is fine"), SessionRule::Prefix);
+    assert_eq!(
+        r.waf_session(&c.session).expect("prefix is fine"),
+        SessionRule::Prefix
+    );
     assert_eq!(r.table(&c.table).expect("table"), "T");
 }
 

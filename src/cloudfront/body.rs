@@ -11,8 +11,8 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use object_store::{GetOptions, GetRange, ObjectStore};
 
-use crate::source::LogObject;
 use crate::retry::Backoff;
+use crate::source::LogObject;
 
 /// Requests in all for one body (the first one included) before it counts as failed.
 const BODY_ATTEMPTS: u32 = 3;

@@ -19,12 +19,12 @@ use arrow::array::{
 };
 use arrow::datatypes::SchemaRef;
 
-use crate::session::{SessionRule, cta};
 use super::fields::{COLUMNS, ColumnKind, DEFAULT_FIELD_COUNT, column_for_field, required};
 use super::filter::RowFilter;
 use super::realtime::{self, RealtimeFields};
-use crate::session::{SessionToken, session_token};
 use super::stats::ObjectCounts;
+use crate::session::{SessionRule, cta};
+use crate::session::{SessionToken, session_token};
 
 /// The hash of the key columns: fixed seeds, so equal raw values get equal keys in every
 /// object and partition of a run. Keys are compared within one query only, never stored.
@@ -56,16 +56,7 @@ pub enum ParseProblem {
 
 /// Which form log objects are in: detected per object (and per line for JSON records), or
 /// forced, so that an object in another form fails clearly instead of being read as one.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum InputFormat {
     /// Detect: Parquet by its magic bytes, JSON records by their `{`, W3C text otherwise.
@@ -84,11 +75,31 @@ pub enum InputFormat {
 
 impl crate::choice::Choice for InputFormat {
     const CHOICES: &'static [(&'static str, Self, &'static str)] = &[
-        ("auto", InputFormat::Auto, "Detect: Parquet by its magic bytes, JSON records by their `{`, W3C text otherwise."),
-        ("w3c", InputFormat::W3c, "W3C text (`#Fields` and TAB-separated rows), the standard log format."),
-        ("json", InputFormat::Json, "Standard logging v2 JSON: one record per line."),
-        ("parquet", InputFormat::Parquet, "Standard logging v2 Parquet."),
-        ("realtime", InputFormat::Realtime, "CloudFront real-time logs delivered by Firehose: TAB-separated records without a header, in the fixed order of the `--realtime-fields` set."),
+        (
+            "auto",
+            InputFormat::Auto,
+            "Detect: Parquet by its magic bytes, JSON records by their `{`, W3C text otherwise.",
+        ),
+        (
+            "w3c",
+            InputFormat::W3c,
+            "W3C text (`#Fields` and TAB-separated rows), the standard log format.",
+        ),
+        (
+            "json",
+            InputFormat::Json,
+            "Standard logging v2 JSON: one record per line.",
+        ),
+        (
+            "parquet",
+            InputFormat::Parquet,
+            "Standard logging v2 Parquet.",
+        ),
+        (
+            "realtime",
+            InputFormat::Realtime,
+            "CloudFront real-time logs delivered by Firehose: TAB-separated records without a header, in the fixed order of the `--realtime-fields` set.",
+        ),
     ];
 }
 

@@ -16,9 +16,9 @@ use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
-use super::reader::ReadOptions;
 use super::fields::logs_schema;
 use super::filter::RowFilter;
+use super::reader::ReadOptions;
 use super::source::{ListingCounts, LogsSource};
 use super::state::StateStore;
 use super::stats::ScanStats;

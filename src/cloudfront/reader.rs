@@ -17,7 +17,6 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::sync::mpsc::Sender;
 
 use super::body::{StreamedBody, fetch_failure};
-use crate::session::SessionRule;
 use super::decode::{Line, for_each_object_line, for_each_streamed_line};
 use super::filter::RowFilter;
 use super::parquet_input::{ParquetLimits, for_each_parquet_line, is_parquet};
@@ -26,8 +25,9 @@ use super::realtime::RealtimeFields;
 use super::state::{Kept, ProjectionWriter, StateStore, narrow, positions_in_kept};
 use super::stats::ObjectCounts;
 use super::stats::{MalformedLine, MetricsPublisher, ObjectFailure, ScanStats};
-use crate::source::LogObject;
 use crate::retry::{Backoff, Verdict, with_backoff};
+use crate::session::SessionRule;
+use crate::source::LogObject;
 
 /// How objects are read: limits and strictness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

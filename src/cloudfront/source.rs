@@ -32,8 +32,8 @@ use futures::StreamExt;
 use object_store::ObjectStore;
 use serde::{Deserialize, Serialize};
 
-use super::reader::{PartitionReader, ReadOptions, spread};
 use super::filter::RowFilter;
+use super::reader::{PartitionReader, ReadOptions, spread};
 use super::state::StateStore;
 use super::stats::{MetricsPublisher, ScanStats, StatsSnapshot};
 use crate::source::LogObject;

@@ -30,14 +30,15 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use sha2::{Digest, Sha256};
 
-use crate::session::SessionRule;
 use super::fields::{column_index, logs_schema};
 use super::filter::{Range, RowFilter};
 use super::parser::InputFormat;
 use super::realtime::RealtimeFields;
+use super::scope::scope_filter;
 use super::stats::ObjectCounts;
 use crate::aws::AwsAccess;
 use crate::error::{Error, Result};
+use crate::session::SessionRule;
 use crate::source::{LogLocation, LogObject};
 
 /// The columns a projection keeps, in this order. `status` and `bytes` are kept because
@@ -176,12 +177,18 @@ impl StateStore {
     /// projections: it reads only kept columns, and only rows a projection keeps.
     pub fn serves(projection: &[usize], filter: &RowFilter) -> bool {
         let kept = Self::projection();
+        let scope = scope_filter();
         let columns = projection.iter().all(|i| kept.contains(i));
-        let statuses = filter
-            .status_in
-            .as_ref()
-            .is_some_and(|statuses| statuses.iter().all(|s| *s == 200 || *s == 206));
-        columns && statuses && filter.bytes.lo > 1024 && filter.session_required
+        let statuses = match (&filter.status_in, &scope.status_in) {
+            (Some(asked), Some(in_scope)) => asked.iter().all(|s| in_scope.contains(s)),
+            (_, None) => true,
+            (None, Some(_)) => false,
+        };
+        columns
+            && statuses
+            && filter.bytes.lo >= scope.bytes.lo
+            && filter.bytes.hi <= scope.bytes.hi
+            && (filter.session_required || !scope.session_required)
     }
 
     /// The columns a projection keeps, as indices into the `logs` schema.
@@ -199,18 +206,10 @@ impl StateStore {
         }
     }
 
-    /// The rows a projection keeps: every time, in-scope statuses and sizes, with a session.
+    /// The rows a projection keeps: every time, the rows of the scope rule
+    /// (`queries/in_scope.sql`).
     pub fn row_filter() -> RowFilter {
-        RowFilter {
-            ts: Range::default(),
-            status: Range::default(),
-            status_in: Some(vec![200, 206]),
-            bytes: Range {
-                lo: 1025,
-                hi: i64::MAX,
-            },
-            session_required: true,
-        }
+        scope_filter().clone()
     }
 
     /// The kept projection of `object`, when there is one for its current version.

@@ -30,14 +30,14 @@ use serde::{Deserialize, Serialize};
 use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::source::DataSourceExec;
 
+use crate::aws::AwsAccess;
 use crate::cloudfront::filter::RowFilter;
 use crate::cloudfront::provider::CloudFrontTable;
 use crate::cloudfront::reader::ReadOptions;
 use crate::cloudfront::source::{ListingCounts, LogsSource, PartitionObjects};
 use crate::cloudfront::state::StateStore;
-use crate::aws::AwsAccess;
-use crate::source::{AllowedLocations, ListOptions, LogLocation, LogObject};
 use crate::functions::ip_network_udf;
+use crate::source::{AllowedLocations, ListOptions, LogLocation, LogObject};
 
 /// Marks autorevoke's nodes among the extension bytes Ballista's codec also writes.
 const TABLE_MAGIC: &[u8] = b"autorevoke-logs-table/1\n";

@@ -4,19 +4,18 @@
 //! stores); each query gets a fresh `logs` table, so the scan statistics it returns are that
 //! query's alone.
 
+#[cfg(feature = "cluster")]
+pub mod ballista;
 pub mod cluster;
+#[cfg(feature = "cluster")]
 pub mod codec;
-
-use codec::LogsCodec;
 
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use ballista::prelude::{SessionConfigExt, SessionContextExt};
 use datafusion::common::ParamValues;
 use datafusion::execution::FunctionRegistry;
-use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionContext;
 use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -25,9 +24,7 @@ use datafusion::physical_plan::metrics::MetricsSet;
 use datafusion::prelude::SessionConfig;
 
 use crate::aws::AwsAccess;
-use crate::cloudfront::{
-    CloudFrontTable, ReadOptions, ScanStats, StateStore, StatsSnapshot,
-};
+use crate::cloudfront::{CloudFrontTable, ReadOptions, ScanStats, StateStore, StatsSnapshot};
 use crate::engine::cluster::Cluster;
 use crate::error::{Error, Result};
 use crate::source::{ListOptions, LogLocation};
@@ -294,35 +291,7 @@ impl LogEngine {
                 scheduler: None,
             });
         }
-        // Ballista plans and runs the queries; plans travel through `LogsCodec`.
-        let codec = Arc::new(LogsCodec::new(Arc::clone(&self.aws)));
-        let config = config
-            .upgrade_for_ballista()
-            .with_ballista_logical_extension_codec(Arc::clone(&codec) as _)
-            .with_ballista_physical_extension_codec(codec as _);
-        let mut state = SessionStateBuilder::new()
-            .with_config(config)
-            .with_runtime_env(runtime)
-            .with_default_features()
-            .build();
-        state
-            .register_udf(Arc::clone(&udf))
-            .map_err(Error::query("registering ip_network"))?;
-        let scheduler = match &self.cluster {
-            Cluster::Remote { host, port } => format!("http://{host}:{port}"),
-            _ => {
-                let slots =
-                    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-                crate::engine::cluster::start_standalone(&state, slots).await?
-            }
-        };
-        let ctx = SessionContext::remote_with_state(&scheduler, state)
-            .await
-            .map_err(Error::query(format!(
-                "connecting to the scheduler at {scheduler}"
-            )))?;
-        // The client plans SQL too (the scheduler and executors have it in their sessions).
-        ctx.register_udf(udf.as_ref().clone());
+        let (ctx, scheduler) = ballista_session(&self.cluster, &self.aws, config, runtime).await?;
         Ok(Session {
             ctx,
             scheduler: Some(scheduler),
@@ -369,7 +338,10 @@ impl LogEngine {
             // What the scan saw is what its partitions published as metrics: read from the
             // plan here, from the scheduler when the plan ran on a cluster.
             let stats = match &session.scheduler {
-                Some(url) => crate::engine::cluster::scan_stats(&plan, url, ctx.state().config()).await?,
+                #[cfg(feature = "cluster")]
+                Some(url) => ballista::scan_stats(&plan, url, ctx.state().config()).await?,
+                #[cfg(not(feature = "cluster"))]
+                Some(_) => StatsSnapshot::from_metrics(&plan_metrics(&plan)),
                 None => StatsSnapshot::from_metrics(&plan_metrics(&plan)),
             };
             Ok::<_, Error>((schema, batches, stats))
@@ -395,8 +367,7 @@ impl LogEngine {
     /// (nothing is read); `None` when no key names an hour.
     pub async fn newest_hour(&self) -> Result<Option<i64>> {
         let listing =
-            crate::source::select_all(&self.locations, &self.aws, self.list_options, None)
-                .await?;
+            crate::source::select_all(&self.locations, &self.aws, self.list_options, None).await?;
         Ok(listing.objects.iter().filter_map(|o| o.hour).max())
     }
 
@@ -429,6 +400,65 @@ fn plan_metrics(plan: &Arc<dyn ExecutionPlan>) -> Vec<MetricsSet> {
         stack.extend(node.children().into_iter().cloned());
     }
     sets
+}
+
+/// A session whose queries Ballista plans and runs (`--cluster standalone` or `df://`), and
+/// the scheduler's URL; plans travel through `LogsCodec`.
+#[cfg(feature = "cluster")]
+async fn ballista_session(
+    cluster: &Cluster,
+    aws: &Arc<AwsAccess>,
+    config: SessionConfig,
+    runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+) -> Result<(SessionContext, String)> {
+    use ::ballista::prelude::{SessionConfigExt, SessionContextExt};
+    use datafusion::execution::SessionStateBuilder;
+    let udf = Arc::new(crate::functions::ip_network_udf());
+    let codec = Arc::new(codec::LogsCodec::new(Arc::clone(aws)));
+    let config = config
+        .upgrade_for_ballista()
+        .with_ballista_logical_extension_codec(Arc::clone(&codec) as _)
+        .with_ballista_physical_extension_codec(codec as _);
+    let mut state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_default_features()
+        .build();
+    state
+        .register_udf(Arc::clone(&udf))
+        .map_err(Error::query("registering ip_network"))?;
+    let scheduler = match cluster {
+        Cluster::Remote { host, port } => format!("http://{host}:{port}"),
+        _ => {
+            let slots = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+            ballista::start_standalone(&state, slots).await?
+        }
+    };
+    let ctx = SessionContext::remote_with_state(&scheduler, state)
+        .await
+        .map_err(Error::query(format!(
+            "connecting to the scheduler at {scheduler}"
+        )))?;
+    // The client plans SQL too (the scheduler and executors have it in their sessions).
+    ctx.register_udf(udf.as_ref().clone());
+    Ok((ctx, scheduler))
+}
+
+/// Without the `cluster` feature there is no Ballista: only `--cluster local`.
+#[cfg(not(feature = "cluster"))]
+async fn ballista_session(
+    cluster: &Cluster,
+    _aws: &Arc<AwsAccess>,
+    _config: SessionConfig,
+    _runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+) -> Result<(SessionContext, String)> {
+    Err(Error::Setting {
+        setting: "cluster".into(),
+        reason: format!(
+            "{cluster}: this autorevoke was built without the `cluster` feature (Ballista); \
+             only `local` runs here"
+        ),
+    })
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! `kvs publish`: reads the revocation table and makes the KeyValueStore's keys hold its
 //! selection (what `run --kvs-arn` does after writing).
 
-
 use chrono::Utc;
 
 use super::{KeyValueStore, PublishOutcome, PublishSettings};

@@ -4,20 +4,20 @@
 mod evaluation;
 mod explanation;
 mod html;
-mod run_report;
 mod kvs_publish;
 mod plot;
 mod query_result;
+mod run_report;
 mod text_table;
 
 pub use evaluation::render_evaluation;
 pub use explanation::{render_explain, render_explain_json};
+pub use kvs_publish::{kvs_json, render_kvs};
+pub use query_result::{QueryFormat, render_batches};
 pub use run_report::{
     RunFormat, render_compile, render_init, render_revocations, render_revoke, render_run,
     render_unrevoke,
 };
-pub use kvs_publish::{kvs_json, render_kvs};
-pub use query_result::{QueryFormat, render_batches};
 
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -50,11 +50,31 @@ pub enum Format {
 
 impl crate::choice::Choice for Format {
     const CHOICES: &'static [(&'static str, Self, &'static str)] = &[
-        ("table", Format::Table, "Aligned columns and a summary, for people."),
-        ("csv", Format::Csv, "The CSV contract: a fixed header, one row per session."),
-        ("json", Format::Json, "One JSON object with the window, parameters, statistics and sessions."),
-        ("parquet", Format::Parquet, "The CSV's columns as a Parquet file (needs `--output`), for loading into other tools."),
-        ("html", Format::Html, "One self-contained HTML page with plots: the distribution of scores and rates, why each flagged session was flagged, and what other thresholds would flag."),
+        (
+            "table",
+            Format::Table,
+            "Aligned columns and a summary, for people.",
+        ),
+        (
+            "csv",
+            Format::Csv,
+            "The CSV contract: a fixed header, one row per session.",
+        ),
+        (
+            "json",
+            Format::Json,
+            "One JSON object with the window, parameters, statistics and sessions.",
+        ),
+        (
+            "parquet",
+            Format::Parquet,
+            "The CSV's columns as a Parquet file (needs `--output`), for loading into other tools.",
+        ),
+        (
+            "html",
+            Format::Html,
+            "One self-contained HTML page with plots: the distribution of scores and rates, why each flagged session was flagged, and what other thresholds would flag.",
+        ),
     ];
 }
 

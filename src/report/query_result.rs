@@ -23,8 +23,16 @@ impl crate::choice::Choice for QueryFormat {
     const CHOICES: &'static [(&'static str, Self, &'static str)] = &[
         ("table", QueryFormat::Table, "A boxed table, for people."),
         ("csv", QueryFormat::Csv, "CSV with a header row."),
-        ("json", QueryFormat::Json, "A JSON array of objects, one per row."),
-        ("parquet", QueryFormat::Parquet, "A Parquet file (needs `--output`)."),
+        (
+            "json",
+            QueryFormat::Json,
+            "A JSON array of objects, one per row.",
+        ),
+        (
+            "parquet",
+            QueryFormat::Parquet,
+            "A Parquet file (needs `--output`).",
+        ),
     ];
 }
 

@@ -5,11 +5,11 @@ use std::io::{self, Write};
 use serde_json::json;
 
 use super::{Format, render};
-use crate::session::SessionId;
 use crate::init::InitReport;
-use crate::run::RunReport;
-use crate::waf::CompileReport;
 use crate::revocation::{AllowItem, ListedItem, ManualItem};
+use crate::run::RunReport;
+use crate::session::SessionId;
+use crate::waf::CompileReport;
 
 /// Output formats of `run` (a report for people, or JSON for the job's log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +22,11 @@ pub enum RunFormat {
 
 impl crate::choice::Choice for RunFormat {
     const CHOICES: &'static [(&'static str, Self, &'static str)] = &[
-        ("table", RunFormat::Table, "The scoring, then what was written and compiled."),
+        (
+            "table",
+            RunFormat::Table,
+            "The scoring, then what was written and compiled.",
+        ),
         ("json", RunFormat::Json, "One JSON object with the same."),
     ];
 }

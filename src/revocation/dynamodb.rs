@@ -14,8 +14,8 @@ use futures::StreamExt;
 use super::item::{ALLOWED, AllowItem, AutoItem, ManualItem, REASON, RevocationItem, reason_for};
 use crate::aws::sdk_error;
 use crate::error::{Error, Result};
-use crate::session::SessionId;
 use crate::retry::{Backoff, classify_sdk, with_backoff};
+use crate::session::SessionId;
 
 /// The reference solution's GSI: partition `reason`, sort `last_updated`.
 pub const GSI_NAME: &str = "last_updated_index";

@@ -4,9 +4,9 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::session::{SessionId, SessionRule};
 use crate::error::{Error, Result};
 use crate::score::ScoredSession;
+use crate::session::{SessionId, SessionRule};
 
 /// `reason` of every item autorevoke writes or compiles for sessions of the `prefix` rule (the
 /// reference solution's items).

@@ -1,7 +1,6 @@
 //! The operator's changes to the table: `revoke` (MANUAL items), `unrevoke` (ALLOWED
 //! markers) and `revocations list`.
 
-
 use chrono::Utc;
 
 use super::{AllowItem, ListedItem, ManualItem, RevocationTable};

@@ -16,5 +16,6 @@ pub use manual::{
     DEFAULT_ALLOW_MINUTES, DEFAULT_MANUAL_TTL_SECONDS, list_revocations, revoke, unrevoke,
 };
 pub use select::{
-    DEFAULT_RETENTION_MINUTES, MASS_UNBLOCK_MIN_RULES, Selection, is_live, is_mass_unblock, read_active, rule_order, select,
+    DEFAULT_RETENTION_MINUTES, MASS_UNBLOCK_MIN_RULES, Selection, is_live, is_mass_unblock,
+    read_active, rule_order, select,
 };

@@ -7,12 +7,13 @@ use arrow::datatypes::{Int64Type, TimestampSecondType};
 use chrono::{DateTime, Utc};
 use datafusion::common::{ParamValues, ScalarValue};
 
-use crate::session::SessionId;
+use crate::cloudfront::scope::with_scope;
 use crate::engine::LogEngine;
 use crate::error::{Error, Result};
 use crate::score::{
     ScoreParams, ScoreReport, ScoredSession, Window, WindowSpec, named_params, score, ts_param,
 };
+use crate::session::SessionId;
 
 /// The values query (`queries/explain_values.sql`).
 pub const VALUES_SQL: &str = include_str!("../../queries/explain_values.sql");
@@ -66,7 +67,9 @@ pub async fn explain(
     let (values, rows_by_verdict) = match report.window {
         Some(window) => {
             let bound = bind(session_id.as_str(), &window);
-            let values = engine.run(VALUES_SQL, Some(bound.clone())).await?;
+            let values = engine
+                .run(&with_scope(VALUES_SQL), Some(bound.clone()))
+                .await?;
             let dropped = engine.run(DROPPED_SQL, Some(bound)).await?;
             (
                 read_values(&values.batches)?,
@@ -158,4 +161,29 @@ fn read_verdicts(batches: &[RecordBatch]) -> Result<Vec<(String, u64)>> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloudfront::scope::scope_filter;
+
+    #[test]
+    fn the_dropped_rows_are_the_parts_of_the_scope_rule() {
+        let scope = scope_filter();
+        let statuses: Vec<String> = scope
+            .status_in
+            .iter()
+            .flatten()
+            .map(|s| s.to_string())
+            .collect();
+        let status_rule = format!("WHEN status NOT IN ({}) THEN", statuses.join(", "));
+        let bytes_rule = format!("WHEN bytes <= {} THEN", scope.bytes.lo - 1);
+        assert!(DROPPED_SQL.contains(&status_rule), "{status_rule}");
+        assert!(DROPPED_SQL.contains(&bytes_rule), "{bytes_rule}");
+        // A session id is required by the scope, and by the query's `session_id = $session_id`.
+        assert!(scope.session_required);
+        assert!(DROPPED_SQL.contains("WHERE session_id = $session_id"));
+        assert!(with_scope(VALUES_SQL).contains("status IN (200, 206) AND bytes > 1024"));
+    }
 }

@@ -14,22 +14,29 @@ use datafusion::common::{ParamValues, ScalarValue};
 use serde::Serialize;
 
 use crate::cloudfront::StatsSnapshot;
+use crate::cloudfront::scope::with_scope;
 use crate::engine::LogEngine;
 use crate::error::{Error, Result};
 use crate::session::SessionId;
 pub use params::{Now, Profile, ScoreParams, Weights, Window, WindowSpec};
 
-/// The scoring query of the `upstream` profile (SCORING.md as SQL).
+/// The scoring query of the `upstream` profile (the reference solution's rules as SQL).
 pub const SCORE_SQL: &str = include_str!("../../queries/score.sql");
 /// The scoring query of the `concurrent` profile.
 pub const SCORE_CONCURRENT_SQL: &str = include_str!("../../queries/score_concurrent.sql");
+/// The end every profile shares: components and output columns.
+pub const SCORE_OUTPUT_SQL: &str = include_str!("../../queries/score_output.sql");
 
-/// The scoring query of a profile.
-pub fn score_sql(profile: Profile) -> &'static str {
-    match profile {
+/// Where a profile includes [`SCORE_OUTPUT_SQL`].
+const OUTPUT_MARKER: &str = "{score_output}";
+
+/// The scoring query of a profile, with the scope rule and the shared output included.
+pub fn score_sql(profile: Profile) -> String {
+    let profile_sql = match profile {
         Profile::Upstream => SCORE_SQL,
         Profile::Concurrent => SCORE_CONCURRENT_SQL,
-    }
+    };
+    with_scope(&profile_sql.replace(OUTPUT_MARKER, SCORE_OUTPUT_SQL))
 }
 /// The query `--now latest` runs first when no key names an hour (it reads everything).
 pub const LATEST_SQL: &str = include_str!("../../queries/latest.sql");
@@ -187,7 +194,7 @@ pub async fn score(
         });
     };
     let output = engine
-        .run(score_sql(params.profile), Some(bind(&window, &params)))
+        .run(&score_sql(params.profile), Some(bind(&window, &params)))
         .await?;
     let rows = read_rows(&output.batches)?;
     let sessions_in_window = rows.len() as u64;
@@ -407,9 +414,8 @@ fn read_rows(batches: &[RecordBatch]) -> Result<Vec<SessionRow>> {
                 scored: is_scored,
                 p50: opt(p50, i),
                 session: ScoredSession {
-                    session_id: SessionId::new(text.value(i)).map_err(|e| {
-                        Error::Other(format!("the scoring query returned {e}"))
-                    })?,
+                    session_id: SessionId::new(text.value(i))
+                        .map_err(|e| Error::Other(format!("the scoring query returned {e}")))?,
                     score: opt(score, i).unwrap_or(0.0),
                     ip_rate: opt(ip_rate, i).unwrap_or(0.0),
                     ip_penalty: opt(ip_pen, i).unwrap_or(0.0),

@@ -30,9 +30,7 @@ impl Default for Weights {
 }
 
 /// How sessions are scored: the reference's rules, or evidence of simultaneous viewers.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
     /// SCORING.md exactly (queries/score.sql): drop-in compatible with the reference solution.
@@ -46,8 +44,16 @@ pub enum Profile {
 
 impl crate::choice::Choice for Profile {
     const CHOICES: &'static [(&'static str, Self, &'static str)] = &[
-        ("upstream", Profile::Upstream, "SCORING.md exactly (queries/score.sql): drop-in compatible with the reference solution."),
-        ("concurrent", Profile::Concurrent, "Several viewers at once (queries/score_concurrent.sql): networks active at the same time (IPv6 by /64), a browser and its media stack as one agent, `-` beside one real referer as one referer, rates against sessions of the same asset."),
+        (
+            "upstream",
+            Profile::Upstream,
+            "SCORING.md exactly (queries/score.sql): drop-in compatible with the reference solution.",
+        ),
+        (
+            "concurrent",
+            Profile::Concurrent,
+            "Several viewers at once (queries/score_concurrent.sql): networks active at the same time (IPv6 by /64), a browser and its media stack as one agent, `-` beside one real referer as one referer, rates against sessions of the same asset.",
+        ),
     ];
 }
 

@@ -13,8 +13,8 @@ use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use ciborium::Value;
 
-use super::prefix::SessionToken;
 use super::id::is_valid_session_id;
+use super::prefix::SessionToken;
 
 /// The query parameter that carries a token.
 pub const QUERY_PARAMETER: &[u8] = b"CAT";

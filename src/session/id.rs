@@ -87,8 +87,14 @@ mod tests {
 
     #[test]
     fn only_ids_of_the_allowed_characters_and_length_are_made() {
-        assert_eq!(SessionId::new("ab_C-9").map(|s| s.to_string()), Ok("ab_C-9".into()));
-        assert_eq!(SessionId::new("a".repeat(128)).map(|s| s.as_str().len()), Ok(128));
+        assert_eq!(
+            SessionId::new("ab_C-9").map(|s| s.to_string()),
+            Ok("ab_C-9".into())
+        );
+        assert_eq!(
+            SessionId::new("a".repeat(128)).map(|s| s.as_str().len()),
+            Ok(128)
+        );
         for bad in ["", "a b", "a/b", "a.b", "a*", "ü", &"a".repeat(129)] {
             let e = SessionId::new(bad).expect_err(bad);
             assert!(e.to_string().contains("is not a session id"), "{e}");

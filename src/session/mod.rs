@@ -13,15 +13,7 @@ pub use prefix::{SessionToken, session_token};
 
 /// How a request names its session: `--session-from` and `[logs] session_from`.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum SessionRule {
@@ -36,8 +28,16 @@ pub enum SessionRule {
 
 impl crate::choice::Choice for SessionRule {
     const CHOICES: &'static [(&'static str, Self, &'static str)] = &[
-        ("prefix", SessionRule::Prefix, "The first path segment `/<id>.<jwt header>.<jwt payload>.<jwt signature>/` (SCORING.md)."),
-        ("cta", SessionRule::Cta, "The `cti` claim of a Common Access Token: from the `CAT` query parameter, else a first path segment longer than 50 characters, else the `CTA-Common-Access-Token` header of a real-time log's `cs-headers`."),
+        (
+            "prefix",
+            SessionRule::Prefix,
+            "The first path segment `/<id>.<jwt header>.<jwt payload>.<jwt signature>/` (SCORING.md).",
+        ),
+        (
+            "cta",
+            SessionRule::Cta,
+            "The `cti` claim of a Common Access Token: from the `CAT` query parameter, else a first path segment longer than 50 characters, else the `CTA-Common-Access-Token` header of a real-time log's `cs-headers`.",
+        ),
     ];
 }
 
@@ -50,4 +50,3 @@ impl SessionRule {
         }
     }
 }
-

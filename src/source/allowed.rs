@@ -103,4 +103,3 @@ pub fn resolve_path(path: &FsPath) -> std::io::Result<PathBuf> {
     }
     Ok(resolved)
 }
-

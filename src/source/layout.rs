@@ -20,16 +20,7 @@ use chrono::{DateTime, Datelike, Timelike};
 use crate::error::Result;
 
 /// The layout to assume, or `auto` to detect it from the keys.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Layout {
     /// Detect from the first page of keys.
@@ -46,9 +37,17 @@ pub enum Layout {
 impl crate::choice::Choice for Layout {
     const CHOICES: &'static [(&'static str, Self, &'static str)] = &[
         ("auto", Layout::Auto, "Detect from the first page of keys."),
-        ("hive", Layout::Hive, "`.../year=YYYY/month=MM/day=DD/hour=HH/`."),
+        (
+            "hive",
+            Layout::Hive,
+            "`.../year=YYYY/month=MM/day=DD/hour=HH/`.",
+        ),
         ("dated", Layout::Dated, "`.../YYYY/MM/DD/HH/`."),
-        ("flat", Layout::Flat, "`<DistributionId>.YYYY-MM-DD-HH.<id>.gz` under the prefix."),
+        (
+            "flat",
+            Layout::Flat,
+            "`<DistributionId>.YYYY-MM-DD-HH.<id>.gz` under the prefix.",
+        ),
     ];
 }
 

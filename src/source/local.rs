@@ -12,7 +12,6 @@ use super::location::{ListOptions, Listing, LogObject};
 use crate::error::{Error, Result};
 use crate::lock::lock;
 
-
 pub(super) async fn select_local(
     path: &FsPath,
     options: ListOptions,
@@ -270,7 +269,6 @@ fn walk(
     }
     Ok(())
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,6 @@ use crate::aws::AwsAccess;
 use crate::error::{AwsErrorKind, Error, Result};
 use crate::retry::{Backoff, classify_sdk, with_backoff};
 
-
 pub(super) async fn select_s3(
     aws: &AwsAccess,
     bucket: &str,
@@ -165,4 +164,3 @@ impl KeyLister for S3Lister {
         })
     }
 }
-

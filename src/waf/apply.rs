@@ -1,7 +1,6 @@
 //! `waf compile`: reads the revocation table and makes the rule group hold its rules (what
 //! `run --compile-waf` does after writing).
 
-
 use chrono::Utc;
 
 use super::{ApplyOutcome, Compiled, WafRuleGroup, compile};

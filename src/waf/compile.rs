@@ -6,9 +6,8 @@
 //! `capacity / 2` rules, and each becomes one rule matching only paths that start with
 //! `/<that exact id>.`.
 
-
-use crate::revocation::{Selection, select};
 use crate::revocation::RevocationItem;
+use crate::revocation::{Selection, select};
 
 /// WCU each rule costs (a byte match on the URI path with one transformation).
 pub const WCU_PER_RULE: u32 = 2;

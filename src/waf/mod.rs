@@ -8,7 +8,7 @@ pub mod service;
 
 pub use apply::{CompileReport, WafTarget, compile_waf};
 pub use compile::{
-    Compiled, DEFAULT_CAPACITY, RULE_PREFIX, RuleDiff, RuleSpec, WCU_PER_RULE, compile, diff, rule_name,
-    search_string,
+    Compiled, DEFAULT_CAPACITY, RULE_PREFIX, RuleDiff, RuleSpec, WCU_PER_RULE, compile, diff,
+    rule_name, search_string,
 };
 pub use service::{ApplyOutcome, WafRuleGroup, waf_rule};

@@ -10,10 +10,10 @@ use aws_sdk_wafv2::types::{
 };
 
 use super::compile::{RuleDiff, RuleSpec, diff};
-use crate::revocation::{MASS_UNBLOCK_MIN_RULES, is_mass_unblock};
 use crate::aws::sdk_error;
 use crate::error::{Error, Result};
 use crate::retry::{Backoff, Verdict, classify_sdk, with_backoff};
+use crate::revocation::{MASS_UNBLOCK_MIN_RULES, is_mass_unblock};
 
 /// A rule group to keep in step with the revocation table.
 #[derive(Debug, Clone)]

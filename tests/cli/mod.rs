@@ -911,12 +911,13 @@ fn query_from_and_to_bound_the_logs_table() {
     );
 }
 
-/// The fenced block of README.md that follows the line starting with `after`.
-fn readme_block(after: &str) -> String {
-    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README");
+/// The fenced block of `doc` (README.md, docs/commands.md) that follows the line starting
+/// with `after`.
+fn doc_block(doc: &str, after: &str) -> String {
+    let readme = std::fs::read_to_string(repo().join(doc)).expect("the document");
     let from = readme
         .find(after)
-        .unwrap_or_else(|| panic!("README: no {after:?}"));
+        .unwrap_or_else(|| panic!("{doc}: no {after:?}"));
     let rest = &readme[from..];
     let open = rest.find("\n```").expect("a block") + 4;
     let body_start = open + rest[open..].find('\n').expect("fence line") + 1;
@@ -927,12 +928,12 @@ fn readme_block(after: &str) -> String {
 #[test]
 fn the_readmes_examples_are_what_the_binary_prints() {
     // The first command's report, exactly.
-    let shown = readme_block("The first command builds the binary");
+    let shown = doc_block("README.md", "The first command builds the binary");
     let out = autorevoke(&["score", "sample-logs", "--now", "latest"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), shown);
     // explain's example: every line it shows (it elides some with `...`).
-    let shown = readme_block("### `autorevoke explain");
+    let shown = doc_block("docs/commands.md", "## `autorevoke explain");
     let mut lines = shown.lines();
     let command = lines
         .next()
@@ -944,7 +945,7 @@ fn the_readmes_examples_are_what_the_binary_prints() {
     for line in lines.filter(|l| l.trim() != "...") {
         assert!(
             printed.lines().any(|p| p == line),
-            "README line not printed: {line:?}"
+            "docs/commands.md line not printed: {line:?}"
         );
     }
 }

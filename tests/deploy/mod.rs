@@ -7,13 +7,13 @@ use std::process::Command;
 
 use crate::util::*;
 
-/// The file's text, which the README must show as it is.
+/// The file's text, which docs/operations.md must show as it is.
 fn recipe(name: &str) -> String {
     let text = std::fs::read_to_string(repo().join("deploy").join(name)).expect("recipe");
-    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README");
+    let doc = std::fs::read_to_string(repo().join("docs/operations.md")).expect("operations");
     assert!(
-        readme.contains(&text),
-        "README.md does not show deploy/{name} as it is"
+        doc.contains(&text),
+        "docs/operations.md does not show deploy/{name} as it is"
     );
     text
 }

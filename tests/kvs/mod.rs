@@ -682,6 +682,7 @@ async fn run_with_cta_sessions_counts_undecodable_tokens_and_publishes_only_flag
 }
 
 #[test]
+#[cfg(feature = "cluster")]
 fn cta_sessions_read_the_same_on_ballista_and_from_a_state_stamped_with_the_rule() {
     let dir = tempdir();
     let (logs, cta) = synth_scores(dir.path(), "cta", "cta");
