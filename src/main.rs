@@ -124,7 +124,7 @@ fn innermost(e: &anyhow::Error) -> Option<&autorevoke::Error> {
 async fn run(cli: Cli, ui: Verbosity) -> anyhow::Result<u8> {
     let cfg = cli.load_config()?;
     let mut r = Resolver::new(&cfg);
-    match cli.command {
+    let outcome = match cli.command {
         Command::Score(args) => run_score(args, &mut r, ui).await,
         Command::Run(args) => run_job(*args, &mut r, ui).await,
         Command::Revoke(args) => run_revoke(args, &mut r).await,
@@ -169,7 +169,12 @@ async fn run(cli: Cli, ui: Verbosity) -> anyhow::Result<u8> {
             autorevoke::engine::ballista::serve_executor(options, aws).await?;
             Ok(EXIT_OK)
         }
-    }
+    };
+    // A setting the library named by its key, as the user wrote it: flag or [section] key.
+    outcome.map_err(|e| match e.downcast::<autorevoke::Error>() {
+        Ok(error) => anyhow::Error::from(r.render(error)),
+        Err(other) => other,
+    })
 }
 
 /// A scoring command's checked settings and the engine over its logs.

@@ -68,6 +68,13 @@ impl<'a> Resolver<'a> {
     /// How the user wrote setting `key`: `[section] key` when its value came from the file,
     /// else its flag (`--key-name`); anything that is not a key stays as it is.
     pub fn name_of(&self, key: &str) -> String {
+        if key.contains('/') {
+            return key
+                .split('/')
+                .map(|k| self.name_of(k))
+                .collect::<Vec<_>>()
+                .join("/");
+        }
         if let Some(section) = self.origins.section_of(key) {
             return format!("[{section}] {key}");
         }
@@ -421,6 +428,11 @@ fn refuse_waf_for(rule: SessionRule) -> std::result::Result<(), String> {
 /// The flag of config key `key` (`--late-margin` for `late_margin`), when some command has
 /// one.
 pub fn flag_of(key: &str) -> Option<String> {
+    // A setting of several keys (`from/to`) is each of their flags.
+    if key.contains('/') {
+        let flags: Option<Vec<String>> = key.split('/').map(flag_of).collect();
+        return flags.map(|f| f.join("/"));
+    }
     fn find(cmd: &clap::Command, key: &str) -> Option<String> {
         for arg in cmd.get_arguments() {
             if arg.get_id().as_str() == key {

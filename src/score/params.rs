@@ -182,13 +182,13 @@ impl WindowSpec {
             (Some(from), Some(to)) => {
                 if now.is_some() || lookback_minutes.is_some() {
                     return Err(Error::Setting {
-                        setting: "from".into(),
+                        setting: "from/to".into(),
                         reason: "replace --now and --lookback; give one or the other".into(),
                     });
                 }
                 if from > to {
                     return Err(Error::Setting {
-                        setting: "from".into(),
+                        setting: "from/to".into(),
                         reason: format!("--from {from} is after --to {to}"),
                     });
                 }
@@ -210,7 +210,7 @@ impl WindowSpec {
                 })
             }
             _ => Err(Error::Setting {
-                setting: "from".into(),
+                setting: "from/to".into(),
                 reason: "give both --from and --to".into(),
             }),
         }
@@ -267,7 +267,7 @@ mod tests {
     }
 
     #[test]
-    fn bad_windows_name_their_flag() {
+    fn bad_windows_name_their_setting() {
         let e = WindowSpec::new(
             None,
             None,
@@ -277,7 +277,7 @@ mod tests {
         assert!(
             e.expect_err("from after to")
                 .to_string()
-                .contains("--from/--to")
+                .starts_with("invalid setting from/to: ")
         );
         let e = WindowSpec::new(None, None, Some(t("2026-01-01T00:00:00Z")), None);
         assert!(e.is_err());
@@ -289,11 +289,15 @@ mod tests {
         );
         assert!(e.is_err());
         let e = WindowSpec::new(None, Some(0.0), None, None);
-        assert!(e.expect_err("zero").to_string().contains("--lookback"));
+        assert!(
+            e.expect_err("zero")
+                .to_string()
+                .starts_with("invalid setting lookback: ")
+        );
     }
 
     #[test]
-    fn bad_weights_name_their_flag() {
+    fn bad_weights_name_their_setting() {
         let mut p = ScoreParams::default();
         assert!(p.validate().is_ok());
         p.weights.ua = -1.0;
@@ -301,7 +305,7 @@ mod tests {
             p.validate()
                 .expect_err("negative")
                 .to_string()
-                .contains("--weight-ua")
+                .starts_with("invalid setting weight_ua: ")
         );
         p.weights.ua = 0.0;
         p.threshold = f64::NAN;
@@ -309,7 +313,7 @@ mod tests {
             p.validate()
                 .expect_err("nan")
                 .to_string()
-                .contains("--threshold")
+                .starts_with("invalid setting threshold: ")
         );
     }
 }
