@@ -432,7 +432,7 @@ async fn run_kvs_publish(args: KvsPublishArgs, r: &mut Resolver<'_>) -> anyhow::
 
 async fn run_init(args: InitArgs, r: &mut Resolver<'_>) -> anyhow::Result<u8> {
     let table = r.table(&args.table)?;
-    let (rule_group, capacity) = r.new_rule_group(&args.rule_group)?;
+    let (rule_group, capacity) = r.new_rule_group(&args.rule_group())?;
     let aws = aws_access(r, &args.aws);
     let made = autorevoke::init::init(&aws, &table, &rule_group, capacity).await?;
     with_output(None, |out| {

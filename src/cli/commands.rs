@@ -196,11 +196,25 @@ pub struct KvsPublishArgs {
 pub struct InitArgs {
     #[command(flatten)]
     pub table: TableArgs,
-    // The rule group to create (--rule-group, --capacity).
-    #[command(flatten)]
-    pub rule_group: RuleGroupArgs,
+    /// The WAFv2 rule group to create (scope CLOUDFRONT); `[waf] rule_group`.
+    #[arg(long, value_name = "NAME")]
+    pub rule_group: Option<String>,
+    /// The rule group's capacity in WCU; each rule costs 2 [default: 100]; `[waf] capacity`.
+    #[arg(long, value_name = "WCU")]
+    pub capacity: Option<u32>,
     #[command(flatten)]
     pub aws: AwsArgs,
+}
+
+impl InitArgs {
+    /// The two `[waf]` options `init` uses, as their group (the rest of it is for compiles).
+    pub fn rule_group(&self) -> RuleGroupArgs {
+        RuleGroupArgs {
+            rule_group: self.rule_group.clone(),
+            capacity: self.capacity,
+            ..RuleGroupArgs::default()
+        }
+    }
 }
 
 /// `autorevoke explain`.

@@ -370,7 +370,8 @@ impl<'a> Resolver<'a> {
         if texts.is_empty() {
             return Err(self.error(
                 "allow_location",
-                "give at least one location the cluster may read (--allow-location)",
+                "required: --allow-location <LOCATION> (or [scheduler]/[executor] allow_location), a \
+                 location the cluster may read; repeat it for each",
             ));
         }
         AllowedLocations::parse(texts).map_err(|e| self.error("allow_location", e.to_string()))

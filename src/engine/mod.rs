@@ -9,6 +9,7 @@ pub mod ballista;
 pub mod cluster;
 #[cfg(feature = "cluster")]
 pub mod codec;
+pub mod columns;
 
 use std::sync::Arc;
 

@@ -8,6 +8,7 @@ mod kvs_publish;
 mod plot;
 mod query_result;
 mod run_report;
+mod session_columns;
 mod text_table;
 
 pub use evaluation::render_evaluation;
@@ -18,14 +19,13 @@ pub use run_report::{
     RunFormat, render_compile, render_init, render_revocations, render_revoke, render_run,
     render_unrevoke,
 };
+pub use session_columns::{CSV_HEADER, ColumnValue, SESSION_COLUMNS, SessionColumn};
 
 use std::io::{self, Write};
 use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, Float64Array, RecordBatch, StringArray, TimestampSecondArray, UInt64Array,
-};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::array::RecordBatch;
+use arrow::datatypes::{Schema, SchemaRef};
 use arrow::error::ArrowError;
 use serde::Serialize;
 
@@ -78,22 +78,6 @@ impl crate::choice::Choice for Format {
     ];
 }
 
-/// The CSV header of `score --format csv` (a contract: do not reorder).
-pub const CSV_HEADER: [&str; 12] = [
-    "session_id",
-    "score",
-    "ip_rate",
-    "ip_penalty",
-    "referer_penalty",
-    "ua_penalty",
-    "pairs",
-    "distinct_ips",
-    "distinct_user_agents",
-    "distinct_referers",
-    "first_seen",
-    "last_seen",
-];
-
 /// Writes `report` in `format`: the flagged sessions, or every scored one when `all` (the HTML
 /// page always plots every scored session and lists the flagged ones).
 pub fn render(
@@ -124,54 +108,9 @@ pub fn render(
 
 /// The sessions as one record batch with the CSV's columns (timestamps as UTC timestamps).
 pub fn sessions_batch(sessions: &[&ScoredSession]) -> Result<RecordBatch, ArrowError> {
-    let f64s = |f: fn(&ScoredSession) -> f64| -> ArrayRef {
-        Arc::new(Float64Array::from_iter_values(
-            sessions.iter().map(|s| f(s)),
-        ))
-    };
-    let u64s = |f: fn(&ScoredSession) -> u64| -> ArrayRef {
-        Arc::new(UInt64Array::from_iter_values(sessions.iter().map(|s| f(s))))
-    };
-    let times = |f: fn(&ScoredSession) -> i64| -> ArrayRef {
-        Arc::new(
-            TimestampSecondArray::from_iter_values(sessions.iter().map(|s| f(s)))
-                .with_timezone("UTC"),
-        )
-    };
-    let ts = DataType::Timestamp(TimeUnit::Second, Some("UTC".into()));
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("session_id", DataType::Utf8, false),
-        Field::new("score", DataType::Float64, false),
-        Field::new("ip_rate", DataType::Float64, false),
-        Field::new("ip_penalty", DataType::Float64, false),
-        Field::new("referer_penalty", DataType::Float64, false),
-        Field::new("ua_penalty", DataType::Float64, false),
-        Field::new("pairs", DataType::UInt64, false),
-        Field::new("distinct_ips", DataType::UInt64, false),
-        Field::new("distinct_user_agents", DataType::UInt64, false),
-        Field::new("distinct_referers", DataType::UInt64, false),
-        Field::new("first_seen", ts.clone(), false),
-        Field::new("last_seen", ts, false),
-    ]));
-    RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::new(StringArray::from_iter_values(
-                sessions.iter().map(|s| s.session_id.as_str()),
-            )),
-            f64s(|s| s.score),
-            f64s(|s| s.ip_rate),
-            f64s(|s| s.ip_penalty),
-            f64s(|s| s.referer_penalty),
-            f64s(|s| s.ua_penalty),
-            u64s(|s| s.pairs),
-            u64s(|s| s.distinct_ips),
-            u64s(|s| s.distinct_user_agents),
-            u64s(|s| s.distinct_referers),
-            times(|s| s.first_seen.timestamp()),
-            times(|s| s.last_seen.timestamp()),
-        ],
-    )
+    let (fields, arrays): (Vec<_>, Vec<_>) =
+        SESSION_COLUMNS.iter().map(|c| c.arrow(sessions)).unzip();
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
 }
 
 /// Writes batches as one Parquet file (zstd-compressed) to `out`.
@@ -217,20 +156,7 @@ fn render_csv(sessions: &[&ScoredSession], out: &mut dyn Write) -> io::Result<()
     let mut w = csv::Writer::from_writer(out);
     w.write_record(CSV_HEADER)?;
     for s in sessions {
-        w.write_record([
-            s.session_id.to_string(),
-            float(s.score),
-            float(s.ip_rate),
-            float(s.ip_penalty),
-            float(s.referer_penalty),
-            float(s.ua_penalty),
-            s.pairs.to_string(),
-            s.distinct_ips.to_string(),
-            s.distinct_user_agents.to_string(),
-            s.distinct_referers.to_string(),
-            format_time(&s.first_seen),
-            format_time(&s.last_seen),
-        ])?;
+        w.write_record(SESSION_COLUMNS.iter().map(|c| c.csv(s)))?;
     }
     w.flush()
 }

@@ -2,7 +2,8 @@
 
 use std::io::{self, Write};
 
-use crate::score::{ScoreReport, ScoredSession, format_time};
+use super::SESSION_COLUMNS;
+use crate::score::{ScoreReport, ScoredSession};
 
 pub(super) fn render(
     r: &ScoreReport,
@@ -45,45 +46,22 @@ pub(super) fn render(
         return Ok(());
     }
     writeln!(out)?;
-    let header = [
-        "SESSION_ID",
-        "SCORE",
-        "IP_RATE",
-        "IP_PEN",
-        "REF_PEN",
-        "UA_PEN",
-        "PAIRS",
-        "IPS",
-        "UAS",
-        "REFS",
-        "FIRST_SEEN",
-        "LAST_SEEN",
-        "FLAGGED",
-    ];
-    let shown = if all { header.len() } else { header.len() - 1 };
+    let header: Vec<&str> = SESSION_COLUMNS
+        .iter()
+        .map(|c| c.heading)
+        .chain(all.then_some("FLAGGED"))
+        .collect();
     let rows: Vec<Vec<String>> = sessions
         .iter()
         .map(|s| {
-            let mut row = vec![
-                s.session_id.to_string(),
-                format!("{:.3}", s.score),
-                format!("{:.3}", s.ip_rate),
-                format!("{:.1}", s.ip_penalty),
-                format!("{:.1}", s.referer_penalty),
-                format!("{:.1}", s.ua_penalty),
-                s.pairs.to_string(),
-                s.distinct_ips.to_string(),
-                s.distinct_user_agents.to_string(),
-                s.distinct_referers.to_string(),
-                format_time(&s.first_seen),
-                format_time(&s.last_seen),
-                if s.flagged { "yes" } else { "" }.to_string(),
-            ];
-            row.truncate(shown);
-            row
+            SESSION_COLUMNS
+                .iter()
+                .map(|c| c.text(s))
+                .chain(all.then(|| if s.flagged { "yes" } else { "" }.to_string()))
+                .collect()
         })
         .collect();
-    let mut widths: Vec<usize> = header[..shown].iter().map(|h| h.len()).collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.len());
@@ -106,7 +84,7 @@ pub(super) fn render(
             .trim_end()
             .to_string()
     };
-    let head: Vec<String> = header[..shown].iter().map(|h| h.to_string()).collect();
+    let head: Vec<String> = header.iter().map(|h| h.to_string()).collect();
     writeln!(out, "{}", line(&head))?;
     for row in &rows {
         writeln!(out, "{}", line(row))?;

@@ -4,13 +4,12 @@
 //! that found nothing is not a success that looks like one: the binary gives it its own exit
 //! code.
 
-use arrow::array::AsArray;
-use arrow::datatypes::Int64Type;
 use chrono::{DateTime, Utc};
 
 use super::params::Window;
 use super::{format_time, named_params, ts_param};
 use crate::engine::LogEngine;
+use crate::engine::columns::Columns;
 use crate::error::{Error, Result};
 
 /// The query counting a window's rows and those with a session.
@@ -33,15 +32,19 @@ pub async fn why_empty(
             ])),
         )
         .await?;
-    let count = |column: usize| -> Result<i64> {
-        output
-            .batches
-            .first()
-            .and_then(|b| b.column(column).as_primitive_opt::<Int64Type>())
-            .and_then(|c| c.iter().next().flatten())
-            .ok_or_else(|| Error::Other("queries/window_rows.sql must return two counts".into()))
+    let batch = output
+        .batches
+        .first()
+        .ok_or_else(|| Error::Other("queries/window_rows.sql returned no row".into()))?;
+    let c = Columns::new(batch, "queries/window_rows.sql");
+    let count = |name: &str| -> Result<i64> {
+        c.i64s(name)?
+            .iter()
+            .next()
+            .flatten()
+            .ok_or_else(|| Error::Other(format!("queries/window_rows.sql: no {name}")))
     };
-    let (rows, with_session) = (count(0)?, count(1)?);
+    let (rows, with_session) = (count("rows_in_window")?, count("with_session")?);
     let span = format!(
         "the window {} to {}",
         format_time(&window.from),

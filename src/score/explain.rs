@@ -2,14 +2,14 @@
 //! inputs, its distinct IPs, user agents and referers with their requests and first/last seen,
 //! and how many of its rows each rule of SCORING.md dropped. Works under the threshold too.
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{Int64Type, TimestampSecondType};
+use arrow::array::{Array, RecordBatch};
 use chrono::{DateTime, Utc};
 use datafusion::common::{ParamValues, ScalarValue};
 
 use crate::cloudfront::scope::with_scope;
 use crate::engine::LogEngine;
-use crate::error::{Error, Result};
+use crate::engine::columns::Columns;
+use crate::error::Result;
 use crate::score::{
     ScoreParams, ScoreReport, ScoredSession, Window, WindowSpec, named_params, score, ts_param,
 };
@@ -99,33 +99,14 @@ fn bind(session_id: &str, window: &Window) -> ParamValues {
     ])
 }
 
-fn shape(query: &str, column: &str) -> Error {
-    Error::Other(format!(
-        "{query} returned column `{column}` missing or of an unexpected type"
-    ))
-}
-
 fn read_values(batches: &[RecordBatch]) -> Result<Vec<ValueUse>> {
-    let q = "queries/explain_values.sql";
     let mut out = Vec::new();
     for b in batches {
-        let text = |name: &str| {
-            b.column_by_name(name)
-                .and_then(|c| c.as_string_opt::<i32>())
-                .ok_or_else(|| shape(q, name))
-        };
-        let (kind, value) = (text("kind")?, text("value")?);
-        let requests = b
-            .column_by_name("requests")
-            .and_then(|c| c.as_primitive_opt::<Int64Type>())
-            .ok_or_else(|| shape(q, "requests"))?;
-        let time = |name: &str| {
-            b.column_by_name(name)
-                .and_then(|c| c.as_primitive_opt::<TimestampSecondType>())
-                .ok_or_else(|| shape(q, name))
-        };
-        let (first, last) = (time("first_seen")?, time("last_seen")?);
-        for i in 0..b.num_rows() {
+        let c = Columns::new(b, "queries/explain_values.sql");
+        let (kind, value) = (c.text("kind")?, c.text("value")?);
+        let requests = c.i64s("requests")?;
+        let (first, last) = (c.times("first_seen")?, c.times("last_seen")?);
+        for i in 0..c.rows() {
             if value.is_null(i) {
                 continue;
             }
@@ -142,18 +123,11 @@ fn read_values(batches: &[RecordBatch]) -> Result<Vec<ValueUse>> {
 }
 
 fn read_verdicts(batches: &[RecordBatch]) -> Result<Vec<(String, u64)>> {
-    let q = "queries/explain_dropped.sql";
     let mut out = Vec::new();
     for b in batches {
-        let verdict = b
-            .column_by_name("verdict")
-            .and_then(|c| c.as_string_opt::<i32>())
-            .ok_or_else(|| shape(q, "verdict"))?;
-        let rows = b
-            .column_by_name("rows")
-            .and_then(|c| c.as_primitive_opt::<Int64Type>())
-            .ok_or_else(|| shape(q, "rows"))?;
-        for i in 0..b.num_rows() {
+        let c = Columns::new(b, "queries/explain_dropped.sql");
+        let (verdict, rows) = (c.text("verdict")?, c.i64s("rows")?);
+        for i in 0..c.rows() {
             out.push((
                 verdict.value(i).to_string(),
                 u64::try_from(rows.value(i)).unwrap_or(0),

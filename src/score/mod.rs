@@ -8,7 +8,7 @@ pub mod explain;
 pub mod params;
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{Float64Type, Int64Type, TimestampSecondType};
+use arrow::datatypes::TimestampSecondType;
 use chrono::{DateTime, Utc};
 use datafusion::common::{ParamValues, ScalarValue};
 use serde::Serialize;
@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::cloudfront::StatsSnapshot;
 use crate::cloudfront::scope::with_scope;
 use crate::engine::LogEngine;
+use crate::engine::columns::Columns;
 use crate::error::{Error, Result};
 use crate::session::SessionId;
 pub use params::{Now, Profile, ScoreParams, Weights, Window, WindowSpec};
@@ -348,32 +349,12 @@ struct SessionRow {
 fn read_rows(batches: &[RecordBatch]) -> Result<Vec<SessionRow>> {
     let mut rows = Vec::new();
     for batch in batches {
-        let col = |name: &str| {
-            batch.column_by_name(name).ok_or_else(|| {
-                Error::Other(format!("queries/score.sql must return a column `{name}`"))
-            })
-        };
-        let text = col("session_id")?
-            .as_string_opt::<i32>()
-            .ok_or_else(|| shape("session_id"))?;
-        let f64s = |name: &'static str| -> Result<_> {
-            col(name)?
-                .as_primitive_opt::<Float64Type>()
-                .ok_or_else(|| shape(name))
-        };
-        let i64s = |name: &'static str| -> Result<_> {
-            col(name)?
-                .as_primitive_opt::<Int64Type>()
-                .ok_or_else(|| shape(name))
-        };
-        let times = |name: &'static str| -> Result<_> {
-            col(name)?
-                .as_primitive_opt::<TimestampSecondType>()
-                .ok_or_else(|| shape(name))
-        };
-        let bools = |name: &'static str| -> Result<_> {
-            col(name)?.as_boolean_opt().ok_or_else(|| shape(name))
-        };
+        let c = Columns::new(batch, "queries/score.sql");
+        let text = c.text("session_id")?;
+        let f64s = |name: &str| c.f64s(name);
+        let i64s = |name: &str| c.i64s(name);
+        let times = |name: &str| c.times(name);
+        let bools = |name: &str| c.bools(name);
         let (score, ip_rate, ip_pen, ref_pen, ua_pen, rate, p50, reference) = (
             f64s("score")?,
             f64s("ip_rate")?,
@@ -389,10 +370,7 @@ fn read_rows(batches: &[RecordBatch]) -> Result<Vec<SessionRow>> {
             i64s("referer_evidence")?,
             i64s("ua_evidence")?,
         );
-        // `CAST(NULL AS VARCHAR)` may come as a string view; read any string type.
-        let asset = arrow::compute::cast(col("asset")?, &arrow::datatypes::DataType::Utf8)
-            .map_err(|_| shape("asset"))?;
-        let asset = asset.as_string_opt::<i32>().ok_or_else(|| shape("asset"))?;
+        let asset = c.any_text("asset")?;
         let (pairs, ips, uas, refs, duration, requests) = (
             i64s("pairs")?,
             i64s("distinct_ips")?,
@@ -441,10 +419,4 @@ fn read_rows(batches: &[RecordBatch]) -> Result<Vec<SessionRow>> {
         }
     }
     Ok(rows)
-}
-
-fn shape(name: &str) -> Error {
-    Error::Other(format!(
-        "queries/score.sql returned column `{name}` with an unexpected type"
-    ))
 }
