@@ -9,6 +9,7 @@ mod cluster;
 mod deploy;
 mod function;
 mod kvs;
+mod layout;
 mod profiles;
 mod reader;
 mod reference;

@@ -1,5 +1,5 @@
 //! The CloudFront standard log field catalogue: W3C field names, the Athena-style column names
-//! the `logs` table exposes, and their Arrow types (the README's "Reading logs").
+//! the `logs` table exposes, and their Arrow types (docs/log-formats.md).
 //!
 //! Columns are mapped BY NAME from each file's `#Fields` line, never by position; the order
 //! here is only the table's column order and the order assumed for a file without `#Fields`.
@@ -23,7 +23,7 @@ pub enum ColumnKind {
     Float64,
     /// Derived: `date` + `time` as a UTC timestamp with second resolution.
     Timestamp,
-    /// Derived: the session id of the request's token (SCORING.md), NULL when none.
+    /// Derived: the session id of the request's token, NULL when none.
     SessionId,
     /// Derived: a 64-bit hash of these fields' raw values (TAB-joined), so that distinct
     /// values can be counted without building a string per row.

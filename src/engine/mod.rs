@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use datafusion::common::ParamValues;
+use chrono::{DateTime, Utc};
+use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::execution::FunctionRegistry;
 use datafusion::execution::context::SessionContext;
 use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
@@ -29,6 +30,21 @@ use crate::cloudfront::{CloudFrontTable, ReadOptions, ScanStats, StateStore, Sta
 use crate::engine::cluster::Cluster;
 use crate::error::{Error, Result};
 use crate::source::{ListOptions, LogLocation};
+
+/// A time as the `logs` table's `ts` type, for a query parameter.
+pub fn ts_param(t: &DateTime<Utc>) -> ScalarValue {
+    ScalarValue::TimestampSecond(Some(t.timestamp()), Some("UTC".into()))
+}
+
+/// Named parameters (`$name`) for a query under `queries/`.
+pub fn named_params<const N: usize>(values: [(&str, ScalarValue); N]) -> ParamValues {
+    ParamValues::Map(
+        values
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.into()))
+            .collect(),
+    )
+}
 
 /// The name SQL uses for the logs.
 pub const LOGS_TABLE: &str = "logs";
@@ -120,7 +136,7 @@ impl LogEngine {
     ) -> Self {
         // One partition more than cores by default: a partition's parser thread waits on its
         // fetches and on the channel to the aggregation, and the extra one keeps both busy
-        // (measured: benches/throughput, README "Performance").
+        // (measured: benches/throughput, docs/performance.md).
         let partitions = threads.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get) + 1
         });
@@ -225,12 +241,12 @@ impl LogEngine {
                     .map_err(Error::query("bounding the logs table"))?;
                 if let Some(from) = from {
                     rows = rows
-                        .filter(col("ts").gt_eq(lit(crate::score::ts_param(&from))))
+                        .filter(col("ts").gt_eq(lit(ts_param(&from))))
                         .map_err(Error::query("bounding the logs table"))?;
                 }
                 if let Some(to) = to {
                     rows = rows
-                        .filter(col("ts").lt_eq(lit(crate::score::ts_param(&to))))
+                        .filter(col("ts").lt_eq(lit(ts_param(&to))))
                         .map_err(Error::query("bounding the logs table"))?;
                 }
                 rows.into_view()

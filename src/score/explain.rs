@@ -1,6 +1,6 @@
 //! `explain`: how one session's score came about: the window's p50, each component with its
 //! inputs, its distinct IPs, user agents and referers with their requests and first/last seen,
-//! and how many of its rows each rule of SCORING.md dropped. Works under the threshold too.
+//! and how many of its rows each rule of the scope dropped. Works under the threshold too.
 
 use arrow::array::{Array, RecordBatch};
 use chrono::{DateTime, Utc};

@@ -17,6 +17,7 @@ use crate::cloudfront::StatsSnapshot;
 use crate::cloudfront::scope::with_scope;
 use crate::engine::LogEngine;
 use crate::engine::columns::Columns;
+pub use crate::engine::{named_params, ts_param};
 use crate::error::{Error, Result};
 use crate::session::SessionId;
 pub use params::{Now, Profile, ScoreParams, Weights, Window, WindowSpec};
@@ -322,21 +323,6 @@ pub fn bind(window: &Window, params: &ScoreParams) -> ParamValues {
         ("w_ua", float(params.weights.ua)),
         ("min_overlap", int(params.min_overlap)),
     ])
-}
-
-/// A time as the `logs` table's `ts` type, for a query parameter.
-pub fn ts_param(t: &DateTime<Utc>) -> ScalarValue {
-    ScalarValue::TimestampSecond(Some(t.timestamp()), Some("UTC".into()))
-}
-
-/// Named parameters (`$name`) for a query under `queries/`.
-pub fn named_params<const N: usize>(values: [(&str, ScalarValue); N]) -> ParamValues {
-    ParamValues::Map(
-        values
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.into()))
-            .collect(),
-    )
 }
 
 /// One row of the scoring query.

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
-/// Component weights (SCORING.md): non-negative, finite; 0 turns a component off.
+/// Component weights (docs/scoring.md): non-negative, finite; 0 turns a component off.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Weights {
     /// Weight of the normalised rate.
@@ -33,7 +33,7 @@ impl Default for Weights {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
-    /// SCORING.md exactly (queries/score.sql): drop-in compatible with the reference solution.
+    /// The reference solution's rules exactly (queries/score.sql): drop-in compatible with the reference solution.
     #[default]
     Upstream,
     /// Several viewers at once (queries/score_concurrent.sql): networks active at the same
@@ -47,7 +47,7 @@ impl crate::choice::Choice for Profile {
         (
             "upstream",
             Profile::Upstream,
-            "SCORING.md exactly (queries/score.sql): drop-in compatible with the reference solution.",
+            "The reference solution's rules exactly (queries/score.sql): drop-in compatible with the reference solution.",
         ),
         (
             "concurrent",

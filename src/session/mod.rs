@@ -17,7 +17,7 @@ pub use prefix::{SessionToken, session_token};
 )]
 #[serde(rename_all = "lowercase")]
 pub enum SessionRule {
-    /// The first path segment `/<id>.<jwt header>.<jwt payload>.<jwt signature>/` (SCORING.md).
+    /// The first path segment `/<id>.<jwt header>.<jwt payload>.<jwt signature>/`, as the reference solution reads it.
     #[default]
     Prefix,
     /// The `cti` claim of a Common Access Token: from the `CAT` query parameter, else a first
@@ -31,7 +31,7 @@ impl crate::choice::Choice for SessionRule {
         (
             "prefix",
             SessionRule::Prefix,
-            "The first path segment `/<id>.<jwt header>.<jwt payload>.<jwt signature>/` (SCORING.md).",
+            "The first path segment `/<id>.<jwt header>.<jwt payload>.<jwt signature>/`, as the reference solution reads it.",
         ),
         (
             "cta",

@@ -1,4 +1,4 @@
-//! Which log objects a time window needs (the README's "Reading from S3": the layouts in S3).
+//! Which log objects a time window needs (docs/log-formats.md: the layouts in S3).
 //!
 //! CloudFront logs lie in one of three layouts:
 //! - hive: `.../year=YYYY/month=MM/day=DD/hour=HH/<file>` (other `key=value` levels may come

@@ -4,7 +4,7 @@
 //! several files per hour, rows out of order, some rows delivered late into the next hour's
 //! file) and a truth file (CSV) saying which sessions are shared. The truth goes beside the
 //! log folder, not in it, because every file in a log folder is read as a log. The same options and seed give
-//! the same bytes. The traffic model is in [`model`] and documented in the README.
+//! the same bytes. The traffic model is in [`model`] and documented in docs/commands.md (`synth`).
 
 pub mod model;
 mod writer;

@@ -14,7 +14,7 @@ use crate::session::cta;
 pub const SEGMENT_SECONDS: i64 = 4;
 
 /// The ordinary viewers' situations that `upstream` scoring mistakes for sharing, and how
-/// often each occurs (README: "synth"). All off by default.
+/// often each occurs (docs/commands.md, `synth`). All off by default.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Confounders {
     /// Share of viewers playing natively on iOS: Safari fetches the master manifest with the

@@ -1,5 +1,5 @@
 //! Compiling the revocation table into WAF rules: pure functions of plain data
-//! (the README's "waf compile" section).
+//! (docs/commands.md, `waf compile`).
 //!
 //! Items are filtered by retention (a MANUAL item also lives until its `ttl`), deduplicated by
 //! session id, ordered (MANUAL newest first, then AUTO by score, newest, id), capped to

@@ -81,7 +81,7 @@ fn build_error(e: aws_sdk_wafv2::error::BuildError) -> Error {
     Error::Other(format!("building a WAF rule: {e}"))
 }
 
-/// The WAF rule for one spec, exactly as REVOCATION.md shows it.
+/// The WAF rule for one spec, exactly as the reference solution writes it (docs/revocation.md).
 pub fn waf_rule(spec: &RuleSpec) -> Result<Rule> {
     let statement = Statement::builder()
         .byte_match_statement(
