@@ -8,6 +8,7 @@
 //! [`provider`] (the `logs` table), with [`stats`] counting what was read, failed and skipped.
 
 pub mod body;
+pub mod counters;
 pub mod decode;
 pub mod fields;
 pub mod filter;

@@ -10,6 +10,8 @@ use datafusion::physical_plan::metrics::{
 };
 use serde::Serialize;
 
+pub use super::counters::{LiveCounts, ObjectCounts, StatsSnapshot};
+
 /// How many malformed lines are kept with their text for the report.
 pub(crate) const MALFORMED_SAMPLES: usize = 20;
 
@@ -36,62 +38,19 @@ pub struct MalformedLine {
 /// Live counters of a scan; partitions add to them as they finish objects.
 #[derive(Debug, Default)]
 pub struct ScanStats {
-    objects_listed: AtomicU64,
-    list_requests: AtomicU64,
+    /// The counts the report shows.
+    counts: LiveCounts,
+    /// For the progress display: listing done, and what was selected and is done.
     listed: AtomicBool,
     objects_selected: AtomicU64,
     bytes_selected: AtomicU64,
     bytes_done: AtomicU64,
-    objects_read: AtomicU64,
-    objects_from_state: AtomicU64,
-    objects_failed: AtomicU64,
-    bytes_read: AtomicU64,
-    rows_read: AtomicU64,
-    rows_malformed: AtomicU64,
-    rows_without_session: AtomicU64,
-    rows_rejected_session: AtomicU64,
-    rows_rejected_undecodable: AtomicU64,
-    rows_rejected_without_cti: AtomicU64,
-    rows_rejected_bad_id: AtomicU64,
     failures: Mutex<Vec<ObjectFailure>>,
     malformed: Mutex<Vec<MalformedLine>>,
     notes: Mutex<Vec<String>>,
     /// The scan this one is a part of (a partition's counters within its scan's): every
     /// count is added to it too.
     parent: Option<std::sync::Arc<ScanStats>>,
-}
-
-/// What one object contributed, added to [`ScanStats`] in one step.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ObjectCounts {
-    /// Data lines seen (well-formed or not).
-    pub rows_read: u64,
-    /// Lines counted as malformed and skipped.
-    pub rows_malformed: u64,
-    /// Well-formed rows whose path carries no session token.
-    pub rows_without_session: u64,
-    /// Well-formed rows whose token gives no valid session id (the three reasons below
-    /// add up to it).
-    pub rows_rejected_session: u64,
-    /// Of those, tokens that do not decode (`cta`: not base64url, CBOR or a COSE_Mac0).
-    pub rows_rejected_undecodable: u64,
-    /// Of those, tokens without a `cti` claim (`cta`).
-    pub rows_rejected_without_cti: u64,
-    /// Of those, ids outside `[A-Za-z0-9_-]{1,128}` (either rule).
-    pub rows_rejected_bad_id: u64,
-}
-
-impl ObjectCounts {
-    /// Counts a row whose token was rejected for `why`.
-    pub fn reject(&mut self, why: crate::session::cta::Reject) {
-        use crate::session::cta::Reject;
-        self.rows_rejected_session += 1;
-        *match why {
-            Reject::Undecodable => &mut self.rows_rejected_undecodable,
-            Reject::WithoutCti => &mut self.rows_rejected_without_cti,
-            Reject::BadId => &mut self.rows_rejected_bad_id,
-        } += 1;
-    }
 }
 
 impl ScanStats {
@@ -106,8 +65,12 @@ impl ScanStats {
     /// Records the outcome of listing: how many keys were found with how many requests, and
     /// the objects (and their bytes) selected for reading.
     pub fn add_listing(&self, keys: u64, requests: u64, selected: u64, selected_bytes: u64) {
-        self.objects_listed.fetch_add(keys, Ordering::Relaxed);
-        self.list_requests.fetch_add(requests, Ordering::Relaxed);
+        self.counts
+            .objects_listed
+            .fetch_add(keys, Ordering::Relaxed);
+        self.counts
+            .list_requests
+            .fetch_add(requests, Ordering::Relaxed);
         self.objects_selected.fetch_add(selected, Ordering::Relaxed);
         self.bytes_selected
             .fetch_add(selected_bytes, Ordering::Relaxed);
@@ -142,7 +105,7 @@ impl ScanStats {
         ScanProgress {
             listed: self.listed.load(Ordering::Acquire),
             objects_total: get(&self.objects_selected),
-            objects_done: get(&self.objects_read) + get(&self.objects_failed),
+            objects_done: get(&self.counts.objects_read) + get(&self.counts.objects_failed),
             bytes_total: get(&self.bytes_selected),
             bytes_done: get(&self.bytes_done),
         }
@@ -150,7 +113,7 @@ impl ScanStats {
 
     /// Records the bytes fetched for one object.
     pub fn add_bytes(&self, bytes: u64) {
-        self.bytes_read.fetch_add(bytes, Ordering::Relaxed);
+        self.counts.bytes_read.fetch_add(bytes, Ordering::Relaxed);
         if let Some(parent) = &self.parent {
             parent.add_bytes(bytes);
         }
@@ -158,19 +121,7 @@ impl ScanStats {
 
     /// Records the row counts of one object (whether it was read fully or not).
     pub fn add_rows(&self, c: &ObjectCounts) {
-        self.rows_read.fetch_add(c.rows_read, Ordering::Relaxed);
-        self.rows_malformed
-            .fetch_add(c.rows_malformed, Ordering::Relaxed);
-        self.rows_without_session
-            .fetch_add(c.rows_without_session, Ordering::Relaxed);
-        self.rows_rejected_session
-            .fetch_add(c.rows_rejected_session, Ordering::Relaxed);
-        self.rows_rejected_undecodable
-            .fetch_add(c.rows_rejected_undecodable, Ordering::Relaxed);
-        self.rows_rejected_without_cti
-            .fetch_add(c.rows_rejected_without_cti, Ordering::Relaxed);
-        self.rows_rejected_bad_id
-            .fetch_add(c.rows_rejected_bad_id, Ordering::Relaxed);
+        self.counts.add_rows(c);
         if let Some(parent) = &self.parent {
             parent.add_rows(c);
         }
@@ -178,7 +129,7 @@ impl ScanStats {
 
     /// Records an object read to its end.
     pub fn object_read(&self) {
-        self.objects_read.fetch_add(1, Ordering::Relaxed);
+        self.counts.objects_read.fetch_add(1, Ordering::Relaxed);
         if let Some(parent) = &self.parent {
             parent.object_read();
         }
@@ -186,7 +137,9 @@ impl ScanStats {
 
     /// Records an object whose rows came from the projection a `--state` kept.
     pub fn object_from_state(&self) {
-        self.objects_from_state.fetch_add(1, Ordering::Relaxed);
+        self.counts
+            .objects_from_state
+            .fetch_add(1, Ordering::Relaxed);
         if let Some(parent) = &self.parent {
             parent.object_from_state();
         }
@@ -194,7 +147,7 @@ impl ScanStats {
 
     /// Records an object that failed, with its location and reason.
     pub fn object_failed(&self, failure: ObjectFailure) {
-        self.objects_failed.fetch_add(1, Ordering::Relaxed);
+        self.counts.objects_failed.fetch_add(1, Ordering::Relaxed);
         if let Some(parent) = &self.parent {
             parent.object_failed(failure.clone());
         }
@@ -214,30 +167,22 @@ impl ScanStats {
 
     /// A consistent copy of the counters, failures sorted by object.
     pub fn snapshot(&self) -> StatsSnapshot {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let mut failures = lock(&self.failures).clone();
         failures.sort_by(|a, b| a.object.cmp(&b.object));
         let mut malformed = lock(&self.malformed).clone();
         malformed.sort_by(|a, b| (&a.object, a.line).cmp(&(&b.object, b.line)));
-        StatsSnapshot {
-            objects_listed: get(&self.objects_listed),
-            list_requests: get(&self.list_requests),
-            objects_read: get(&self.objects_read),
-            objects_from_state: get(&self.objects_from_state),
-            objects_failed: get(&self.objects_failed),
-            bytes_read: get(&self.bytes_read),
-            rows_read: get(&self.rows_read),
-            rows_malformed: get(&self.rows_malformed),
-            rows_without_session: get(&self.rows_without_session),
-            rows_rejected_session: get(&self.rows_rejected_session),
-            rows_rejected_undecodable: get(&self.rows_rejected_undecodable),
-            rows_rejected_without_cti: get(&self.rows_rejected_without_cti),
-            rows_rejected_bad_id: get(&self.rows_rejected_bad_id),
-            rows_in_scope: 0,
+        let mut snapshot = StatsSnapshot {
             failures,
             malformed_samples: malformed,
             notes: lock(&self.notes).clone(),
+            ..StatsSnapshot::default()
+        };
+        for (name, value) in self.counts.load() {
+            if let Some(slot) = snapshot.counter_mut(name) {
+                *slot = value;
+            }
         }
+        snapshot
     }
 }
 
@@ -313,10 +258,6 @@ impl MetricsPublisher {
     }
 }
 
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
 /// How far a running scan is: objects and (listed, compressed) bytes done of those selected.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ScanProgress {
@@ -330,51 +271,6 @@ pub struct ScanProgress {
     pub bytes_total: u64,
     /// Listed size of the objects done.
     pub bytes_done: u64,
-}
-
-/// The counters of a finished scan, as reported in `stats`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct StatsSnapshot {
-    /// Objects found under the locations.
-    pub objects_listed: u64,
-    /// List requests made (0 for a single local file).
-    pub list_requests: u64,
-    /// Objects read to their end.
-    pub objects_read: u64,
-    /// Of those, objects whose rows came from the projection kept by `--state` (their logs
-    /// were not fetched).
-    #[serde(skip_serializing_if = "is_zero")]
-    pub objects_from_state: u64,
-    /// Objects that could not be fetched or decoded (rows before the failure are kept).
-    pub objects_failed: u64,
-    /// Bytes fetched (compressed size).
-    pub bytes_read: u64,
-    /// Data lines seen, well-formed or not.
-    pub rows_read: u64,
-    /// Lines counted as malformed and skipped.
-    pub rows_malformed: u64,
-    /// Well-formed rows whose path carries no session token.
-    pub rows_without_session: u64,
-    /// Well-formed rows whose token gives no valid session id (the sum of the three
-    /// reasons below).
-    pub rows_rejected_session: u64,
-    /// Of those, tokens that do not decode (`--session-from cta`).
-    pub rows_rejected_undecodable: u64,
-    /// Of those, tokens without a `cti` claim (`--session-from cta`).
-    pub rows_rejected_without_cti: u64,
-    /// Of those, ids outside `[A-Za-z0-9_-]{1,128}`.
-    pub rows_rejected_bad_id: u64,
-    /// Rows that count for scoring (status, size, window and session); set by scoring.
-    pub rows_in_scope: u64,
-    /// The objects that failed, with reasons.
-    #[serde(skip)]
-    pub failures: Vec<ObjectFailure>,
-    /// The first malformed lines, with reasons.
-    #[serde(skip)]
-    pub malformed_samples: Vec<MalformedLine>,
-    /// What the user should know about the listing (keys in more than one layout).
-    #[serde(skip)]
-    pub notes: Vec<String>,
 }
 
 impl StatsSnapshot {
@@ -391,44 +287,6 @@ const METRIC_PREFIX: &str = "cloudfront.";
 const METRIC_SEP: char = '\u{1f}';
 
 impl StatsSnapshot {
-    /// The counters as (metric name, value).
-    fn counters(&self) -> [(&'static str, u64); 13] {
-        [
-            ("objects_listed", self.objects_listed),
-            ("list_requests", self.list_requests),
-            ("objects_read", self.objects_read),
-            ("objects_from_state", self.objects_from_state),
-            ("objects_failed", self.objects_failed),
-            ("bytes_read", self.bytes_read),
-            ("rows_read", self.rows_read),
-            ("rows_malformed", self.rows_malformed),
-            ("rows_without_session", self.rows_without_session),
-            ("rows_rejected_session", self.rows_rejected_session),
-            ("rows_rejected_undecodable", self.rows_rejected_undecodable),
-            ("rows_rejected_without_cti", self.rows_rejected_without_cti),
-            ("rows_rejected_bad_id", self.rows_rejected_bad_id),
-        ]
-    }
-
-    fn counter_mut(&mut self, name: &str) -> Option<&mut u64> {
-        Some(match name {
-            "objects_listed" => &mut self.objects_listed,
-            "list_requests" => &mut self.list_requests,
-            "objects_read" => &mut self.objects_read,
-            "objects_from_state" => &mut self.objects_from_state,
-            "objects_failed" => &mut self.objects_failed,
-            "bytes_read" => &mut self.bytes_read,
-            "rows_read" => &mut self.rows_read,
-            "rows_malformed" => &mut self.rows_malformed,
-            "rows_without_session" => &mut self.rows_without_session,
-            "rows_rejected_session" => &mut self.rows_rejected_session,
-            "rows_rejected_undecodable" => &mut self.rows_rejected_undecodable,
-            "rows_rejected_without_cti" => &mut self.rows_rejected_without_cti,
-            "rows_rejected_bad_id" => &mut self.rows_rejected_bad_id,
-            _ => return None,
-        })
-    }
-
     /// Adds this snapshot (one partition's) to `metrics` as named counters of `partition`: the
     /// counts by name, and each failure, malformed line and note as a counter of 1 whose name
     /// carries its text. Counters are what Ballista 55 carries from executors to the scheduler
