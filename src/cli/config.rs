@@ -113,7 +113,6 @@ pub const LEGACY_KEYS: &[(&str, &str, &str, &str)] = &[
     ("revocation", "manual_ttl_seconds", "revoke", "ttl"),
     ("waf", "compile_after_run", "run", "compile_waf"),
     ("waf", "retention_minutes", "publish", "retention"),
-    ("waf", "fail_on_overflow", "waf", "fail_on_overflow"),
     ("kvs", "arn", "kvs", "kvs_arn"),
     ("kvs", "retention_minutes", "publish", "retention"),
     ("kvs", "publish_after_run", "run", "publish_kvs"),

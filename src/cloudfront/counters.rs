@@ -17,6 +17,20 @@ macro_rules! scan_counters {
             $( $(#[$rmeta])* pub $row: u64, )*
         }
 
+        impl ObjectCounts {
+            /// The counts in their fixed order (as a `--state` projection stores them).
+            pub fn to_vec(&self) -> Vec<u64> {
+                vec![$( self.$row, )*]
+            }
+
+            /// The counts from [`ObjectCounts::to_vec`]'s order, when there are as many.
+            pub fn from_slice(values: &[u64]) -> Option<Self> {
+                let mut values = values.iter().copied();
+                let counts = ObjectCounts { $( $row: values.next()?, )* };
+                values.next().is_none().then_some(counts)
+            }
+        }
+
         /// The counts of a scan as atomics, which the partitions add to as they go.
         #[derive(Debug, Default)]
         pub struct LiveCounts {

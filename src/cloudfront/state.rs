@@ -632,16 +632,11 @@ fn scope(
 }
 
 fn format_counts(c: &ObjectCounts) -> String {
-    format!(
-        "{} {} {} {} {} {} {}",
-        c.rows_read,
-        c.rows_malformed,
-        c.rows_without_session,
-        c.rows_rejected_session,
-        c.rows_rejected_undecodable,
-        c.rows_rejected_without_cti,
-        c.rows_rejected_bad_id
-    )
+    c.to_vec()
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn parse_counts(text: &str) -> Option<ObjectCounts> {
@@ -650,26 +645,7 @@ fn parse_counts(text: &str) -> Option<ObjectCounts> {
         .map(str::parse)
         .collect::<std::result::Result<_, _>>()
         .ok()?;
-    match n[..] {
-        [
-            rows_read,
-            rows_malformed,
-            rows_without_session,
-            rows_rejected_session,
-            rows_rejected_undecodable,
-            rows_rejected_without_cti,
-            rows_rejected_bad_id,
-        ] => Some(ObjectCounts {
-            rows_read,
-            rows_malformed,
-            rows_without_session,
-            rows_rejected_session,
-            rows_rejected_undecodable,
-            rows_rejected_without_cti,
-            rows_rejected_bad_id,
-        }),
-        _ => None,
-    }
+    ObjectCounts::from_slice(&n)
 }
 
 /// `2026-01-15T19` for an hour number.
