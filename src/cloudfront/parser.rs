@@ -6,9 +6,8 @@
 //! is malformed (counted, skipped, sampled with its line number). Rows the pushed-down
 //! [`RowFilter`] rejects are dropped before any column is built.
 //!
-//! A line that starts with `{` is a standard logging v2 JSON record (one object per line, W3C
-//! field names as keys, string values): its keys are the `#Fields` of that line and its values
-//! the fields, so both forms of the same rows give the same columns.
+//! A line that starts with `{` is a standard logging v2 JSON record ([`json`]); real-time
+//! records ([`realtime`]) carry their fields in a configured order instead of `#Fields`.
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
@@ -21,29 +20,14 @@ use arrow::datatypes::SchemaRef;
 
 use super::fields::{COLUMNS, ColumnKind, DEFAULT_FIELD_COUNT, column_for_field, required};
 use super::filter::RowFilter;
-use super::realtime::{self, RealtimeFields};
+use super::format::InputFormat;
+use super::format::json;
+use super::format::realtime::{self, RealtimeFields};
+use super::keys::KEY_HASH;
 use super::stats::ObjectCounts;
+use super::values::*;
 use crate::session::{SessionRule, cta};
 use crate::session::{SessionToken, session_token};
-
-/// The hash of the key columns: fixed seeds, so equal raw values get equal keys in every
-/// object and partition of a run. Keys are compared within one query only, never stored.
-static KEY_HASH: ahash::RandomState = ahash::RandomState::with_seeds(
-    0x243f_6a88_85a3_08d3,
-    0x1319_8a2e_0370_7344,
-    0xa409_3822_299f_31d0,
-    0x082e_fa98_ec4e_6c89,
-);
-
-/// The key of a one-field key column for `raw` (as the parser hashes it).
-pub(crate) fn key_of(raw: &[u8]) -> u64 {
-    let mut hasher = KEY_HASH.build_hasher();
-    hasher.write(raw);
-    hasher.finish()
-}
-
-/// Days from 0001-01-01 (chrono's day 1 of the common era) to 1970-01-01.
-const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
 
 /// What is wrong with a line or an object's header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,55 +36,6 @@ pub enum ParseProblem {
     Malformed(String),
     /// The object cannot be read for this query (e.g. `#Fields` lacks a needed field).
     Object(String),
-}
-
-/// Which form log objects are in: detected per object (and per line for JSON records), or
-/// forced, so that an object in another form fails clearly instead of being read as one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum InputFormat {
-    /// Detect: Parquet by its magic bytes, JSON records by their `{`, W3C text otherwise.
-    #[default]
-    Auto,
-    /// W3C text (`#Fields` and TAB-separated rows), the standard log format.
-    W3c,
-    /// Standard logging v2 JSON: one record per line.
-    Json,
-    /// Standard logging v2 Parquet.
-    Parquet,
-    /// CloudFront real-time logs delivered by Firehose: TAB-separated records without a
-    /// header, in the fixed order of the `--realtime-fields` set.
-    Realtime,
-}
-
-impl crate::choice::Choice for InputFormat {
-    const CHOICES: &'static [(&'static str, Self, &'static str)] = &[
-        (
-            "auto",
-            InputFormat::Auto,
-            "Detect: Parquet by its magic bytes, JSON records by their `{`, W3C text otherwise.",
-        ),
-        (
-            "w3c",
-            InputFormat::W3c,
-            "W3C text (`#Fields` and TAB-separated rows), the standard log format.",
-        ),
-        (
-            "json",
-            InputFormat::Json,
-            "Standard logging v2 JSON: one record per line.",
-        ),
-        (
-            "parquet",
-            InputFormat::Parquet,
-            "Standard logging v2 Parquet.",
-        ),
-        (
-            "realtime",
-            InputFormat::Realtime,
-            "CloudFront real-time logs delivered by Firehose: TAB-separated records without a header, in the fixed order of the `--realtime-fields` set.",
-        ),
-    ];
 }
 
 /// Parses the lines of one object into batches of the projected columns.
@@ -301,29 +236,14 @@ impl ObjectParser {
     /// A JSON record: its keys become the fields (when they differ from the last record's)
     /// and its values a TAB-separated row. Ok(Err) for a malformed record.
     fn json_line(&mut self, line: &[u8]) -> Result<Result<(), String>, ParseProblem> {
-        let record: serde_json::Map<String, serde_json::Value> = match serde_json::from_slice(line)
-        {
+        let (fields, row) = match json::record_as_row(line) {
             Ok(record) => record,
-            Err(e) => return Ok(Err(format!("not a JSON log record: {e}"))),
+            Err(why) => return Ok(Err(why)),
         };
-        if !record.keys().eq(self.json_fields.iter()) {
-            let fields: Vec<String> = record.keys().cloned().collect();
+        if fields != self.json_fields {
             let names: Vec<&str> = fields.iter().map(String::as_str).collect();
             self.set_fields(&names)?;
             self.json_fields = fields;
-        }
-        let mut row = String::with_capacity(line.len());
-        for (i, value) in record.values().enumerate() {
-            if i > 0 {
-                row.push('\t');
-            }
-            match value {
-                serde_json::Value::String(s) if s.is_empty() => row.push('-'),
-                // The W3C form percent-encodes these; a JSON string may hold them raw.
-                serde_json::Value::String(s) => super::parquet_input::push_escaped(&mut row, s),
-                serde_json::Value::Null => row.push('-'),
-                other => row.push_str(&other.to_string()),
-            }
         }
         Ok(self.data_line(row.as_bytes()))
     }
@@ -678,165 +598,9 @@ fn append_text(b: &mut StringBuilder, raw: &[u8], scratch: &mut String) {
     }
 }
 
-fn lossy(bytes: &[u8]) -> String {
-    const SHOWN: usize = 40;
-    let mut s = String::from_utf8_lossy(&bytes[..bytes.len().min(SHOWN)]).into_owned();
-    if bytes.len() > SHOWN {
-        s.push('…');
-    }
-    s
-}
-
-fn digits(b: &[u8]) -> Option<u32> {
-    b.iter().try_fold(0u32, |acc, &c| {
-        c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
-    })
-}
-
-/// `YYYY-MM-DD` to days since 1970-01-01, `None` unless it is a real calendar date.
-pub fn parse_date(b: &[u8]) -> Option<i32> {
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let y = digits(&b[0..4])?;
-    let m = digits(&b[5..7])?;
-    let d = digits(&b[8..10])?;
-    let date = chrono::NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, m, d)?;
-    Some(chrono::Datelike::num_days_from_ce(&date) - UNIX_EPOCH_DAYS_FROM_CE)
-}
-
-/// `HH:MM:SS` to seconds since midnight, `None` unless it is a real time of day.
-pub fn parse_time(b: &[u8]) -> Option<u32> {
-    if b.len() != 8 || b[2] != b':' || b[5] != b':' {
-        return None;
-    }
-    let (h, m, s) = (digits(&b[0..2])?, digits(&b[3..5])?, digits(&b[6..8])?);
-    (h < 24 && m < 60 && s < 60).then_some(h * 3600 + m * 60 + s)
-}
-
-/// A status code: one to three digits (`000` is a viewer that went away).
-fn parse_status(b: &[u8]) -> Option<i32> {
-    if b.is_empty() || b.len() > 3 {
-        return None;
-    }
-    digits(b).and_then(|v| i32::try_from(v).ok())
-}
-
-/// A non-negative whole number that fits in `i64`.
-/// How an epoch time field counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum EpochUnit {
-    /// `timestamp(ms)`: whole milliseconds.
-    Millis,
-    /// `timestamp`: seconds, with or without a fraction (`1767225600.123`).
-    Seconds,
-}
-
-impl EpochUnit {
-    fn field(self) -> &'static str {
-        match self {
-            EpochUnit::Millis => "timestamp(ms)",
-            EpochUnit::Seconds => "timestamp",
-        }
-    }
-}
-
-/// Epoch seconds (rounded down) of an epoch time field.
-fn parse_epoch(b: &[u8], unit: EpochUnit) -> Option<i64> {
-    match unit {
-        EpochUnit::Millis => parse_u63(b).map(|ms| ms.div_euclid(1000)),
-        EpochUnit::Seconds => {
-            let (whole, fraction) = match memchr::memchr(b'.', b) {
-                Some(dot) => (&b[..dot], &b[dot + 1..]),
-                None => (b, &b""[..]),
-            };
-            let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
-            (digits(fraction) && fraction.len() <= 9)
-                .then(|| parse_u63(whole))
-                .flatten()
-        }
-    }
-}
-
-fn parse_u63(b: &[u8]) -> Option<i64> {
-    if b.is_empty() || b.len() > 19 {
-        return None;
-    }
-    b.iter().try_fold(0i64, |acc, &c| {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        acc.checked_mul(10)?.checked_add(i64::from(c - b'0'))
-    })
-}
-
-fn parse_i64(b: &[u8]) -> Option<i64> {
-    match b.strip_prefix(b"-") {
-        Some(rest) if !rest.is_empty() => parse_u63(rest).map(|v| -v),
-        _ => parse_u63(b),
-    }
-}
-
-fn parse_f64(b: &[u8]) -> Option<f64> {
-    std::str::from_utf8(b)
-        .ok()?
-        .parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite())
-}
-
-#[cfg(test)]
-mod epoch_tests {
-    use super::*;
-
-    #[test]
-    fn epoch_fields_give_whole_seconds() {
-        let ms = |s: &str| parse_epoch(s.as_bytes(), EpochUnit::Millis);
-        let secs = |s: &str| parse_epoch(s.as_bytes(), EpochUnit::Seconds);
-        assert_eq!(ms("1767225600999"), Some(1_767_225_600));
-        assert_eq!(ms("1767225601000"), Some(1_767_225_601));
-        assert_eq!(secs("1767225600.123"), Some(1_767_225_600));
-        assert_eq!(secs("1767225600"), Some(1_767_225_600));
-        for bad in ["", "-1", "1.2.3", "12a", "1767225600.", "1767225600.1e3"] {
-            assert_eq!(ms(bad), None, "{bad:?} ms");
-            if bad != "1767225600." {
-                assert_eq!(secs(bad), None, "{bad:?} s");
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates_and_times() {
-        assert_eq!(parse_date(b"1970-01-01"), Some(0));
-        assert_eq!(parse_date(b"2019-12-04"), Some(18_234));
-        assert_eq!(parse_date(b"2019-02-29"), None);
-        assert_eq!(parse_date(b"2019-13-01"), None);
-        assert_eq!(parse_date(b"2019/12/04"), None);
-        assert_eq!(parse_time(b"21:02:31"), Some(75_751));
-        assert_eq!(parse_time(b"24:00:00"), None);
-        assert_eq!(parse_time(b"23:59:60"), None);
-        assert_eq!(parse_time(b"1:02:03"), None);
-    }
-
-    #[test]
-    fn numbers_never_overflow() {
-        assert_eq!(parse_u63(b"9223372036854775807"), Some(i64::MAX));
-        assert_eq!(parse_u63(b"9223372036854775808"), None);
-        assert_eq!(parse_u63(b"99999999999999999999999"), None);
-        assert_eq!(parse_u63(b"-"), None);
-        assert_eq!(parse_u63(b"12a"), None);
-        assert_eq!(parse_i64(b"-5"), Some(-5));
-        assert_eq!(parse_i64(b"-"), None);
-        assert_eq!(parse_status(b"000"), Some(0));
-        assert_eq!(parse_status(b"2000"), None);
-        assert_eq!(parse_f64(b"0.001"), Some(0.001));
-        assert_eq!(parse_f64(b"inf"), None);
-    }
 
     #[test]
     fn non_ascii_bytes_are_percent_encoded() {

@@ -32,8 +32,8 @@ use sha2::{Digest, Sha256};
 
 use super::fields::{column_index, logs_schema};
 use super::filter::{Range, RowFilter};
-use super::parser::InputFormat;
-use super::realtime::RealtimeFields;
+use super::format::InputFormat;
+use super::format::realtime::RealtimeFields;
 use super::scope::scope_filter;
 use super::stats::ObjectCounts;
 use crate::aws::AwsAccess;
@@ -622,7 +622,7 @@ fn scope(
     realtime_fields: RealtimeFields,
     session_from: SessionRule,
 ) -> String {
-    let probe = super::parser::key_of(b"autorevoke state probe");
+    let probe = super::keys::key_of(b"autorevoke state probe");
     format!(
         "v{LAYOUT_VERSION} format={format:?} realtime={realtime_fields:?} session={} \
          keys={probe:016x} columns={}",

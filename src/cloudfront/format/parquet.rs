@@ -20,8 +20,8 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::file::metadata::ParquetMetaData;
 
-use super::decode::Line;
 use super::parquet_pages::{Declared, declared_sizes};
+use crate::cloudfront::decode::Line;
 
 /// The four bytes a Parquet file starts (and ends) with.
 const PARQUET_MAGIC: &[u8; 4] = b"PAR1";
