@@ -96,6 +96,10 @@ pub enum Command {
     Scheduler(SchedulerArgs),
     /// Run a Ballista executor of a scheduler (it reads the logs and runs the tasks).
     Executor(ExecutorArgs),
+    /// Score CloudFront real-time logs from a Kinesis data stream continuously: every
+    /// --every, the window of the last --lookback minutes of event time is scored and written
+    /// as `run` does (docs/realtime.md).
+    Watch(Box<crate::cli_watch::WatchArgs>),
 }
 
 /// `autorevoke scheduler`
@@ -332,7 +336,7 @@ impl KvsPublishArgs {
 
 /// A WAF rule matches a URI path: it cannot match a session named by a Common Access Token
 /// (and such an id in a path rule could match another session's path).
-fn refuse_waf_for(rule: SessionRule, setting: &'static str) -> Result<()> {
+pub(crate) fn refuse_waf_for(rule: SessionRule, setting: &'static str) -> Result<()> {
     match rule {
         SessionRule::Prefix => Ok(()),
         SessionRule::Cta => Err(Error::Setting {
@@ -493,16 +497,7 @@ impl ReadArgs {
                 .unwrap_or(8)
                 .max(1),
             format: self.format_in.or(cfg.logs.format_in).unwrap_or_default(),
-            realtime_fields: match (self.realtime_fields, &cfg.logs.realtime_fields) {
-                (Some(fields), _) => fields,
-                (None, Some(names)) => {
-                    RealtimeFields::from_names(names).map_err(|reason| Error::Setting {
-                        setting: "[logs] realtime_fields",
-                        reason,
-                    })?
-                }
-                (None, None) => RealtimeFields::default(),
-            },
+            realtime_fields: realtime_fields(self.realtime_fields, cfg)?,
             stream_above_bytes: self
                 .stream_above
                 .map(|s| s as u64)
@@ -546,15 +541,7 @@ impl ReadArgs {
                 .or_else(|| cfg.logs.cluster.clone())
                 .unwrap_or_default(),
         );
-        let memory_limit = match (self.memory_limit, &cfg.logs.memory_limit) {
-            (Some(bytes), _) => Some(bytes),
-            (None, Some(text)) => Some(parse_size(text).map_err(|reason| Error::Setting {
-                setting: "[logs] memory_limit",
-                reason,
-            })?),
-            (None, None) => None,
-        };
-        let engine = match memory_limit {
+        let engine = match memory_limit(self.memory_limit, cfg)? {
             Some(bytes) => engine.with_memory_limit(bytes),
             None => engine,
         };
@@ -562,6 +549,33 @@ impl ReadArgs {
             Some(observer) => engine.with_observer(observer),
             None => engine,
         })
+    }
+}
+
+/// `--realtime-fields`, else `[logs] realtime_fields`, else the default 45 fields.
+pub(crate) fn realtime_fields(
+    flag: Option<RealtimeFields>,
+    cfg: &Config,
+) -> Result<RealtimeFields> {
+    match (flag, &cfg.logs.realtime_fields) {
+        (Some(fields), _) => Ok(fields),
+        (None, Some(names)) => RealtimeFields::from_names(names).map_err(|reason| Error::Setting {
+            setting: "[logs] realtime_fields",
+            reason,
+        }),
+        (None, None) => Ok(RealtimeFields::default()),
+    }
+}
+
+/// `--memory-limit`, else `[logs] memory_limit`, else none.
+pub(crate) fn memory_limit(flag: Option<usize>, cfg: &Config) -> Result<Option<usize>> {
+    match (flag, &cfg.logs.memory_limit) {
+        (Some(bytes), _) => Ok(Some(bytes)),
+        (None, Some(text)) => parse_size(text).map(Some).map_err(|reason| Error::Setting {
+            setting: "[logs] memory_limit",
+            reason,
+        }),
+        (None, None) => Ok(None),
     }
 }
 
@@ -840,7 +854,7 @@ fn fail_on_overflow(flag: bool, cfg: &Config) -> bool {
 }
 
 /// The revocation table's name: the flag, else the config file.
-fn table_name(flag: &Option<String>, cfg: &Config) -> Result<String> {
+pub(crate) fn table_name(flag: &Option<String>, cfg: &Config) -> Result<String> {
     flag.clone()
         .or_else(|| cfg.revocation.table.clone())
         .ok_or(Error::Setting {
@@ -1321,7 +1335,7 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
 /// A size: bytes, or a number with KiB/MiB/GiB (1024-based) or KB/MB/GB (1000-based).
 /// Minutes, from a number (`10`, `7.5`) or a duration with its unit (`90s`, `10m`, `2h`,
 /// `1d`).
-fn parse_minutes(s: &str) -> Result<f64, String> {
+pub(crate) fn parse_minutes(s: &str) -> Result<f64, String> {
     let t = s.trim();
     let (number, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
         Some(at) => t.split_at(at),
@@ -1354,7 +1368,7 @@ fn parse_positive(s: &str) -> Result<usize, String> {
     }
 }
 
-fn parse_size(s: &str) -> Result<usize, String> {
+pub(crate) fn parse_size(s: &str) -> Result<usize, String> {
     let t = s.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))

@@ -31,6 +31,26 @@ pub struct Config {
     /// `[kvs]`: the CloudFront KeyValueStore.
     #[serde(default)]
     pub kvs: KvsConfig,
+    /// `[watch]`: the Kinesis stream `watch` consumes.
+    #[serde(default)]
+    pub watch: WatchConfig,
+}
+
+/// `[watch]` (the window's length is `[scoring] lookback_minutes`, the table and targets
+/// those of `run`)
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchConfig {
+    /// As `--stream` (name or ARN).
+    pub stream: Option<String>,
+    /// As `--every` (e.g. "10s").
+    pub every: Option<String>,
+    /// As `--allowance`.
+    pub allowance_seconds: Option<u64>,
+    /// As `--checkpoint` (a folder, s3://bucket/prefix, or a DynamoDB table).
+    pub checkpoint: Option<String>,
+    /// As `--metrics` (e.g. "127.0.0.1:9464").
+    pub metrics: Option<String>,
 }
 
 /// `[aws]`
@@ -214,6 +234,11 @@ mod tests {
             Some(crate::cloudfront::SessionRule::Cta)
         );
         assert!(Config::parse("[logs]\nsession_from = \"jwt\"\n").is_err());
+        let watch = Config::parse("[watch]\nstream = \"cf-rt\"\nevery = \"5s\"\n").expect("watch");
+        assert_eq!(
+            (watch.watch.stream.as_deref(), watch.watch.every.as_deref()),
+            (Some("cf-rt"), Some("5s"))
+        );
     }
 
     #[test]

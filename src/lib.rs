@@ -29,6 +29,7 @@ pub mod revocation;
 pub mod score;
 pub mod synth;
 pub mod waf;
+pub mod watch;
 
 pub use cluster::Cluster;
 pub use engine::{LogEngine, QueryOutput, ScanObserver};

@@ -2,6 +2,7 @@
 //! and maps the outcome to the documented exit codes.
 
 mod cli;
+mod cli_watch;
 mod progress;
 
 use std::fs::File;
@@ -151,6 +152,20 @@ async fn run(cli: Cli, ui: Verbosity) -> anyhow::Result<u8> {
                 );
             }
             autorevoke::cluster::serve_executor(options, aws).await?;
+            Ok(EXIT_OK)
+        }
+        Command::Watch(args) => {
+            let options = args.options(&cfg)?;
+            let summary = autorevoke::watch::watch(options, args.aws.access(&cfg)).await?;
+            if !ui.quiet {
+                eprintln!(
+                    "autorevoke watch: stopped after {} tick(s), {} record(s) read, {} \
+                     session(s) written",
+                    summary.ticks,
+                    summary.records,
+                    summary.written.len()
+                );
+            }
             Ok(EXIT_OK)
         }
     }

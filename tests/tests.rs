@@ -17,3 +17,4 @@ mod robustness;
 mod s3;
 mod scoring;
 mod state;
+mod watch;
