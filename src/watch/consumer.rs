@@ -57,6 +57,9 @@ struct Reading {
     checkpoint: ShardCheckpoint,
     /// Pages read whose rows the window may still need: first sequence number, newest time.
     pages: VecDeque<(String, Option<i64>)>,
+    /// The last record read by this process (a restart reads from the checkpoint's
+    /// `resume_at`, before its `last_read`).
+    position: Option<String>,
     /// Read at least once since it became readable.
     polled: bool,
     /// At the shard's tip after the last page.
@@ -70,15 +73,17 @@ impl Reading {
             iterator: None,
             checkpoint,
             pages: VecDeque::new(),
+            position: None,
             polled: false,
             at_tip: false,
             behind_ms: 0,
         }
     }
 
-    /// Where an expired iterator resumes: after the last record read.
+    /// Where an expired iterator resumes: after the last record read, else where reading
+    /// started.
     fn resume(&self) -> Start {
-        match &self.checkpoint.last_read {
+        match &self.position {
             Some(last) => Start::After(last.clone()),
             None => self.checkpoint.start(),
         }
@@ -138,6 +143,7 @@ pub async fn watch(options: WatchOptions, aws: Arc<AwsAccess>) -> Result<WatchSu
         options,
         owner,
         lease_s,
+        saved: None,
     };
     let result = consumer.run(&stop).await;
     // Whatever ended the loop, keep where it was and let another watch start.
@@ -189,6 +195,8 @@ struct Consumer {
     records_since_tick: u64,
     owner: String,
     lease_s: i64,
+    /// The checkpoints last saved.
+    saved: Option<Checkpoint>,
 }
 
 impl Consumer {
@@ -205,6 +213,8 @@ impl Consumer {
         self.relist().await?;
         let mut listed = Instant::now();
         let mut saved = Instant::now();
+        let mut leased = Instant::now();
+        let renew = Duration::from_secs((self.lease_s / 3).max(1) as u64);
         let mut next_tick = Instant::now() + self.options.every;
         let mut behind_since: Option<Instant> = None;
         let mut last_publish: Option<Instant> = None;
@@ -219,19 +229,29 @@ impl Consumer {
                 self.save().await?;
                 saved = Instant::now();
             }
+            if leased.elapsed() >= renew {
+                self.store
+                    .acquire(&self.owner, Utc::now().timestamp(), self.lease_s)
+                    .await?;
+                leased = Instant::now();
+            }
             if Instant::now() >= next_tick {
                 let behind_too_long = behind_since.get_or_insert_with(Instant::now).elapsed()
                     >= Duration::from_secs(self.options.lookback_s.max(0) as u64);
                 if caught_up || behind_too_long {
                     let publish = last_publish.is_none_or(|t| t.elapsed() >= REPUBLISH);
-                    if self.tick(publish).await? {
-                        last_publish = Some(Instant::now());
+                    match self.tick(publish).await {
+                        Ok(true) => last_publish = Some(Instant::now()),
+                        Ok(false) => {}
+                        // A failed tick (an AWS outage) is counted and the next one tries
+                        // again; reading goes on.
+                        Err(e) => {
+                            self.metrics.errors.fetch_add(1, Ordering::Relaxed);
+                            self.line(format!("tick failed: {e}"));
+                        }
                     }
                     self.save().await?;
                     saved = Instant::now();
-                    self.store
-                        .acquire(&self.owner, Utc::now().timestamp(), self.lease_s)
-                        .await?;
                     next_tick = Instant::now() + self.options.every;
                     behind_since = None;
                     if caught_up && self.options.exit_when_caught_up {
@@ -341,13 +361,14 @@ impl Consumer {
             if let (Some(first), Some(last)) = (page.records.first(), page.records.last()) {
                 reading.pages.push_back((first.sequence.clone(), newest));
                 reading.checkpoint.last_read = Some(last.sequence.clone());
+                reading.position = Some(last.sequence.clone());
             }
             reading.polled = true;
             reading.behind_ms = page.millis_behind;
             reading.at_tip = page.millis_behind == 0 && count < limit as u64;
             let closed_and_read = info
                 .as_ref()
-                .is_some_and(|s| read_to_end(s, reading.checkpoint.last_read.as_deref()));
+                .is_some_and(|s| read_to_end(s, reading.position.as_deref()));
             if page.next.is_none() || closed_and_read {
                 reading.checkpoint.drained = true;
                 reading.iterator = None;
@@ -358,9 +379,9 @@ impl Consumer {
             }
         }
         self.trim_pages();
-        let lag = self
-            .reading
-            .values()
+        let lag = ids
+            .iter()
+            .filter_map(|id| self.reading.get(id))
             .map(|r| r.behind_ms)
             .max()
             .unwrap_or(0);
@@ -403,14 +424,22 @@ impl Consumer {
         }
     }
 
-    async fn save(&self) -> Result<()> {
-        self.store.save(&self.checkpoint()).await
+    /// Saves the checkpoints, when they changed since the last save.
+    async fn save(&mut self) -> Result<()> {
+        let checkpoint = self.checkpoint();
+        if self.saved.as_ref() == Some(&checkpoint) {
+            return Ok(());
+        }
+        self.store.save(&checkpoint).await?;
+        self.saved = Some(checkpoint);
+        Ok(())
     }
 
     /// Scores the window and writes as `run` does; compiles and publishes when something was
     /// written or `publish` asks. True when it compiled or published.
     async fn tick(&mut self, publish: bool) -> Result<bool> {
         let started = Instant::now();
+        self.window.compact()?;
         let Some(report) = self
             .scorer
             .score(&self.window, &self.options.params, self.stream.display())
@@ -435,13 +464,7 @@ impl Consumer {
             options.compile = None;
             options.kvs = None;
         }
-        let done = match act(&self.aws, &self.table, report, &options, &self.revoked).await {
-            Ok(done) => done,
-            Err(e) => {
-                self.metrics.errors.fetch_add(1, Ordering::Relaxed);
-                return Err(e);
-            }
-        };
+        let done = act(&self.aws, &self.table, report, &options, &self.revoked).await?;
         self.after_tick(&done, started);
         Ok(publishing && (options.compile.is_some() || options.kvs.is_some()))
     }

@@ -22,8 +22,15 @@ use crate::engine::LOGS_TABLE;
 use crate::error::{Error, Result};
 use crate::score::{ScoreParams, ScoreReport, Window, bind, report_of, score_sql};
 
-/// Rows per batch the parser builds.
+/// Rows per batch the parser builds, at most (a page of fewer lines builds one batch of its
+/// size: the builders are sized for a batch).
 const BATCH_ROWS: usize = 8192;
+
+/// Held batches are merged up to this many rows, when their newest times are this close:
+/// fewer, fuller batches (a stream at its tip gives many small pages), held at most that
+/// much longer.
+const COMPACT_ROWS: usize = 65_536;
+const COMPACT_SPAN_S: i64 = 30;
 
 /// What the records of one page gave.
 #[derive(Debug, Default)]
@@ -58,11 +65,15 @@ impl RecordReader {
                 Error::Other(format!("reading real-time records: {m}"))
             }
         };
+        let lines: usize = records
+            .iter()
+            .map(|r| memchr::memchr_iter(b'\n', &r.data).count().max(1))
+            .sum();
         let mut parser = crate::cloudfront::parser::ObjectParser::new(
             StateStore::projection(),
             StateStore::schema(),
             Arc::new(StateStore::row_filter()),
-            BATCH_ROWS,
+            lines.clamp(1, BATCH_ROWS),
         )
         .map_err(problem)?
         .with_format(InputFormat::Realtime, self.fields)
@@ -194,6 +205,47 @@ impl EventWindow {
         if self.held.len() != before {
             self.bytes = self.held.iter().map(|h| h.bytes).sum();
         }
+    }
+
+    /// Merges runs of small held batches (up to [`COMPACT_ROWS`] rows whose newest times are
+    /// within [`COMPACT_SPAN_S`]) into one each.
+    pub fn compact(&mut self) -> Result<()> {
+        let held = std::mem::take(&mut self.held);
+        let mut run: Vec<Held> = Vec::new();
+        for h in held {
+            let rows: usize = run.iter().map(|r| r.batch.num_rows()).sum();
+            let fits = run.first().is_none_or(|first| {
+                rows + h.batch.num_rows() <= COMPACT_ROWS
+                    && (h.newest - first.newest).abs() <= COMPACT_SPAN_S
+            });
+            if !fits {
+                self.push_merged(std::mem::take(&mut run))?;
+            }
+            run.push(h);
+        }
+        self.push_merged(run)?;
+        self.bytes = self.held.iter().map(|h| h.bytes).sum();
+        Ok(())
+    }
+
+    fn push_merged(&mut self, run: Vec<Held>) -> Result<()> {
+        match run.len() {
+            0 => {}
+            1 => self.held.extend(run),
+            _ => {
+                let newest = run.iter().map(|h| h.newest).max().unwrap_or(i64::MIN);
+                let batches: Vec<&RecordBatch> = run.iter().map(|h| &h.batch).collect();
+                let batch = arrow::compute::concat_batches(&StateStore::schema(), batches)
+                    .map_err(|e| Error::Other(format!("compacting the window: {e}")))?;
+                let bytes = batch.get_array_memory_size();
+                self.held.push_back(Held {
+                    batch,
+                    newest,
+                    bytes,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Bytes of rows held.
@@ -350,6 +402,28 @@ mod tests {
         );
         // sessA's row (600 s) is before 1_767_225_695: dropped.
         assert_eq!(window.rows(), 1);
+    }
+
+    #[test]
+    fn small_batches_are_merged_into_one() {
+        let reader = RecordReader::new(RealtimeFields::default(), SessionRule::Prefix);
+        let mut window = EventWindow::new(600, 0, None);
+        for (i, session) in ["sessA", "sessB", "sessC", "sessA"].iter().enumerate() {
+            let page = reader
+                .parse(&[record(
+                    &format!("{}.5", 1_767_225_600 + 10 * i),
+                    session,
+                    "200",
+                )])
+                .expect("parse");
+            window.add(page).expect("add");
+        }
+        assert_eq!((window.held.len(), window.rows()), (4, 4));
+        let before = window.bytes();
+        window.compact().expect("compact");
+        assert_eq!((window.held.len(), window.rows()), (1, 4));
+        assert!(window.bytes() < before, "{} >= {before}", window.bytes());
+        assert_eq!(window.held[0].newest, 1_767_225_630);
     }
 
     #[test]

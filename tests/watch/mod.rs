@@ -322,8 +322,26 @@ async fn a_watch_writes_what_run_writes_from_the_same_records() {
     stream.put(&lines, 0).await;
     let now = watch_now(&lines);
     let (rows, sessions) = run_reference(&reference, dir.path(), &now);
-    let tick = watch_to_the_tip(&env, &stream, &dir.path().join("ckpt"), &[]);
+    // Checkpoints and the lease in a DynamoDB table (created by watch).
+    let checkpoints = format!("{}-checkpoints", env.table);
+    let tick = watch_to_the_tip(&env, &stream, Path::new(&checkpoints), &[]);
     assert_tick(&tick, &now, &rows, &sessions);
+    let saved = env
+        .ddb
+        .get_item()
+        .table_name(&checkpoints)
+        .key(
+            "id",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("{}#checkpoint", stream.name)),
+        )
+        .send()
+        .await
+        .expect("checkpoint item");
+    let body = saved.item().and_then(|i| i.get("body")).expect("body");
+    let checkpoint: serde_json::Value =
+        serde_json::from_str(body.as_s().expect("text")).expect("json");
+    let shards = checkpoint["shards"].as_object().expect("shards");
+    assert_eq!(shards.len(), 2, "{checkpoint}");
     let (written, expected) = (items(&env).await, items(&reference).await);
     assert_eq!(expected.len(), 3, "{expected:?}");
     assert_eq!(written, expected);
@@ -343,20 +361,34 @@ async fn a_watch_killed_mid_stream_resumes_from_its_checkpoint_with_the_same_res
     stream.put(&lines, 0).await;
     let now = watch_now(&lines);
     let (rows, sessions) = run_reference(&reference, dir.path(), &now);
-    // Small pages: the backlog takes many calls, and checkpoints are saved along the way.
+    // Small pages: the backlog takes many calls, and checkpoints are saved along the way. It
+    // is killed once it has read half the records (the first ones are older than the
+    // window the final tick scores, so a kill there would prove less).
     let checkpoint = dir.path().join("ckpt");
-    let slow = ["--records-per-call", "25"];
+    let slow = ["--records-per-call", "10"];
     let mut first = Watch::start(&env, &stream, &checkpoint, &slow);
     let file = checkpoint.join(format!("{}.checkpoint.json", stream.name));
+    let last_read = |text: &str| -> Option<usize> {
+        let saved: serde_json::Value = serde_json::from_str(text).ok()?;
+        saved["shards"]["shardId-000000000000"]["last_read"]
+            .as_str()?
+            .parse()
+            .ok()
+    };
     let started = Instant::now();
-    let saved = loop {
-        if let Ok(text) = std::fs::read_to_string(&file)
-            && text.contains("\"last_read\":\"")
+    let last = loop {
+        if let Some(last) = std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|text| last_read(&text))
+            .filter(|last| *last >= lines.len() / 2)
         {
-            break text;
+            break last;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "no checkpoint");
-        std::thread::sleep(Duration::from_millis(20));
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no checkpoint"
+        );
+        std::thread::sleep(Duration::from_millis(10));
     };
     first.child.kill().expect("SIGKILL");
     first.child.wait().expect("killed");
@@ -365,11 +397,6 @@ async fn a_watch_killed_mid_stream_resumes_from_its_checkpoint_with_the_same_res
         "it ticked before the kill: {:?}",
         first.lines()
     );
-    let checkpoint_read: serde_json::Value = serde_json::from_str(&saved).expect("json");
-    let last: usize = checkpoint_read["shards"]["shardId-000000000000"]["last_read"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .expect("last_read");
     assert!(
         last < lines.len(),
         "killed after reading {last} of {}",
