@@ -440,6 +440,9 @@ impl Consumer {
     async fn tick(&mut self, publish: bool) -> Result<bool> {
         let started = Instant::now();
         self.window.compact()?;
+        self.metrics
+            .window_bytes
+            .store(self.window.bytes() as u64, Ordering::Relaxed);
         let Some(report) = self
             .scorer
             .score(&self.window, &self.options.params, self.stream.display())
@@ -504,12 +507,13 @@ impl Consumer {
         let lag = m.lag_ms.load(Ordering::Relaxed) as f64 / 1000.0;
         let mut line = format!(
             "window {window}: {} records in, lag {lag:.1} s, {} rows and {} sessions in window, \
-             {} flagged, {} written",
+             {} flagged, {} written, tick {:.2} s",
             self.records_since_tick,
             report.stats.rows_in_scope,
             report.sessions_in_window,
             report.flagged,
-            done.write.as_ref().map_or(0, |w| w.written.len())
+            done.write.as_ref().map_or(0, |w| w.written.len()),
+            started.elapsed().as_secs_f64()
         );
         if let Some(reason) = &done.breaker {
             line.push_str(&format!("; circuit breaker: {reason}"));

@@ -177,6 +177,12 @@ impl EventWindow {
             let Some(newest) = newest_ts(&batch) else {
                 continue;
             };
+            // The parser's buffers are sized for a full batch: keep a copy of the rows alone.
+            let rows = arrow::array::UInt32Array::from_iter_values(
+                0..u32::try_from(batch.num_rows()).unwrap_or(u32::MAX),
+            );
+            let batch = arrow::compute::take_record_batch(&batch, &rows)
+                .map_err(|e| Error::Other(format!("holding the window's rows: {e}")))?;
             let bytes = batch.get_array_memory_size();
             self.bytes += bytes;
             self.held.push_back(Held {
