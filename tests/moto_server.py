@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""moto's server (S3, DynamoDB, WAFv2) for the test suite, extended where moto 5.2.5 differs
+"""moto's server (S3, DynamoDB, WAFv2, Kinesis) for the test suite, extended where moto 5.2.5 differs
 from AWS in ways the tests would otherwise depend on, and with faults the tests ask for.
 
 Extensions (each test that relies on one says so):
