@@ -854,7 +854,7 @@ fn fail_on_overflow(flag: bool, cfg: &Config) -> bool {
 }
 
 /// The revocation table's name: the flag, else the config file.
-pub(crate) fn table_name(flag: &Option<String>, cfg: &Config) -> Result<String> {
+fn table_name(flag: &Option<String>, cfg: &Config) -> Result<String> {
     flag.clone()
         .or_else(|| cfg.revocation.table.clone())
         .ok_or(Error::Setting {
@@ -926,46 +926,86 @@ impl RunArgs {
         if compile {
             refuse_waf_for(session_from, "--compile-waf")?;
         }
-        let max_flagged_fraction = self
-            .max_flagged_fraction
-            .or(cfg.revocation.max_flagged_fraction)
-            .unwrap_or(autorevoke::job::DEFAULT_MAX_FLAGGED_FRACTION);
-        if !(0.0..=1.0).contains(&max_flagged_fraction) {
-            return Err(Error::Setting {
-                setting: "--max-flagged-fraction",
-                reason: format!("{max_flagged_fraction} is not between 0 and 1"),
-            });
-        }
-        Ok(RunOptions {
-            max_revocations: self.max_revocations.or(cfg.revocation.max_revocations),
-            max_flagged_fraction,
-            breaker_min_flagged: self
-                .breaker_min_flagged
-                .or(cfg.revocation.breaker_min_flagged)
-                .unwrap_or(autorevoke::job::DEFAULT_BREAKER_MIN_FLAGGED),
-            allow_partial: self.allow_partial || cfg.revocation.allow_partial.unwrap_or(false),
-            table: table_name(&self.table, cfg)?,
-            ttl_days: self.ttl_days.or(cfg.revocation.ttl_days).unwrap_or(7),
-            write_concurrency: self
-                .write_concurrency
-                .or(cfg.revocation.write_concurrency)
-                .unwrap_or(16)
-                .max(1),
-            dry_run: self.dry_run,
-            compile: if compile {
-                Some(self.rule_group.target(cfg)?)
-            } else {
-                None
+        write_options(
+            WriteFlags {
+                table: &self.table,
+                ttl_days: self.ttl_days,
+                write_concurrency: self.write_concurrency,
+                dry_run: self.dry_run,
+                max_revocations: self.max_revocations,
+                max_flagged_fraction: self.max_flagged_fraction,
+                breaker_min_flagged: self.breaker_min_flagged,
+                allow_partial: self.allow_partial,
             },
-            kvs: self.kvs.target(
-                cfg,
-                self.rule_group.retention,
-                self.rule_group.allow_mass_unblock,
-                true,
-            )?,
+            cfg,
+            (&self.rule_group, compile),
+            &self.kvs,
             session_from,
-        })
+        )
     }
+}
+
+/// The flags of what a job writes, as `run` and `watch` take them.
+pub(crate) struct WriteFlags<'a> {
+    pub table: &'a Option<String>,
+    pub ttl_days: Option<u32>,
+    pub write_concurrency: Option<usize>,
+    pub dry_run: bool,
+    pub max_revocations: Option<usize>,
+    pub max_flagged_fraction: Option<f64>,
+    pub breaker_min_flagged: Option<u64>,
+    pub allow_partial: bool,
+}
+
+/// The checked options of a job's writes: `flags`, else the config file, else the defaults;
+/// compiling into the rule group when `compile`, publishing as `kvs` (or the config file)
+/// asks (with the rule group's retention and mass-unblock setting).
+pub(crate) fn write_options(
+    flags: WriteFlags<'_>,
+    cfg: &Config,
+    (rule_group, compile): (&RuleGroupArgs, bool),
+    kvs: &KvsArgs,
+    session_from: SessionRule,
+) -> Result<RunOptions> {
+    let max_flagged_fraction = flags
+        .max_flagged_fraction
+        .or(cfg.revocation.max_flagged_fraction)
+        .unwrap_or(autorevoke::job::DEFAULT_MAX_FLAGGED_FRACTION);
+    if !(0.0..=1.0).contains(&max_flagged_fraction) {
+        return Err(Error::Setting {
+            setting: "--max-flagged-fraction",
+            reason: format!("{max_flagged_fraction} is not between 0 and 1"),
+        });
+    }
+    Ok(RunOptions {
+        max_revocations: flags.max_revocations.or(cfg.revocation.max_revocations),
+        max_flagged_fraction,
+        breaker_min_flagged: flags
+            .breaker_min_flagged
+            .or(cfg.revocation.breaker_min_flagged)
+            .unwrap_or(autorevoke::job::DEFAULT_BREAKER_MIN_FLAGGED),
+        allow_partial: flags.allow_partial || cfg.revocation.allow_partial.unwrap_or(false),
+        table: table_name(flags.table, cfg)?,
+        ttl_days: flags.ttl_days.or(cfg.revocation.ttl_days).unwrap_or(7),
+        write_concurrency: flags
+            .write_concurrency
+            .or(cfg.revocation.write_concurrency)
+            .unwrap_or(16)
+            .max(1),
+        dry_run: flags.dry_run,
+        compile: if compile {
+            Some(rule_group.target(cfg)?)
+        } else {
+            None
+        },
+        kvs: kvs.target(
+            cfg,
+            rule_group.retention,
+            rule_group.allow_mass_unblock,
+            true,
+        )?,
+        session_from,
+    })
 }
 
 /// `autorevoke revoke`.

@@ -13,8 +13,8 @@ use autorevoke::watch::{DEFAULT_ALLOWANCE_S, MAX_RECORDS_PER_CALL, WatchOptions}
 use autorevoke::{Error, Result};
 
 use crate::cli::{
-    AwsArgs, KvsArgs, RuleGroupArgs, ScoringArgs, SessionArgs, memory_limit, parse_minutes,
-    parse_size, realtime_fields, refuse_waf_for, table_name,
+    AwsArgs, KvsArgs, RuleGroupArgs, ScoringArgs, SessionArgs, WriteFlags, memory_limit,
+    parse_minutes, parse_size, realtime_fields, refuse_waf_for, write_options,
 };
 
 /// `autorevoke watch`.
@@ -179,46 +179,23 @@ impl WatchArgs {
         if compile {
             refuse_waf_for(session_from, "--rule-group")?;
         }
-        let max_flagged_fraction = self
-            .max_flagged_fraction
-            .or(cfg.revocation.max_flagged_fraction)
-            .unwrap_or(autorevoke::job::DEFAULT_MAX_FLAGGED_FRACTION);
-        if !(0.0..=1.0).contains(&max_flagged_fraction) {
-            return Err(Error::Setting {
-                setting: "--max-flagged-fraction",
-                reason: format!("{max_flagged_fraction} is not between 0 and 1"),
-            });
-        }
-        Ok(RunOptions {
-            table: table_name(&self.table, cfg)?,
-            ttl_days: self.ttl_days.or(cfg.revocation.ttl_days).unwrap_or(7),
-            write_concurrency: self
-                .write_concurrency
-                .or(cfg.revocation.write_concurrency)
-                .unwrap_or(16)
-                .max(1),
-            dry_run: self.dry_run,
-            compile: if compile {
-                Some(self.rule_group.target(cfg)?)
-            } else {
-                None
+        write_options(
+            WriteFlags {
+                table: &self.table,
+                ttl_days: self.ttl_days,
+                write_concurrency: self.write_concurrency,
+                dry_run: self.dry_run,
+                max_revocations: self.max_revocations,
+                max_flagged_fraction: self.max_flagged_fraction,
+                breaker_min_flagged: self.breaker_min_flagged,
+                // A stream has no failed objects.
+                allow_partial: false,
             },
-            kvs: self.kvs.target(
-                cfg,
-                self.rule_group.retention,
-                self.rule_group.allow_mass_unblock,
-                true,
-            )?,
+            cfg,
+            (&self.rule_group, compile),
+            &self.kvs,
             session_from,
-            max_revocations: self.max_revocations.or(cfg.revocation.max_revocations),
-            max_flagged_fraction,
-            breaker_min_flagged: self
-                .breaker_min_flagged
-                .or(cfg.revocation.breaker_min_flagged)
-                .unwrap_or(autorevoke::job::DEFAULT_BREAKER_MIN_FLAGGED),
-            // A stream has no failed objects.
-            allow_partial: false,
-        })
+        )
     }
 }
 

@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 
 use super::checkpoint::{Checkpoint, CheckpointStore, ShardCheckpoint, owner_id};
 use super::metrics::{self, Metrics};
-use super::shards::{ShardInfo, forgettable, read_to_end, readable};
+use super::shards::{ShardInfo, read_to_end, readable};
 use super::stream::{KinesisStream, Start};
 use super::window::{EventWindow, RecordReader, WindowScorer};
 use super::{MAX_RECORDS_PER_CALL, WatchOptions};
@@ -278,12 +278,11 @@ impl Consumer {
                 .entry(shard.id.clone())
                 .or_insert_with(|| Reading::from(ShardCheckpoint::default()));
         }
-        let drained = self.drained();
-        for id in forgettable(&self.shards, &drained) {
-            if self.reading.get(&id).is_some_and(|r| r.pages.is_empty()) {
-                self.reading.remove(&id);
-            }
-        }
+        // A shard no longer listed is past the stream's retention: nothing is left to read,
+        // and its checkpoint goes once the window needs none of its records.
+        let listed: HashSet<&str> = self.shards.iter().map(|s| s.id.as_str()).collect();
+        self.reading
+            .retain(|id, r| listed.contains(id.as_str()) || !r.pages.is_empty());
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 //! partition key are read in the order they were written.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// One shard of the stream, as `ListShards` describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,17 +41,6 @@ pub fn readable<'a>(shards: &'a [ShardInfo], drained: &BTreeSet<String>) -> Vec<
     ready
 }
 
-/// Drained shards that no listed shard names as a parent any more and that are no longer
-/// listed: their checkpoints can be forgotten.
-pub fn forgettable(shards: &[ShardInfo], drained: &BTreeSet<String>) -> Vec<String> {
-    let listed: BTreeSet<&str> = shards.iter().map(|s| s.id.as_str()).collect();
-    drained
-        .iter()
-        .filter(|id| !listed.contains(id.as_str()))
-        .cloned()
-        .collect()
-}
-
 /// Compares two Kinesis sequence numbers (decimal strings of up to 128 bits): by value.
 pub fn compare_sequence(a: &str, b: &str) -> Ordering {
     let a = a.trim_start_matches('0');
@@ -67,11 +56,6 @@ pub fn read_to_end(shard: &ShardInfo, last_read: Option<&str>) -> bool {
         (Some(end), Some(last)) => compare_sequence(last, end) != Ordering::Less,
         (Some(end), None) => end.trim_start_matches('0').is_empty(),
     }
-}
-
-/// The shards by id, for look-ups.
-pub fn by_id(shards: &[ShardInfo]) -> BTreeMap<&str, &ShardInfo> {
-    shards.iter().map(|s| (s.id.as_str(), s)).collect()
 }
 
 #[cfg(test)]
@@ -116,7 +100,6 @@ mod tests {
         // A parent past the retention period is no longer listed: its children are read.
         let orphans = [shard("s5", Some("gone"), None, None)];
         assert_eq!(ids(&readable(&orphans, &BTreeSet::new())), ["s5"]);
-        assert_eq!(forgettable(&orphans, &drained), ["s0", "s1", "s3"]);
     }
 
     #[test]
