@@ -240,6 +240,13 @@ impl Watch {
         Watch { child, lines }
     }
 
+    /// Sends SIGTERM.
+    fn terminate(&self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+    }
+
     fn lines(&self) -> Vec<String> {
         self.lines.lock().expect("lines").clone()
     }
@@ -288,12 +295,21 @@ fn watch_to_the_tip(env: &Env, stream: &Stream, checkpoint: &Path, extra: &[&str
     );
     let (code, lines) = watch.finish();
     assert_eq!(code, Some(0), "{lines:?}");
+    last_tick(&lines)
+}
+
+/// The last tick line of a watch's stderr.
+fn last_tick(lines: &[String]) -> String {
     lines
         .iter()
-        .rev()
-        .find(|l| l.starts_with("autorevoke watch: window "))
+        .rfind(|l| l.starts_with("autorevoke watch: window "))
         .cloned()
         .unwrap_or_else(|| panic!("no tick line in {lines:?}"))
+}
+
+/// What a tick line says the window holds (`N rows and M sessions in window`).
+fn in_window(line: &str) -> Option<String> {
+    line.split(", ").nth(2).map(str::to_string)
 }
 
 /// Asserts that a tick line scored `now`'s window with the rows and sessions `score` counts.
@@ -494,12 +510,7 @@ async fn a_second_watch_on_the_same_stream_and_checkpoint_is_refused_until_the_f
         "{lines_2:?}"
     );
     // SIGTERM: the first stops cleanly, saving its checkpoint and giving the lease up.
-    let pid = first.child.id().to_string();
-    let term = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(term.success());
+    first.terminate();
     let (code, lines_1) = first.finish();
     assert_eq!(code, Some(0), "{lines_1:?}");
     assert!(
@@ -515,16 +526,92 @@ async fn a_second_watch_on_the_same_stream_and_checkpoint_is_refused_until_the_f
     );
     // A restart reads again the records whose rows the window still needs (all 300 here),
     // and counts each once: the same rows as before.
-    let tick_1 = lines_1
-        .iter()
-        .rfind(|l| l.starts_with("autorevoke watch: window "))
-        .expect("a tick");
+    let tick_1 = last_tick(&lines_1);
     let tick_3 = watch_to_the_tip(&env, &stream, &checkpoint, &[]);
-    let in_window = |line: &str| line.split(", ").nth(2).map(str::to_string);
     assert_eq!(
         in_window(&tick_3),
-        in_window(tick_1),
+        in_window(&tick_1),
         "{tick_3} vs {tick_1}"
     );
     assert!(tick_3.contains(": 300 records in, "), "{tick_3}");
+}
+
+/// 300 records of a synthetic event in a fresh stream of one shard.
+async fn small_stream(env: &Env, dir: &Path) -> Stream {
+    let lines: Vec<String> = event_records(dir).into_iter().take(300).collect();
+    let stream = Stream::create(env, "", 1).await;
+    stream.put(&lines, 0).await;
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dynamodb_lease_refuses_a_second_watch_and_s3_keeps_checkpoints_too() {
+    let Some(env) = setup("watch-leases", "-w", "-g").await else {
+        return;
+    };
+    let dir = tempdir();
+    let stream = small_stream(&env, dir.path()).await;
+    let table = format!("{}-checkpoints", env.table);
+    let first = Watch::start(&env, &stream, Path::new(&table), &[]);
+    first.wait_for(" window ");
+    let (code, lines) = Watch::start(&env, &stream, Path::new(&table), &[]).finish();
+    assert_eq!(code, Some(7), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains(&format!(
+            "watch of stream {} with checkpoint {table}: refused: another watch (",
+            stream.name
+        ))),
+        "{lines:?}"
+    );
+    first.terminate();
+    let (code, lines) = first.finish();
+    assert_eq!(code, Some(0), "{lines:?}");
+    // Released: the next one starts, and rebuilds the same window from the checkpoint.
+    let tick_1 = last_tick(&lines);
+    let tick_2 = watch_to_the_tip(&env, &stream, Path::new(&table), &[]);
+    assert_eq!(in_window(&tick_2), in_window(&tick_1));
+    // In S3: the checkpoint is an object under the prefix, and the lease is gone at the end.
+    let s3 = crate::s3::client(&env.ep).await;
+    let bucket = bucket_name("watch-ckpt");
+    crate::s3::create_bucket(&s3, &bucket).await;
+    let url = format!("s3://{bucket}/watch/");
+    let tick_3 = watch_to_the_tip(&env, &stream, Path::new(&url), &[]);
+    assert_eq!(in_window(&tick_3), in_window(&tick_1));
+    let listed = s3
+        .list_objects_v2()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("list");
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, [format!("watch/{}.checkpoint.json", stream.name)]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_window_past_its_memory_limit_stops_watch_with_a_clear_error() {
+    let Some(env) = setup("watch-memory", "-w", "-g").await else {
+        return;
+    };
+    let dir = tempdir();
+    let stream = small_stream(&env, dir.path()).await;
+    let checkpoint = dir.path().join("ckpt");
+    let (code, lines) =
+        Watch::start(&env, &stream, &checkpoint, &["--memory-limit", "4KiB"]).finish();
+    assert_eq!(code, Some(1), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("autorevoke: the window holds ")
+                && l.ends_with(
+                    " bytes of in-scope rows, more than --memory-limit 4096: raise --memory-limit \
+                 or shorten --lookback"
+                )),
+        "{lines:?}"
+    );
+    // It let the lease go on the way out.
+    assert!(
+        !checkpoint
+            .join(format!("{}.lease.json", stream.name))
+            .exists()
+    );
 }
