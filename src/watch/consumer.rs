@@ -327,23 +327,32 @@ impl Consumer {
                 }
             };
             let resume = reading.resume();
-            let stream = &self.stream;
+            let (stream, reader) = (&self.stream, self.reader);
+            // Each shard's page is parsed on a blocking thread as it comes: the shards' pages
+            // are parsed in parallel.
             fetches.push(async move {
-                let page = stream.records(id, iterator, &resume, limit).await;
-                (id.clone(), page)
+                let parsed = match stream.records(id, iterator, &resume, limit).await {
+                    Ok(page) => tokio::task::spawn_blocking(move || {
+                        let parsed = reader.parse(&page.records);
+                        parsed.map(|parsed| (page, parsed))
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(Error::Other(format!("parsing a page: {e}")))),
+                    Err(e) => Err(e),
+                };
+                (id.clone(), parsed)
             });
         }
         let pages = futures::future::join_all(fetches).await;
         let mut ended = false;
-        for (id, page) in pages {
-            let page = match page {
-                Ok(page) => page,
+        for (id, result) in pages {
+            let (page, parsed) = match result {
+                Ok(both) => both,
                 Err(e) => {
                     self.metrics.errors.fetch_add(1, Ordering::Relaxed);
                     return Err(e);
                 }
             };
-            let parsed = self.reader.parse(&page.records)?;
             let count = page.records.len() as u64;
             self.summary.records += count;
             self.records_since_tick += count;
