@@ -155,7 +155,9 @@ async fn run(cli: Cli, ui: Verbosity) -> anyhow::Result<u8> {
             Ok(EXIT_OK)
         }
         Command::Watch(args) => {
-            let options = args.options(&cfg)?;
+            let mut options = args.options(&cfg)?;
+            // `-q`: no tick lines either.
+            options.tick_lines = !ui.quiet;
             let summary = autorevoke::watch::watch(options, args.aws.access(&cfg)).await?;
             if !ui.quiet {
                 eprintln!(
