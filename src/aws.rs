@@ -127,6 +127,20 @@ impl AwsAccess {
         aws_sdk_dynamodb::Client::from_conf(builder.build())
     }
 
+    /// A Kinesis Data Streams client (`watch`). SDK retries are off, as for DynamoDB.
+    pub async fn kinesis_client(&self) -> aws_sdk_kinesis::Client {
+        let config = self.config().await;
+        let mut builder = aws_sdk_kinesis::config::Builder::from(config)
+            .retry_config(aws_config::retry::RetryConfig::disabled());
+        if config.region().is_none() {
+            builder = builder.region(Region::new(FALLBACK_REGION));
+        }
+        if let Some(endpoint) = self.endpoint("KINESIS") {
+            builder = builder.endpoint_url(endpoint);
+        }
+        aws_sdk_kinesis::Client::from_conf(builder.build())
+    }
+
     /// A WAFv2 client for CLOUDFRONT-scope rule groups, which live in us-east-1 whatever the
     /// other settings say. SDK retries are off, as for DynamoDB.
     pub async fn wafv2_client(&self) -> aws_sdk_wafv2::Client {

@@ -34,6 +34,7 @@ pub mod session;
 pub mod source;
 pub mod synth;
 pub mod waf;
+pub mod watch;
 
 pub use engine::cluster::Cluster;
 pub use engine::{LogEngine, QueryOutput, ScanObserver};

@@ -146,6 +146,23 @@ async fn run(cli: Cli, ui: Verbosity) -> anyhow::Result<u8> {
         Command::Evaluate(args) => run_evaluate(args, &mut r, ui).await,
         Command::Query(args) => run_query(args, &mut r, ui).await,
         Command::Synth(args) => run_synth(args, ui),
+        Command::Watch(args) => {
+            let mut options = r.watch(&args)?;
+            // `-q`: no tick lines either.
+            options.tick_lines = !ui.quiet;
+            let aws = aws_access(&mut r, &args.aws);
+            let summary = autorevoke::watch::watch(options, aws).await?;
+            if !ui.quiet {
+                eprintln!(
+                    "autorevoke watch: stopped after {} tick(s), {} record(s) read, {} \
+                     session(s) written",
+                    summary.ticks,
+                    summary.records,
+                    summary.written.len()
+                );
+            }
+            Ok(EXIT_OK)
+        }
         #[cfg(feature = "cluster")]
         Command::Scheduler(args) => {
             let options = r.scheduler(&args.process)?;
@@ -295,7 +312,7 @@ async fn run_evaluate(
 }
 
 async fn run_job(args: RunArgs, r: &mut Resolver<'_>, ui: Verbosity) -> anyhow::Result<u8> {
-    let (options, fail_on_overflow) = r.run(&args)?;
+    let (options, fail_on_overflow) = r.run(&args.job, &args.source.session)?;
     let ScoringRun {
         spec,
         params,

@@ -17,8 +17,8 @@ pub enum Verdict {
     Fail,
 }
 
-/// Error codes that mean "too fast" or "try again" on DynamoDB, WAFv2 and S3.
-const RETRYABLE_CODES: [&str; 14] = [
+/// Error codes that mean "too fast" or "try again" on DynamoDB, WAFv2, S3 and Kinesis.
+const RETRYABLE_CODES: [&str; 15] = [
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
     "Throttling",
@@ -34,6 +34,8 @@ const RETRYABLE_CODES: [&str; 14] = [
     "LimitExceededException",
     // A KeyValueStore changed since its ETag was read: read it again and retry.
     "ConflictException",
+    // Kinesis: the stream's KMS key is being called too fast.
+    "KMSThrottlingException",
 ];
 
 /// Classifies an error by its service code, HTTP status and kind.

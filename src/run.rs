@@ -2,6 +2,8 @@
 //! item per flagged session, then compile the WAF rule group and/or publish the
 //! KeyValueStore.
 
+use std::collections::HashSet;
+
 use chrono::Utc;
 
 use crate::aws::AwsAccess;
@@ -92,12 +94,28 @@ pub async fn run(
         table.check().await?;
     }
     let report = score(engine, spec, params).await?;
+    act(aws, &table, report, options, &HashSet::new()).await
+}
+
+/// What `run` does with a scored window: the circuit breaker, one AUTO item per flagged
+/// session written to `table` (none for the sessions in `skip`, which the caller revoked
+/// already: `watch` does not rewrite them every tick), then the compile and the publish.
+pub async fn act(
+    aws: &AwsAccess,
+    table: &RevocationTable,
+    report: ScoreReport,
+    options: &RunOptions,
+    skip: &HashSet<SessionId>,
+) -> Result<RunReport> {
     let now = Utc::now().timestamp();
     let mut items = Vec::new();
     let mut rejected = Vec::new();
     // Flagged sessions come by score, highest first.
     // (A stopped run still compiles below: expired rules must go whatever this run found.)
     for s in report.flagged_sessions() {
+        if skip.contains(&s.session_id) {
+            continue;
+        }
         match AutoItem::from_session(s, now, options.ttl_days) {
             Ok(item) => items.push(item),
             Err(e) => rejected.push(e.to_string()),

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""moto's server (S3, DynamoDB, WAFv2) for the test suite, extended where moto 5.2.5 differs
+"""moto's server (S3, DynamoDB, WAFv2, Kinesis) for the test suite, extended where moto 5.2.5 differs
 from AWS in ways the tests would otherwise depend on, and with faults the tests ask for.
 
 Extensions (each test that relies on one says so):
@@ -23,6 +23,13 @@ Faults, triggered by resource names so that each test's faults stay its own:
   answering (longer than the client's timeout in the tests that use it).
 - S3 object whose key contains `-s3cutN-`: its first N GetObject calls send the headers of the
   whole object and then only half of its bytes (the connection ends mid-object).
+- Kinesis stream named `...-kthrottleN-...`: its first N GetRecords calls fail with
+  ProvisionedThroughputExceededException; `...-kexpireN-...`: with ExpiredIteratorException.
+
+Kinesis resharding as AWS does it (moto 5.2.5 moves a split shard's records back into it under
+new sequence numbers, keeps writing into it after the split, and never ends it): SplitShard
+closes the parent with its records and sequence numbers kept, new records go to the open
+shards only, and GetRecords at the end of a closed shard returns no NextShardIterator.
 
 usage: moto_server.py -H 127.0.0.1 -p PORT
 """
@@ -170,6 +177,82 @@ def s3_get_object(self):
 
 
 S3Response.get_object = s3_get_object
+
+from moto.kinesis import models as kinesis_models
+from moto.kinesis.exceptions import InvalidArgumentError as KinesisInvalidArgument
+from moto.kinesis.utils import decompose_shard_iterator
+
+
+class KinesisThroughputExceeded(JsonRESTError):
+    def __init__(self):
+        super().__init__("ProvisionedThroughputExceededException", "Rate exceeded for shard.")
+
+
+class KinesisExpiredIterator(JsonRESTError):
+    def __init__(self):
+        super().__init__("ExpiredIteratorException", "Iterator expired.")
+
+
+def kinesis_split_shard(self, shard_to_split, new_starting_hash_key):
+    at = int(new_starting_hash_key)
+    shard = self.shards[shard_to_split]
+    if not shard.starting_hash < at < shard.ending_hash or not shard.is_open:
+        raise KinesisInvalidArgument(message=f"cannot split {shard.shard_id} at {at}")
+    last_id = max(s._shard_id for s in self.shards.values())
+    for i, (lo, hi) in enumerate([(shard.starting_hash, at - 1), (at, shard.ending_hash)]):
+        child = kinesis_models.Shard(last_id + 1 + i, starting_hash=lo, ending_hash=hi,
+                                     parent=shard.shard_id)
+        # Sequence numbers grow across the stream, as on AWS.
+        child.put_record_base = shard.get_max_sequence_number()
+        self.shards[child.shard_id] = child
+    shard.is_open = False
+
+
+_shard_put_record = kinesis_models.Shard.put_record
+
+
+def kinesis_shard_put_record(self, partition_key, data, explicit_hash_key):
+    if not self.records and getattr(self, "put_record_base", 0):
+        last = self.put_record_base
+        self.records[last + 1] = kinesis_models.Record(partition_key, data, last + 1,
+                                                       explicit_hash_key)
+        return str(last + 1)
+    return _shard_put_record(self, partition_key, data, explicit_hash_key)
+
+
+def kinesis_get_shard_for_key(self, partition_key, explicit_hash_key):
+    if explicit_hash_key:
+        key = int(explicit_hash_key)
+    else:
+        key = int(kinesis_models.md5_hash(partition_key.encode("utf-8")).hexdigest(), 16)
+    for shard in self.shards.values():
+        if shard.is_open and shard.starting_hash <= key <= shard.ending_hash:
+            return shard
+    return None
+
+
+_kinesis_get_records = kinesis_models.KinesisBackend.get_records
+
+
+def kinesis_get_records(self, stream_arn, shard_iterator, limit):
+    stream_name, shard_id, _ = decompose_shard_iterator(shard_iterator)
+    if _fault_due("kthrottle", stream_name):
+        raise KinesisThroughputExceeded()
+    if _fault_due("kexpire", stream_name):
+        raise KinesisExpiredIterator()
+    next_iterator, records, behind = _kinesis_get_records(self, stream_arn, shard_iterator, limit)
+    stream = self.describe_stream(stream_arn=stream_arn, stream_name=stream_name)
+    shard = stream.get_shard(shard_id)
+    _, _, last = decompose_shard_iterator(next_iterator)
+    if not shard.is_open and int(last) >= shard.get_max_sequence_number():
+        next_iterator = None
+    return next_iterator, records, behind
+
+
+kinesis_models.Stream.split_shard = kinesis_split_shard
+kinesis_models.Shard.put_record = kinesis_shard_put_record
+kinesis_models.Stream.get_shard_for_key = kinesis_get_shard_for_key
+kinesis_models.KinesisBackend.get_records = kinesis_get_records
 
 if __name__ == "__main__":
     from moto.server import main

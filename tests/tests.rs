@@ -19,3 +19,4 @@ mod robustness;
 mod s3;
 mod scoring;
 mod state;
+mod watch;

@@ -11,10 +11,10 @@ use autorevoke::session::{SessionId, SessionRule};
 
 use super::groups::{
     AwsArgs, KvsArgs, PublishArgs, ReadArgs, RevokeTtlArgs, RuleGroupArgs, ScoringArgs,
-    SessionArgs, TableArgs, WriteArgs,
+    SessionArgs, TableArgs, WatchGroup, WriteArgs,
 };
 use super::resolve::WindowArgs;
-use super::values::{choice, parse_minutes, parse_time};
+use super::values::{FieldList, Size, choice, parse_minutes, parse_positive, parse_time};
 
 /// What every command that scores a window takes: the logs, the window, the scoring
 /// parameters and the AWS access.
@@ -50,11 +50,10 @@ pub struct ScoreArgs {
     pub output: Option<PathBuf>,
 }
 
-/// `autorevoke run`.
+/// What a job writes (`run`, and each tick of `watch`): the table, how, and where it
+/// publishes.
 #[derive(Debug, Args)]
-pub struct RunArgs {
-    #[command(flatten)]
-    pub source: ScoringSource,
+pub struct JobArgs {
     #[command(flatten, next_help_heading = "Revocation")]
     pub table: TableArgs,
     #[command(flatten, next_help_heading = "Revocation")]
@@ -70,6 +69,15 @@ pub struct RunArgs {
     // stopped the writes).
     #[command(flatten, next_help_heading = "KeyValueStore")]
     pub kvs: KvsArgs,
+}
+
+/// `autorevoke run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub source: ScoringSource,
+    #[command(flatten)]
+    pub job: JobArgs,
     /// Output format of the report.
     #[arg(long, value_parser = choice::<RunFormat>(), default_value = "table", help_heading = "Output")]
     pub format: RunFormat,
@@ -345,6 +353,48 @@ impl SynthArgs {
             network_switch: self.network_switch,
             ipv6_rotate: self.ipv6_rotate,
             segment_durations: self.segment_durations.clone(),
+        }
+    }
+}
+
+/// `autorevoke watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[command(flatten, next_help_heading = "Stream")]
+    pub watch: WatchGroup,
+    /// Stop after the first tick at which every shard is read to its tip (a replay of a
+    /// stream, scored as it would have been live).
+    #[arg(long, help_heading = "Stream")]
+    pub exit_when_caught_up: bool,
+    /// The real-time log configuration's fields, comma-separated in any order; `[logs]
+    /// realtime_fields` [default: the 45 fields timestamp..asn without s-ip].
+    #[arg(long, value_name = "LIST", help_heading = "Stream")]
+    pub realtime_fields: Option<FieldList>,
+    /// Most memory the window's rows may take (and its queries track), e.g. 512MiB; beyond
+    /// it watch stops with an error; `[logs] memory_limit` [default: unlimited].
+    #[arg(long, value_name = "SIZE", help_heading = "Stream")]
+    pub memory_limit: Option<Size>,
+    /// Query partitions; `[logs] threads` (default: the number of cores plus one).
+    #[arg(long, value_name = "N", value_parser = parse_positive, help_heading = "Stream")]
+    pub threads: Option<usize>,
+    #[command(flatten, next_help_heading = "Stream")]
+    pub session: SessionArgs,
+    #[command(flatten, next_help_heading = "Scoring")]
+    pub scoring: ScoringArgs,
+    #[command(flatten)]
+    pub job: JobArgs,
+    #[command(flatten, next_help_heading = "AWS")]
+    pub aws: AwsArgs,
+}
+
+impl WatchArgs {
+    /// The three `[logs]` options `watch` reads, as their group (the rest is about objects).
+    pub fn read(&self) -> ReadArgs {
+        ReadArgs {
+            realtime_fields: self.realtime_fields,
+            memory_limit: self.memory_limit,
+            threads: self.threads,
+            ..ReadArgs::default()
         }
     }
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::groups::{
     AwsArgs, ExecutorArgs, KvsArgs, PublishArgs, ReadArgs, RevokeTtlArgs, RuleGroupArgs,
-    SchedulerArgs, ScoringArgs, SessionArgs, TableArgs, WriteArgs,
+    SchedulerArgs, ScoringArgs, SessionArgs, TableArgs, WatchGroup, WriteArgs,
 };
 use super::options::OptionGroup;
 use autorevoke::{Error, Result};
@@ -55,6 +55,9 @@ pub struct Config {
     /// `[executor]`
     #[serde(default)]
     pub executor: ExecutorArgs,
+    /// `[watch]`
+    #[serde(default)]
+    pub watch: WatchGroup,
 }
 
 /// Every section with its keys (what the config file may hold; the test that every
@@ -77,6 +80,7 @@ pub fn sections() -> Vec<(&'static str, Vec<String>)> {
         of::<KvsArgs>(),
         of::<SchedulerArgs>(),
         of::<ExecutorArgs>(),
+        of::<WatchGroup>(),
     ]
 }
 

@@ -12,7 +12,7 @@ use autorevoke::session::SessionRule;
 use autorevoke::source::Layout;
 
 use super::options::option_group;
-use super::values::{FieldList, Minutes, Size, choice, parse_aws_profile, parse_positive};
+use super::values::{Every, FieldList, Minutes, Size, choice, parse_aws_profile, parse_positive};
 
 option_group! {
     /// Where AWS is and who we are there (every AWS command takes these).
@@ -302,5 +302,32 @@ option_group! {
         /// anything else are refused: whoever reaches the cluster's ports can send a plan.
         #[arg(long = "allow-location", value_name = "LOCATION")]
         pub allow_location: Vec<String>,
+    }
+}
+
+option_group! {
+    /// The Kinesis stream `watch` consumes, and how.
+    pub struct WatchGroup in "watch" {
+        /// The Kinesis data stream the real-time log configuration writes to (name or ARN).
+        #[arg(long, value_name = "NAME|ARN")]
+        pub stream: Option<String>,
+        /// Time between ticks (each scores the window and writes) [default: 10s].
+        #[arg(long, value_name = "DURATION")]
+        pub every: Option<Every>,
+        /// The window ends this many seconds before the newest record time seen, for
+        /// records still in flight [default: 5].
+        #[arg(long, value_name = "SECONDS")]
+        pub allowance: Option<u64>,
+        /// Where each shard's checkpoint and the lease are kept: a DynamoDB table (created
+        /// when missing), a folder (a path with a `/`), or s3://bucket/prefix.
+        #[arg(long, value_name = "TABLE|DIR|s3://BUCKET/PREFIX")]
+        pub checkpoint: Option<String>,
+        /// Serve Prometheus text metrics on this address (port 0: any free port, named on
+        /// stderr).
+        #[arg(long, value_name = "ADDR:PORT")]
+        pub metrics: Option<SocketAddr>,
+        /// Records one GetRecords call asks for [default: 10000, the most Kinesis returns].
+        #[arg(long, value_name = "N", hide = true)]
+        pub records_per_call: Option<i32>,
     }
 }

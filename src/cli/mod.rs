@@ -102,6 +102,10 @@ pub enum Command {
     Query(QueryArgs),
     /// Write realistic CloudFront logs with planted shared sessions, and their truth file.
     Synth(SynthArgs),
+    /// Score CloudFront real-time logs from a Kinesis data stream continuously: every
+    /// --every, the window of the last --lookback minutes of event time is scored and written
+    /// as `run` does (docs/realtime.md).
+    Watch(Box<commands::WatchArgs>),
     /// Run a Ballista scheduler for `--cluster df://HOST:PORT` (it plans the queries and
     /// hands their tasks to the executors).
     #[cfg(feature = "cluster")]

@@ -18,14 +18,16 @@ use autorevoke::run::{
     DEFAULT_BREAKER_MIN_FLAGGED, DEFAULT_MAX_FLAGGED_FRACTION, DEFAULT_TTL_DAYS,
     DEFAULT_WRITE_CONCURRENCY, RunOptions,
 };
-use autorevoke::score::{Now, ScoreParams, Weights, WindowSpec};
+use autorevoke::score::{DEFAULT_LOOKBACK_MINUTES, Now, ScoreParams, Weights, WindowSpec};
 use autorevoke::session::SessionRule;
 use autorevoke::source::location::DEFAULT_LATE_MARGIN_MINUTES;
 use autorevoke::source::{AllowedLocations, ListOptions};
 use autorevoke::waf::{DEFAULT_CAPACITY, WCU_PER_RULE, WafTarget};
+use autorevoke::watch::{DEFAULT_ALLOWANCE_S, DEFAULT_EVERY, MAX_RECORDS_PER_CALL, WatchOptions};
 use autorevoke::{Cluster, Error, Result};
 
 use super::Cli;
+use super::commands::{JobArgs, WatchArgs};
 use super::config::Config;
 use super::groups::{
     ExecutorArgs, KvsArgs, PublishArgs, ReadArgs, RuleGroupArgs, SchedulerArgs, ScoringArgs,
@@ -150,6 +152,12 @@ impl<'a> Resolver<'a> {
         };
         let spec = WindowSpec::new(window.now, lookback.map(|m| m.0), window.from, window.to)
             .map_err(|e| self.render(e))?;
+        let params = self.params(&s)?;
+        Ok((spec, params, s.allow_empty))
+    }
+
+    /// The scoring parameters of a merged scoring group, checked.
+    fn params(&self, s: &ScoringArgs) -> Result<ScoreParams> {
         let d = ScoreParams::default();
         let params = ScoreParams {
             profile: s.rules.unwrap_or(d.profile),
@@ -165,7 +173,7 @@ impl<'a> Resolver<'a> {
             },
         };
         params.validate().map_err(|e| self.render(e))?;
-        Ok((spec, params, s.allow_empty))
+        Ok(params)
     }
 
     /// The revocation table's name.
@@ -267,10 +275,11 @@ impl<'a> Resolver<'a> {
         }))
     }
 
-    /// `run`'s options, and whether an overflow of the rule group fails it.
-    pub fn run(&mut self, args: &super::commands::RunArgs) -> Result<(RunOptions, bool)> {
+    /// What a job writes (`run`, a tick of `watch`), and whether an overflow of the rule
+    /// group fails it.
+    pub fn run(&mut self, args: &JobArgs, session: &SessionArgs) -> Result<(RunOptions, bool)> {
         let w = self.merge(&args.write, |c| &c.run);
-        let session_from = self.session(&args.source.session);
+        let session_from = self.session(session);
         let (compile, fail_on_overflow) = if w.compile_waf {
             refuse_waf_for(session_from).map_err(|reason| self.error("compile_waf", reason))?;
             let (target, fail) = self.rule_group(&args.rule_group, &args.publish)?;
@@ -286,7 +295,7 @@ impl<'a> Resolver<'a> {
 
     fn run_options(
         &mut self,
-        args: &super::commands::RunArgs,
+        args: &JobArgs,
         w: WriteArgs,
         session_from: SessionRule,
     ) -> Result<RunOptions> {
@@ -316,6 +325,58 @@ impl<'a> Resolver<'a> {
             compile: None,
             kvs,
             session_from,
+        })
+    }
+
+    /// `watch`'s options.
+    pub fn watch(&mut self, args: &WatchArgs) -> Result<WatchOptions> {
+        let w = self.merge(&args.watch, |c| &c.watch);
+        let stream = w.stream.ok_or_else(|| {
+            self.error(
+                "stream",
+                "give the Kinesis stream's name or ARN (or [watch] stream in --config)",
+            )
+        })?;
+        let checkpoint = w.checkpoint.ok_or_else(|| {
+            self.error(
+                "checkpoint",
+                "give where checkpoints are kept: a DynamoDB table, a folder or \
+                 s3://bucket/prefix (or [watch] checkpoint in --config)",
+            )
+        })?;
+        let scoring = self.merge(&args.scoring, |c| &c.scoring);
+        let minutes = scoring.lookback.map_or(DEFAULT_LOOKBACK_MINUTES, |m| m.0);
+        if !minutes.is_finite() || minutes <= 0.0 || minutes > 24.0 * 60.0 {
+            return Err(self.error(
+                "lookback",
+                format!("{minutes} is not a number of minutes > 0 and at most a day"),
+            ));
+        }
+        let params = self.params(&scoring)?;
+        let read = self.merge(&args.read(), |c| &c.logs);
+        let (run, _) = self.run(&args.job, &args.session)?;
+        Ok(WatchOptions {
+            stream,
+            every: w.every.map_or(DEFAULT_EVERY, |e| e.0),
+            lookback_s: (minutes * 60.0).round() as i64,
+            allowance_s: w.allowance.map_or(DEFAULT_ALLOWANCE_S, |s| {
+                i64::try_from(s).unwrap_or(i64::MAX)
+            }),
+            params,
+            run,
+            realtime_fields: read
+                .realtime_fields
+                .map_or(RealtimeFields::default(), |f| f.0),
+            checkpoint,
+            memory_limit: read.memory_limit.map(|s| s.0),
+            metrics: w.metrics,
+            records_per_call: w
+                .records_per_call
+                .unwrap_or(MAX_RECORDS_PER_CALL)
+                .clamp(1, MAX_RECORDS_PER_CALL),
+            exit_when_caught_up: args.exit_when_caught_up,
+            threads: read.threads,
+            tick_lines: true,
         })
     }
 

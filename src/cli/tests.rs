@@ -34,7 +34,7 @@ fn flags_override_the_config_file_which_overrides_defaults() {
         .scoring(&run.source.window, &run.source.scoring)
         .expect("params");
     assert_eq!((p.threshold, p.min_sessions, p.min_duration), (4.0, 10, 30));
-    let (o, _) = r.run(&run).expect("options");
+    let (o, _) = r.run(&run.job, &run.source.session).expect("options");
     assert_eq!(
         (o.table.as_str(), o.ttl_days, o.dry_run),
         ("Other", 2, false)
@@ -101,9 +101,10 @@ fn fail_on_overflow_comes_from_the_flag_or_the_config_file() {
             panic!("run")
         };
         assert_eq!(
-            configs
-                .each_ref()
-                .map(|cfg| Resolver::new(cfg).run(&run).expect("options").1),
+            configs.each_ref().map(|cfg| Resolver::new(cfg)
+                .run(&run.job, &run.source.session)
+                .expect("options")
+                .1),
             expected
         );
     }
@@ -214,14 +215,16 @@ fn kvs_settings_come_from_flags_then_the_config_file_and_cta_refuses_waf() {
     let Command::Run(run) = parse(&["run", "--retention", "20"]).command else {
         panic!("run")
     };
-    let (o, _) = Resolver::new(&cfg).run(&run).expect("options");
+    let (o, _) = Resolver::new(&cfg)
+        .run(&run.job, &run.source.session)
+        .expect("options");
     assert_eq!((o.kvs, o.session_from), (None, SessionRule::Cta));
     let Command::Run(run) = parse(&["run", "--retention", "20", "--kvs-arn", "arn:x"]).command
     else {
         panic!("run")
     };
     let k = Resolver::new(&cfg)
-        .run(&run)
+        .run(&run.job, &run.source.session)
         .expect("options")
         .0
         .kvs
@@ -232,7 +235,7 @@ fn kvs_settings_come_from_flags_then_the_config_file_and_cta_refuses_waf() {
         panic!("run")
     };
     let e = Resolver::new(&cfg)
-        .run(&run)
+        .run(&run.job, &run.source.session)
         .expect_err("cta and waf")
         .to_string();
     assert!(
@@ -268,14 +271,16 @@ fn missing_settings_name_their_flag() {
     let Command::Run(run) = parse(&["run", "sample-logs"]).command else {
         panic!("run")
     };
-    let e = Resolver::new(&cfg).run(&run).expect_err("no table");
+    let e = Resolver::new(&cfg)
+        .run(&run.job, &run.source.session)
+        .expect_err("no table");
     assert!(e.to_string().contains("--table"), "{e}");
     let Command::Run(run) = parse(&["run", "--table", "T", "--compile-waf"]).command else {
         panic!("run")
     };
     assert!(
         Resolver::new(&cfg)
-            .run(&run)
+            .run(&run.job, &run.source.session)
             .expect_err("no group")
             .to_string()
             .contains("--rule-group")
@@ -308,6 +313,7 @@ const PER_INVOCATION: &[&str] = &[
     "forget",
     "dry_run",
     "allow_mass_unblock",
+    "exit_when_caught_up",
     // where the output goes
     "all",
     "format",

@@ -102,6 +102,58 @@ impl<'de> Deserialize<'de> for FieldList {
     }
 }
 
+/// A time between ticks: seconds (`10`), or a number with `ms`, `s`, `m` or `h` (`500ms`,
+/// `10s`, `2m`), between 100 ms and a day; the config file takes the same text or seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Every(pub std::time::Duration);
+
+impl std::str::FromStr for Every {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        parse_duration(s).map(Every)
+    }
+}
+
+impl<'de> Deserialize<'de> for Every {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = match NumberOrText::deserialize(d)? {
+            NumberOrText::Number(n) => n.to_string(),
+            NumberOrText::Text(t) => t,
+        };
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A duration: seconds (`10`), or a number with `ms`, `s`, `m` or `h` (`500ms`, `10s`, `2m`).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let (number, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(at) => t.split_at(at),
+        None => (t, "s"),
+    };
+    let per_unit = match unit {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => {
+            return Err(format!(
+                "{s:?}: unknown unit {unit:?}; use ms, s, m or h (10s)"
+            ));
+        }
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a duration such as 10s, 500ms, 1m"))?;
+    let seconds = value * per_unit;
+    if !seconds.is_finite() || !(0.1..=86_400.0).contains(&seconds) {
+        return Err(format!("{s:?}: between 100ms and 24h"));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
+}
+
 /// A value the config file may give as a number or as text.
 #[derive(Deserialize)]
 #[serde(untagged)]
@@ -225,6 +277,16 @@ mod tests {
         assert!(parse_size("lots").is_err());
         assert!(parse_size("2 TiB").is_err());
         assert!(parse_size("0").is_err());
+    }
+
+    #[test]
+    fn tick_durations_take_units_and_bare_seconds() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
     }
 
     #[test]

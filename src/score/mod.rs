@@ -20,7 +20,9 @@ use crate::engine::columns::Columns;
 pub use crate::engine::{named_params, ts_param};
 use crate::error::{Error, Result};
 use crate::session::SessionId;
-pub use params::{Now, Profile, ScoreParams, Weights, Window, WindowSpec};
+pub use params::{
+    DEFAULT_LOOKBACK_MINUTES, Now, Profile, ScoreParams, Weights, Window, WindowSpec,
+};
 
 /// The scoring query of the `upstream` profile (the reference solution's rules as SQL).
 pub const SCORE_SQL: &str = include_str!("../../queries/score.sql");
@@ -198,10 +200,37 @@ pub async fn score(
     let output = engine
         .run(&score_sql(params.profile), Some(bind(&window, &params)))
         .await?;
-    let rows = read_rows(&output.batches)?;
+    let mut report = report_of(window, params, &output.batches, output.stats)?;
+    report.locations = engine.locations_text();
+    report.latest_scan = latest_stats.clone();
+    if report.empty {
+        let known = match spec {
+            WindowSpec::Lookback {
+                now: Now::Latest, ..
+            } => Some((
+                latest,
+                latest_stats.as_ref().map_or(0, |s| s.objects_listed),
+            )),
+            _ => None,
+        };
+        report.not_scored_reason = Some(empty::why_empty(engine, &window, known).await?);
+    }
+    Ok(report)
+}
+
+/// The report of `window` from the rows of the scoring query (`batches`) and what the scan
+/// saw. A window without sessions is `empty`, with a generic reason (`score` names the
+/// cause); `locations` and `latest_scan` are left for the caller.
+pub fn report_of(
+    window: Window,
+    params: ScoreParams,
+    batches: &[RecordBatch],
+    stats: StatsSnapshot,
+) -> Result<ScoreReport> {
+    let rows = read_rows(batches)?;
     let sessions_in_window = rows.len() as u64;
     let p50 = rows.first().and_then(|r| r.p50);
-    let mut stats = output.stats;
+    let mut stats = stats;
     stats.rows_in_scope = rows.iter().map(|r| r.session.requests).sum();
     let (scored, unscored): (Vec<SessionRow>, Vec<SessionRow>) =
         rows.into_iter().partition(|r| r.scored);
@@ -220,16 +249,7 @@ pub async fn score(
     );
     let empty = sessions_in_window == 0;
     let not_scored_reason = if empty {
-        let known = match spec {
-            WindowSpec::Lookback {
-                now: Now::Latest, ..
-            } => Some((
-                latest,
-                latest_stats.as_ref().map_or(0, |s| s.objects_listed),
-            )),
-            _ => None,
-        };
-        Some(empty::why_empty(engine, &window, known).await?)
+        Some("no session in the window".to_string())
     } else if sessions_in_window < params.min_sessions {
         Some(format!(
             "only {sessions_in_window} session(s) in the window, fewer than --min-sessions {}",
@@ -252,9 +272,9 @@ pub async fn score(
         flagged,
         not_scored_reason,
         empty,
-        locations: engine.locations_text(),
+        locations: String::new(),
         stats,
-        latest_scan: latest_stats,
+        latest_scan: None,
         sessions,
         unscored,
     })

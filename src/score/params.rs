@@ -142,6 +142,9 @@ impl ScoreParams {
     }
 }
 
+/// The window's length when none is given: ten minutes, as the reference solution.
+pub const DEFAULT_LOOKBACK_MINUTES: f64 = 10.0;
+
 /// The end of a lookback window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Now {
@@ -195,7 +198,7 @@ impl WindowSpec {
                 Ok(WindowSpec::Range { from, to })
             }
             (None, None) => {
-                let minutes = lookback_minutes.unwrap_or(10.0);
+                let minutes = lookback_minutes.unwrap_or(DEFAULT_LOOKBACK_MINUTES);
                 if !minutes.is_finite() || minutes <= 0.0 || minutes > 60.0 * 24.0 * 366.0 * 10.0 {
                     return Err(Error::Setting {
                         setting: "lookback".into(),

@@ -22,6 +22,7 @@ const ORDER: &[&str] = &[
     "kvs",
     "run",
     "init",
+    "watch",
     "report",
     "synth",
 ];
