@@ -108,8 +108,9 @@ def main():
             "duckdb.execute('SET enable_progress_bar = false'); "
             "r = duckdb.sql(sys.argv[1]).fetchone(); print(json.dumps(r))", sql]
 
-    runs = {"autorevoke": [], "ceiling": [], "duckdb": []}
-    plan = [("ceiling", ceiling), ("autorevoke", ours), ("duckdb", duck)]
+    runs = {"autorevoke": [], "viewers": [], "ceiling": [], "duckdb": []}
+    plan = [("ceiling", ceiling), ("autorevoke", ours),
+            ("viewers", [*ours, "--rules", "viewers"]), ("duckdb", duck)]
     if a.double:
         runs["double"] = []
         plan.append(("double", [a.binary, "-q", "score", a.double, "--now", NOW,
@@ -119,7 +120,7 @@ def main():
         for name, cmd in plan:
             wall, rss, out = measure(cmd)
             runs[name].append((wall, rss))
-            if name in ("autorevoke", "double"):
+            if name in ("autorevoke", "viewers", "double"):
                 r = json.loads(out)
                 answers[name] = (r["flagged"], r["sessions_scored"], r["stats"]["rows_read"],
                                  r["stats"]["rows_in_scope"])
@@ -137,6 +138,7 @@ def main():
     print("| --- | ---: | ---: |")
     labels = [("ceiling", f"libdeflate-gunzip x{cores} to /dev/null"),
               ("autorevoke", "autorevoke score (10-min lookback)"),
+              ("viewers", "autorevoke score --rules viewers"),
               ("duckdb", "DuckDB, same SQL, read_csv gzip")]
     if a.double:
         d = answers["double"]
@@ -145,6 +147,8 @@ def main():
         print(f"| {label} | {med[k]:.2f} s | {peak[k]:.0f} MiB |")
     print(f"autorevoke / ceiling = {med['autorevoke'] / med['ceiling']:.2f} (target <= 1.5)")
     print(f"autorevoke / duckdb  = {med['autorevoke'] / med['duckdb']:.2f} (target <= 0.33)")
+    print(f"viewers / upstream   = {med['viewers'] / med['autorevoke']:.2f} (target <= 1.3); "
+          f"viewers flagged {answers['viewers'][0]} of {answers['viewers'][1]} scored")
     if a.double:
         rows = answers["double"][3] / answers["autorevoke"][3]
         print(f"twice the data: {rows:.2f}x the rows in scope, "

@@ -62,7 +62,7 @@ scorable AS (
         sessions_in_window >= $min_sessions
             AND duration_s > 0
             AND duration_s >= $min_duration AS scored,
-        -- What the components compare (queries/score_output.sql), named alike in every profile.
+        -- What the components compare (queries/weighted_score.sql), named alike in every profile.
         p50 AS reference_rate,
         distinct_ips AS ip_evidence,
         distinct_referers AS referer_evidence,
@@ -70,4 +70,5 @@ scorable AS (
         CAST(NULL AS VARCHAR) AS asset
     FROM gated
 ),
+{weighted_score}
 {score_output}

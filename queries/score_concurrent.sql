@@ -1,8 +1,8 @@
 -- The `concurrent` scoring profile: a session is shared when there is evidence of several
 -- viewers at the same time, not merely of several addresses, agents or referers over time.
 --
--- Same rows in scope (queries/in_scope.sql) and the same output (queries/score_output.sql)
--- as the `upstream` profile, with this profile's component values:
+-- Same rows in scope (queries/in_scope.sql), weighted score (queries/weighted_score.sql) and
+-- output (queries/score_output.sql) as the `upstream` profile, with its own component values:
 --   ip_rate          w_rate * rate / reference_rate, where reference_rate is the median rate
 --                    of the sessions playing the same asset (falls back to the window's p50
 --                    when fewer than $min_sessions such sessions have a rate)
@@ -136,4 +136,5 @@ scorable AS (
         agents AS ua_evidence
     FROM referenced
 ),
+{weighted_score}
 {score_output}

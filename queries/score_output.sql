@@ -1,20 +1,12 @@
 -- The end of every scoring profile, included where a profile writes {score_output}: the
--- components and the output columns. A profile ends with a CTE `scorable` holding, per
--- session: rate, reference_rate (what the rate is compared with), ip_evidence,
--- referer_evidence and ua_evidence (a penalty applies when one is above 1), scored, asset, and
--- the counts and times of the output below.
-components AS (
-    SELECT
-        *,
-        CASE WHEN scored THEN $w_rate * rate / reference_rate END AS ip_rate,
-        CASE WHEN scored THEN CASE WHEN ip_evidence > 1 THEN $w_ip ELSE 0.0 END END AS ip_penalty,
-        CASE WHEN scored THEN CASE WHEN referer_evidence > 1 THEN $w_referer ELSE 0.0 END END AS referer_penalty,
-        CASE WHEN scored THEN CASE WHEN ua_evidence > 1 THEN $w_ua ELSE 0.0 END END AS ua_penalty
-    FROM scorable
-)
+-- output columns, one row per session, by score. A profile ends with a CTE `verdicts` holding,
+-- per session: score, its components (ip_rate, ip_penalty, referer_penalty, ua_penalty),
+-- flagged, scored, rate, reference_rate, ip_evidence, referer_evidence, ua_evidence, asset,
+-- and the counts and times below (queries/weighted_score.sql makes it for the weighted
+-- profiles).
 SELECT
     session_id,
-    ip_rate + ip_penalty + referer_penalty + ua_penalty AS score,
+    score,
     ip_rate,
     ip_penalty,
     referer_penalty,
@@ -29,7 +21,7 @@ SELECT
     rate,
     requests,
     scored,
-    scored AND ip_rate + ip_penalty + referer_penalty + ua_penalty > $threshold AS flagged,
+    flagged,
     sessions_in_window,
     p50,
     reference_rate,
@@ -37,5 +29,5 @@ SELECT
     referer_evidence,
     ua_evidence,
     asset
-FROM components
+FROM verdicts
 ORDER BY score DESC NULLS LAST, session_id

@@ -14,7 +14,9 @@ use super::groups::{
     SessionArgs, TableArgs, WatchGroup, WriteArgs,
 };
 use super::resolve::WindowArgs;
-use super::values::{FieldList, Size, choice, parse_minutes, parse_positive, parse_time};
+use super::values::{
+    FieldList, Size, choice, parse_group_sizes, parse_minutes, parse_positive, parse_time,
+};
 
 /// What every command that scores a window takes: the logs, the window, the scoring
 /// parameters and the AWS access.
@@ -300,7 +302,7 @@ pub struct SynthArgs {
     /// Legitimate sessions (one viewer each).
     #[arg(long, default_value_t = 60)]
     pub viewers: usize,
-    /// Shared sessions (2 to 4 viewers each).
+    /// Shared sessions (--group-sizes viewers each).
     #[arg(long, default_value_t = 5)]
     pub shared: usize,
     /// Minutes of traffic.
@@ -338,6 +340,43 @@ pub struct SynthArgs {
         value_name = "SECONDS,..."
     )]
     pub segment_durations: Vec<i64>,
+    /// Share of viewers using IPv4 and IPv6 in parallel (video over one, the rest over the
+    /// other).
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub dual_stack: f64,
+    /// Share of viewers spreading one playback over two addresses (every other segment
+    /// fetched over the second).
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub multipath: f64,
+    /// Share of viewers seeking back once, 3 to 40 segments.
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub seek_back: f64,
+    /// Share of viewers re-fetching 10% of their video segments from the same address.
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub refetch: f64,
+    /// Share of viewers fetching every video segment in 3 to 6 byte ranges (206).
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub byte_ranges: f64,
+    /// Share of viewers playing LL-HLS one-second parts, each after a playlist reload.
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub ll_hls: f64,
+    /// Share of viewers switching rendition on 30% of their segments (re-fetching the
+    /// current one).
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub abr_flap: f64,
+    /// Share of viewers playing in an app (ExoPlayer for media, with its embed page as
+    /// referer).
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub app_player: f64,
+    /// Share of sessions playing a live stream (every viewer at the live edge).
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub live: f64,
+    /// Share of a shared session's extra viewers joining 3 to 9 minutes after the first.
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub late_join: f64,
+    /// Viewers of a shared session, MIN-MAX (or one number for both).
+    #[arg(long, default_value = "2-4", value_name = "MIN-MAX", value_parser = parse_group_sizes)]
+    pub group_sizes: (usize, usize),
     /// The tokens: `prefix` writes `/<id>.<jwt>/` paths; `cta` writes Common Access Tokens
     /// whose `cti` is the session id, half of the sessions in the first path segment, half
     /// in the `CAT` query parameter (the same seed gives the same sessions and traffic).
@@ -353,6 +392,17 @@ impl SynthArgs {
             network_switch: self.network_switch,
             ipv6_rotate: self.ipv6_rotate,
             segment_durations: self.segment_durations.clone(),
+            dual_stack: self.dual_stack,
+            multipath: self.multipath,
+            seek_back: self.seek_back,
+            refetch: self.refetch,
+            byte_ranges: self.byte_ranges,
+            ll_hls: self.ll_hls,
+            abr_flap: self.abr_flap,
+            app_player: self.app_player,
+            live: self.live,
+            late_join: self.late_join,
+            group_sizes: self.group_sizes,
         }
     }
 }

@@ -110,7 +110,8 @@ option_group! {
     /// The scoring rules and their parameters (docs/scoring.md).
     pub struct ScoringArgs in "scoring" {
         /// Scoring rules: `upstream` is the reference solution's exactly; `concurrent`
-        /// counts viewers active at the same time [default: upstream].
+        /// counts networks, agents and referers active at the same time; `viewers` counts
+        /// viewers playing at once [default: upstream].
         #[arg(long, value_parser = choice::<Profile>())]
         pub rules: Option<Profile>,
         /// Length of the window: minutes, or a duration with its unit (90s, 10m, 2h, 1d)
@@ -121,7 +122,24 @@ option_group! {
         /// viewer [default: 60].
         #[arg(long, value_name = "SECONDS")]
         pub min_overlap: Option<u64>,
-        /// Flag sessions whose score is strictly above this [default: 2.2].
+        /// `viewers`: viewers a minute must show to count as evidence [default: 2].
+        #[arg(long, value_name = "N")]
+        pub min_viewers: Option<u64>,
+        /// `viewers`: minutes of evidence that flag a session [default: 2].
+        #[arg(long, value_name = "MINUTES")]
+        pub min_evidence_minutes: Option<u64>,
+        /// `viewers`: seconds within which two networks fetching one object count as two
+        /// viewers [default: 30].
+        #[arg(long, value_name = "SECONDS")]
+        pub co_fetch_seconds: Option<u64>,
+        /// `viewers`: objects fetched by two networks that a minute needs [default: 2].
+        #[arg(long, value_name = "N")]
+        pub min_cofetched_objects: Option<u64>,
+        /// `viewers`: segment numbers one playback position may skip [default: 3].
+        #[arg(long, value_name = "SEGMENTS")]
+        pub max_segment_skip: Option<u64>,
+        /// Flag sessions whose score is strictly above this (`viewers` flags by its
+        /// evidence instead) [default: 2.2].
         #[arg(long)]
         pub threshold: Option<f64>,
         /// Score nothing when fewer sessions are in the window [default: 3].

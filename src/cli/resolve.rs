@@ -18,6 +18,7 @@ use autorevoke::run::{
     DEFAULT_BREAKER_MIN_FLAGGED, DEFAULT_MAX_FLAGGED_FRACTION, DEFAULT_TTL_DAYS,
     DEFAULT_WRITE_CONCURRENCY, RunOptions,
 };
+use autorevoke::score::viewers::ViewerParams;
 use autorevoke::score::{DEFAULT_LOOKBACK_MINUTES, Now, ScoreParams, Weights, WindowSpec};
 use autorevoke::session::SessionRule;
 use autorevoke::source::location::DEFAULT_LATE_MARGIN_MINUTES;
@@ -170,6 +171,17 @@ impl<'a> Resolver<'a> {
                 ip: s.weight_ip.unwrap_or(d.weights.ip),
                 referer: s.weight_referer.unwrap_or(d.weights.referer),
                 ua: s.weight_ua.unwrap_or(d.weights.ua),
+            },
+            viewers: ViewerParams {
+                min_viewers: s.min_viewers.unwrap_or(d.viewers.min_viewers),
+                min_evidence_minutes: s
+                    .min_evidence_minutes
+                    .unwrap_or(d.viewers.min_evidence_minutes),
+                co_fetch_seconds: s.co_fetch_seconds.unwrap_or(d.viewers.co_fetch_seconds),
+                min_cofetched_objects: s
+                    .min_cofetched_objects
+                    .unwrap_or(d.viewers.min_cofetched_objects),
+                max_segment_skip: s.max_segment_skip.unwrap_or(d.viewers.max_segment_skip),
             },
         };
         params.validate().map_err(|e| self.render(e))?;

@@ -263,6 +263,19 @@ pub fn parse_aws_profile(text: &str) -> Result<String, String> {
     }
 }
 
+/// `--group-sizes MIN-MAX` (or one number for both).
+pub fn parse_group_sizes(s: &str) -> Result<(usize, usize), String> {
+    let number = |t: &str| {
+        t.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("{t:?} is not a whole number; example: 2-8"))
+    };
+    match s.split_once('-') {
+        Some((least, most)) => Ok((number(least)?, number(most)?)),
+        None => number(s).map(|n| (n, n)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,5 +42,26 @@ pub fn render_evaluation(e: &Evaluation, json: bool, out: &mut dyn Write) -> io:
             writeln!(out, "  {n:>5}  with {viewers} viewers")?;
         }
     }
+    if !e.by_confounder.is_empty() {
+        writeln!(
+            out,
+            "{:<22} {:>8} {:>7} {:>7} {:>7} {:>7} {:>10} {:>7}",
+            "by confounder:", "sessions", "shared", "TP", "FP", "FN", "precision", "recall"
+        )?;
+        for c in &e.by_confounder {
+            writeln!(
+                out,
+                "  {:<20} {:>8} {:>7} {:>7} {:>7} {:>7} {:>10} {:>7}",
+                c.confounder,
+                c.sessions,
+                c.shared,
+                c.true_positives,
+                c.false_positives,
+                c.false_negatives,
+                ratio(c.precision),
+                ratio(c.recall)
+            )?;
+        }
+    }
     Ok(())
 }

@@ -45,6 +45,7 @@ pub fn render_explain_json(e: &Explanation, out: &mut dyn Write) -> io::Result<(
         "session": e.session,
         "rows_by_verdict": rows,
         "values": values,
+        "viewers": e.viewers.as_ref().map(super::viewer_evidence::evidence_json),
     });
     serde_json::to_writer_pretty(&mut *out, &v)?;
     writeln!(out)
@@ -64,6 +65,9 @@ pub fn render_explain(e: &Explanation, out: &mut dyn Write) -> io::Result<()> {
         r.sessions_in_window, r.sessions_scored
     )?;
     match (&e.session, e.scored) {
+        (Some(s), true) if p.profile == Profile::Viewers => {
+            super::viewer_evidence::render_score(s, p, out)?;
+        }
         (Some(s), true) => {
             let verdict = if s.flagged {
                 "> threshold"
@@ -94,6 +98,11 @@ pub fn render_explain(e: &Explanation, out: &mut dyn Write) -> io::Result<()> {
             )?;
             let (ips, referers, agents) = match p.profile {
                 Profile::Upstream => ("distinct IPs", "distinct referers", "distinct user agents"),
+                Profile::Viewers => (
+                    "networks fetching one object at once",
+                    "playback positions at once",
+                    "minutes of evidence",
+                ),
                 Profile::Concurrent => (
                     "networks active at once (IPv6 by /64)",
                     "real referers (`-` not counted)",
@@ -179,6 +188,9 @@ pub fn render_explain(e: &Explanation, out: &mut dyn Write) -> io::Result<()> {
                 value
             )?;
         }
+    }
+    if let Some(evidence) = &e.viewers {
+        super::viewer_evidence::render_evidence(evidence, out)?;
     }
     Ok(())
 }

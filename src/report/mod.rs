@@ -10,6 +10,7 @@ mod query_result;
 mod run_report;
 mod session_columns;
 mod text_table;
+mod viewer_evidence;
 
 pub use evaluation::render_evaluation;
 pub use explanation::{render_explain, render_explain_json};

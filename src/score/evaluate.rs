@@ -111,6 +111,30 @@ pub struct Evaluation {
     pub false_positives_by_cause: Vec<CauseCount>,
     /// Missed shared sessions by their number of viewers.
     pub missed_by_viewers: BTreeMap<u32, u64>,
+    /// Precision and recall among the sessions of each confounder (`none`: sessions with
+    /// none), by name; empty when no session in the window has a confounder.
+    pub by_confounder: Vec<ConfounderScore>,
+}
+
+/// How a profile did on the sessions that carry one confounder.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConfounderScore {
+    /// The confounder (`multipath`, `segment-2s`, ...), or `none`.
+    pub confounder: String,
+    /// Sessions in the window with it.
+    pub sessions: u64,
+    /// Of those, shared ones.
+    pub shared: u64,
+    /// Flagged and shared.
+    pub true_positives: u64,
+    /// Flagged but not shared.
+    pub false_positives: u64,
+    /// Shared but not flagged.
+    pub false_negatives: u64,
+    /// TP / (TP + FP); None when none of them was flagged.
+    pub precision: Option<f64>,
+    /// TP / (TP + FN); None when none of them is shared.
+    pub recall: Option<f64>,
 }
 
 /// Compares a scored window with the truth.
@@ -118,12 +142,33 @@ pub fn evaluate(report: &ScoreReport, truth: &Truth) -> Evaluation {
     let mut by_cause: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let (mut tp, mut fp, mut fn_, mut shared_in_window) = (0, 0, 0, 0);
     let mut missed_by_viewers = BTreeMap::new();
+    // (sessions, shared, tp, fp, fn) by confounder.
+    let mut by_confounder: BTreeMap<String, [u64; 5]> = BTreeMap::new();
     // Scored sessions come by score, highest first, so examples are the worst ones.
     for s in report.sessions.iter().chain(&report.unscored) {
         let row = truth.get(s.session_id.as_str());
         let shared = row.is_some_and(|r| r.shared);
         if shared {
             shared_in_window += 1;
+        }
+        let traits = row.map_or("", |r| r.traits.as_str());
+        let names: Vec<&str> = match traits {
+            "" => vec!["none"],
+            t => t.split(';').filter(|n| !n.is_empty()).collect(),
+        };
+        for name in names {
+            let c = by_confounder.entry(name.to_string()).or_default();
+            let outcome = match (s.flagged, shared) {
+                (true, true) => Some(2),
+                (true, false) => Some(3),
+                (false, true) => Some(4),
+                (false, false) => None,
+            };
+            c[0] += 1;
+            c[1] += u64::from(shared);
+            if let Some(i) = outcome {
+                c[i] += 1;
+            }
         }
         match (s.flagged, shared) {
             (true, true) => tp += 1,
@@ -158,6 +203,25 @@ pub fn evaluate(report: &ScoreReport, truth: &Truth) -> Evaluation {
     false_positives_by_cause
         .sort_by(|a, b| b.sessions.cmp(&a.sessions).then(a.cause.cmp(&b.cause)));
     let ratio = |num: u64, den: u64| (den > 0).then(|| num as f64 / den as f64);
+    let by_confounder = if by_confounder.keys().all(|k| k == "none") {
+        Vec::new()
+    } else {
+        by_confounder
+            .into_iter()
+            .map(
+                |(confounder, [sessions, shared, tp, fp, fn_])| ConfounderScore {
+                    confounder,
+                    sessions,
+                    shared,
+                    true_positives: tp,
+                    false_positives: fp,
+                    false_negatives: fn_,
+                    precision: ratio(tp, tp + fp),
+                    recall: ratio(tp, tp + fn_),
+                },
+            )
+            .collect()
+    };
     Evaluation {
         profile: report.params.profile.name(),
         threshold: report.params.threshold,
@@ -171,6 +235,7 @@ pub fn evaluate(report: &ScoreReport, truth: &Truth) -> Evaluation {
         recall: ratio(tp, tp + fn_),
         false_positives_by_cause,
         missed_by_viewers,
+        by_confounder,
     }
 }
 

@@ -10,8 +10,10 @@ use crate::cloudfront::scope::with_scope;
 use crate::engine::LogEngine;
 use crate::engine::columns::Columns;
 use crate::error::Result;
+use crate::score::viewers_evidence::{self, ViewerEvidence};
 use crate::score::{
-    ScoreParams, ScoreReport, ScoredSession, Window, WindowSpec, named_params, score, ts_param,
+    Profile, ScoreParams, ScoreReport, ScoredSession, Window, WindowSpec, named_params, score,
+    ts_param,
 };
 use crate::session::SessionId;
 
@@ -50,6 +52,8 @@ pub struct Explanation {
     pub values: Vec<ValueUse>,
     /// Its rows by the first rule that drops them (`counted` for the rest).
     pub rows_by_verdict: Vec<(String, u64)>,
+    /// Under the `viewers` profile: its positions and co-fetched objects.
+    pub viewers: Option<ViewerEvidence>,
 }
 
 /// Explains `session_id`'s score in a window.
@@ -64,6 +68,12 @@ pub async fn explain(
     let session = scored_row
         .or_else(|| report.unscored.iter().find(|s| s.session_id == *session_id))
         .cloned();
+    let viewers = match (report.window, params.profile) {
+        (Some(window), Profile::Viewers) => {
+            Some(viewers_evidence::evidence(engine, &window, &params, session_id).await?)
+        }
+        _ => None,
+    };
     let (values, rows_by_verdict) = match report.window {
         Some(window) => {
             let bound = bind(session_id.as_str(), &window);
@@ -85,6 +95,7 @@ pub async fn explain(
         session,
         values,
         rows_by_verdict,
+        viewers,
     })
 }
 

@@ -6,6 +6,8 @@ pub mod evaluate;
 pub mod explain;
 
 pub mod params;
+pub mod viewers;
+pub mod viewers_evidence;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::TimestampSecondType;
@@ -28,19 +30,34 @@ pub use params::{
 pub const SCORE_SQL: &str = include_str!("../../queries/score.sql");
 /// The scoring query of the `concurrent` profile.
 pub const SCORE_CONCURRENT_SQL: &str = include_str!("../../queries/score_concurrent.sql");
-/// The end every profile shares: components and output columns.
+/// The scoring query of the `viewers` profile, after the evidence it shares with `explain`
+/// ([`VIEWERS_EVIDENCE_SQL`]).
+pub const SCORE_VIEWERS_SQL: &str = include_str!("../../queries/score_viewers.sql");
+/// The evidence of the `viewers` profile: one row per fetch, annotated with what its minute
+/// shows; its scoring query and its `explain` queries continue this text.
+pub const VIEWERS_EVIDENCE_SQL: &str = include_str!("../../queries/viewers_evidence.sql");
+/// The weighted score of `upstream` and `concurrent`: components, score and verdict.
+pub const WEIGHTED_SCORE_SQL: &str = include_str!("../../queries/weighted_score.sql");
+/// The end every profile shares: the output columns.
 pub const SCORE_OUTPUT_SQL: &str = include_str!("../../queries/score_output.sql");
 
+/// Where a profile includes [`WEIGHTED_SCORE_SQL`].
+const WEIGHTED_MARKER: &str = "{weighted_score}";
 /// Where a profile includes [`SCORE_OUTPUT_SQL`].
 const OUTPUT_MARKER: &str = "{score_output}";
 
-/// The scoring query of a profile, with the scope rule and the shared output included.
+/// The scoring query of a profile, with the scope rule and the shared parts included.
 pub fn score_sql(profile: Profile) -> String {
     let profile_sql = match profile {
-        Profile::Upstream => SCORE_SQL,
-        Profile::Concurrent => SCORE_CONCURRENT_SQL,
+        Profile::Upstream => SCORE_SQL.to_string(),
+        Profile::Concurrent => SCORE_CONCURRENT_SQL.to_string(),
+        Profile::Viewers => format!("{VIEWERS_EVIDENCE_SQL}{SCORE_VIEWERS_SQL}"),
     };
-    with_scope(&profile_sql.replace(OUTPUT_MARKER, SCORE_OUTPUT_SQL))
+    with_scope(
+        &profile_sql
+            .replace(WEIGHTED_MARKER, WEIGHTED_SCORE_SQL)
+            .replace(OUTPUT_MARKER, SCORE_OUTPUT_SQL),
+    )
 }
 /// The query `--now latest` runs first when no key names an hour (it reads everything).
 pub const LATEST_SQL: &str = include_str!("../../queries/latest.sql");
@@ -327,7 +344,7 @@ fn max_time(output: &crate::engine::QueryOutput) -> Result<Option<DateTime<Utc>>
     })
 }
 
-/// The named parameters of `queries/score.sql`.
+/// The named parameters of the scoring queries (each profile reads the ones it needs).
 pub fn bind(window: &Window, params: &ScoreParams) -> ParamValues {
     let int = |v: u64| ScalarValue::Int64(Some(i64::try_from(v).unwrap_or(i64::MAX)));
     let float = |v: f64| ScalarValue::Float64(Some(v));
@@ -342,6 +359,17 @@ pub fn bind(window: &Window, params: &ScoreParams) -> ParamValues {
         ("w_referer", float(params.weights.referer)),
         ("w_ua", float(params.weights.ua)),
         ("min_overlap", int(params.min_overlap)),
+        ("min_viewers", int(params.viewers.min_viewers)),
+        (
+            "min_evidence_minutes",
+            int(params.viewers.min_evidence_minutes),
+        ),
+        ("co_fetch_seconds", int(params.viewers.co_fetch_seconds)),
+        (
+            "min_cofetched_objects",
+            int(params.viewers.min_cofetched_objects),
+        ),
+        ("max_segment_skip", int(params.viewers.max_segment_skip)),
     ])
 }
 

@@ -40,6 +40,10 @@ pub enum Profile {
     /// time (IPv6 by /64), a browser and its media stack as one agent, `-` beside one real
     /// referer as one referer, rates against sessions of the same asset.
     Concurrent,
+    /// Viewers at once (queries/score_viewers.sql): the same object fetched by two networks
+    /// at once, or two playback positions advancing at once, for some minutes; rates,
+    /// addresses, agents and referers are not evidence.
+    Viewers,
 }
 
 impl crate::choice::Choice for Profile {
@@ -54,6 +58,11 @@ impl crate::choice::Choice for Profile {
             Profile::Concurrent,
             "Several viewers at once (queries/score_concurrent.sql): networks active at the same time (IPv6 by /64), a browser and its media stack as one agent, `-` beside one real referer as one referer, rates against sessions of the same asset.",
         ),
+        (
+            "viewers",
+            Profile::Viewers,
+            "Viewers at once (queries/score_viewers.sql): the same object fetched by two networks at once, or two playback positions advancing at once, for some minutes; rates, addresses, agents and referers are not evidence.",
+        ),
     ];
 }
 
@@ -63,6 +72,7 @@ impl Profile {
         match self {
             Profile::Upstream => "upstream",
             Profile::Concurrent => "concurrent",
+            Profile::Viewers => "viewers",
         }
     }
 }
@@ -83,6 +93,8 @@ pub struct ScoreParams {
     /// `concurrent`: seconds a network must overlap an earlier one to count as a second
     /// viewer.
     pub min_overlap: u64,
+    /// `viewers`: the evidence that flags a session.
+    pub viewers: super::viewers::ViewerParams,
 }
 
 impl Default for ScoreParams {
@@ -94,6 +106,7 @@ impl Default for ScoreParams {
             min_sessions: 3,
             min_duration: 30,
             weights: Weights::default(),
+            viewers: super::viewers::ViewerParams::default(),
         }
     }
 }
@@ -138,7 +151,7 @@ impl ScoreParams {
                 reason: "too large".into(),
             });
         }
-        Ok(())
+        self.viewers.validate()
     }
 }
 

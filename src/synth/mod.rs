@@ -28,7 +28,7 @@ pub struct SynthConfig {
     pub truth: PathBuf,
     /// Legitimate sessions (one viewer each).
     pub viewers: usize,
-    /// Shared sessions (2 to 4 viewers each).
+    /// Shared sessions (`confounders.group_sizes` viewers each, 2 to 4 by default).
     pub shared: usize,
     /// Minutes of traffic, ending at `end`.
     pub minutes: u32,
@@ -118,6 +118,16 @@ pub fn generate_with_progress(
         ("ios_native", mix.ios_native),
         ("network_switch", mix.network_switch),
         ("ipv6_rotate", mix.ipv6_rotate),
+        ("dual_stack", mix.dual_stack),
+        ("multipath", mix.multipath),
+        ("seek_back", mix.seek_back),
+        ("refetch", mix.refetch),
+        ("byte_ranges", mix.byte_ranges),
+        ("ll_hls", mix.ll_hls),
+        ("abr_flap", mix.abr_flap),
+        ("app_player", mix.app_player),
+        ("live", mix.live),
+        ("late_join", mix.late_join),
     ] {
         if !(0.0..=1.0).contains(&share) {
             return Err(Error::Setting {
@@ -132,6 +142,13 @@ pub fn generate_with_progress(
         return Err(Error::Setting {
             setting: "segment_durations".into(),
             reason: "give one or more durations between 2 and 60 seconds".into(),
+        });
+    }
+    let (least, most) = mix.group_sizes;
+    if least < 2 || most < least || most > 64 {
+        return Err(Error::Setting {
+            setting: "group_sizes".into(),
+            reason: format!("{least}-{most}: give MIN-MAX with 2 <= MIN <= MAX <= 64"),
         });
     }
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
@@ -150,7 +167,7 @@ pub fn generate_with_progress(
         model::confound(&mut rng, &mut viewer, mix, start, stop);
         let mut rows = Vec::new();
         model::playback(&mut rng, &session, &viewer, asset, start, stop, &mut rows);
-        let traits = traits(mix, asset.segment_s, [&viewer]);
+        let traits = traits(mix, asset, [&viewer]);
         keep(
             (session, traits),
             rows,
@@ -163,7 +180,7 @@ pub fn generate_with_progress(
     // Shared sessions: 2-4 viewers of one token, arriving within a few minutes of each other
     // and watching until the end.
     for _ in 0..cfg.shared {
-        let n = rng.random_range(2..=4);
+        let n = rng.random_range(least..=most);
         let session = model::new_session(&mut rng, n, end + 6 * 3600, cfg.session_from);
         let asset = model::random_asset(&mut rng, mix);
         let first = rng.random_range(begin - 300..(end - 480).max(begin - 299));
@@ -175,12 +192,17 @@ pub fn generate_with_progress(
             } else {
                 model::new_pirate_viewer(&mut rng, asset.name)
             };
-            let start = first + if v == 0 { 0 } else { rng.random_range(0..180) };
+            let mut start = first + if v == 0 { 0 } else { rng.random_range(0..180) };
+            if v > 0 && mix.late_join > 0.0 && rng.random_bool(mix.late_join.min(1.0)) {
+                // At least two minutes before the end, so that the joiner is in the logs.
+                start = (first + rng.random_range(180..=540)).min(end - 120);
+                viewer.traits.push("late-join");
+            }
             model::confound(&mut rng, &mut viewer, mix, start, end);
             model::playback(&mut rng, &session, &viewer, asset, start, end, &mut rows);
             viewers.push(viewer);
         }
-        let traits = traits(mix, asset.segment_s, &viewers);
+        let traits = traits(mix, asset, &viewers);
         keep(
             (session, traits),
             rows,
@@ -231,10 +253,11 @@ fn keep(
 }
 
 /// A session's confounders for the truth file: its viewers' traits and, when assets differ
-/// in segment duration, its own (`segment-2s`), joined by `;` (empty for none).
+/// in segment duration, its own (`segment-2s`), and `live` for a live stream, joined by `;`
+/// (empty for none).
 fn traits<'a>(
     mix: &Confounders,
-    segment_s: i64,
+    asset: model::Asset,
     viewers: impl IntoIterator<Item = &'a model::Viewer>,
 ) -> String {
     let mut all: Vec<String> = viewers
@@ -242,7 +265,10 @@ fn traits<'a>(
         .flat_map(|v| v.traits.iter().map(|t| t.to_string()))
         .collect();
     if mix.segment_durations.len() > 1 {
-        all.push(format!("segment-{segment_s}s"));
+        all.push(format!("segment-{}s", asset.segment_s));
+    }
+    if asset.live {
+        all.push("live".to_string());
     }
     all.sort();
     all.dedup();

@@ -26,6 +26,36 @@ pub struct Confounders {
     pub ipv6_rotate: f64,
     /// Segment durations in seconds; asset `i` uses `segment_durations[i % len]`.
     pub segment_durations: Vec<i64>,
+    /// Share of viewers using two addresses in parallel by family (happy eyeballs): video
+    /// segments over IPv4, playlists, keys and audio over IPv6.
+    pub dual_stack: f64,
+    /// Share of viewers spreading one playback over two paths (multipath, Wi-Fi plus
+    /// cellular): every other segment fetched over the second address.
+    pub multipath: f64,
+    /// Share of viewers seeking back once, 3 to 40 segments, then playing on from there.
+    pub seek_back: f64,
+    /// Share of viewers re-fetching 10% of their video segments from the same address.
+    pub refetch: f64,
+    /// Share of viewers fetching every video segment in 3 to 6 byte ranges (206).
+    pub byte_ranges: f64,
+    /// Share of viewers playing LL-HLS: every segment as one-second parts
+    /// (`seg_00042.part3.ts`), each after a blocking playlist reload.
+    pub ll_hls: f64,
+    /// Share of viewers whose player switches rendition on 30% of its segments, fetching the
+    /// current segment again in the new rendition.
+    pub abr_flap: f64,
+    /// Share of viewers playing in an app: the page's browser fetches the master manifest,
+    /// an ExoPlayer user agent everything else, with the player's embed page as referer.
+    pub app_player: f64,
+    /// Share of sessions playing a live stream: every viewer fetches the segment at the live
+    /// edge (the wall clock's segment, three behind), so viewers of one session fetch the
+    /// same segments at nearly the same time.
+    pub live: f64,
+    /// Share of a shared session's extra viewers that join 3 to 9 minutes after the first,
+    /// instead of within 3 minutes.
+    pub late_join: f64,
+    /// Viewers of a shared session: from, to (both inclusive).
+    pub group_sizes: (usize, usize),
 }
 
 impl Default for Confounders {
@@ -35,6 +65,17 @@ impl Default for Confounders {
             network_switch: 0.0,
             ipv6_rotate: 0.0,
             segment_durations: vec![SEGMENT_SECONDS],
+            dual_stack: 0.0,
+            multipath: 0.0,
+            seek_back: 0.0,
+            refetch: 0.0,
+            byte_ranges: 0.0,
+            ll_hls: 0.0,
+            abr_flap: 0.0,
+            app_player: 0.0,
+            live: 0.0,
+            late_join: 0.0,
+            group_sizes: (2, 4),
         }
     }
 }
@@ -44,6 +85,10 @@ const IOS_SAFARI_UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS
 /// The media stack's user agent of a native iOS playback.
 const IOS_MEDIA_UA: &str =
     "AppleCoreMedia/1.0.0.21F90 (iPhone; U; CPU OS 17_5 like Mac OS X; en_us)";
+/// The media stack's user agent of an app's player.
+const APP_MEDIA_UA: &str = "ExoPlayerLib/2.19.1 (Linux; Android 14; Pixel 8) AndroidXMedia3/1.3.1";
+/// The referer an app's player sends with its media requests.
+const APP_PLAYER_REFERER: &str = "https://player.example-cdn.com/embed/v2";
 
 /// One request as CloudFront would log it (values not yet percent-encoded).
 #[derive(Debug, Clone)]
@@ -165,8 +210,39 @@ pub struct Viewer {
     pub media_agent: Option<&'static str>,
     /// Later addresses, as (from this epoch second, address), in time order.
     pub moves: Vec<(i64, String)>,
+    /// The referer of the media stack's requests (`-` when None).
+    pub media_referer: Option<String>,
+    /// How the player fetches, beyond the common model.
+    pub habits: Habits,
     /// The confounders this viewer has (`ios-native`, `network-switch`, `ipv6-rotate`).
     pub traits: Vec<&'static str>,
+}
+
+/// A second address used at the same time as the first, and how requests spread over them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parallel {
+    /// Video segments over the first (IPv4) address, everything else over the second (IPv6).
+    DualStack(String),
+    /// Every other segment fetched over the second address (by fetch, not by number: a
+    /// segment fetched again after a seek back may take the other path).
+    Multipath(String),
+}
+
+/// The player's ways of fetching that the confounders give it (none by default).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Habits {
+    /// A second address in parallel.
+    pub parallel: Option<Parallel>,
+    /// Seek back once: at this epoch second, by this many segments.
+    pub seek_back: Option<(i64, u32)>,
+    /// Re-fetch some video segments from the same address.
+    pub refetch: bool,
+    /// Fetch video segments in several byte ranges.
+    pub byte_ranges: bool,
+    /// Fetch LL-HLS parts.
+    pub ll_hls: bool,
+    /// Switch rendition often, re-fetching the current segment.
+    pub abr_flap: bool,
 }
 
 impl Viewer {
@@ -233,6 +309,66 @@ pub fn confound(
         viewer.moves.push((at, cellular));
         viewer.traits.push("network-switch");
     }
+    confound_habits(rng, viewer, mix, start, stop);
+}
+
+/// The confounders added for the `viewers` profile, drawn after the older ones (and only
+/// those whose share is above 0, so older mixes give the same bytes).
+fn confound_habits(
+    rng: &mut ChaCha8Rng,
+    viewer: &mut Viewer,
+    mix: &Confounders,
+    start: i64,
+    stop: i64,
+) {
+    let mut draw = |share: f64| share > 0.0 && rng.random_bool(share.min(1.0));
+    let (dual_stack, multipath, seek_back, refetch) = (
+        draw(mix.dual_stack),
+        draw(mix.multipath),
+        draw(mix.seek_back),
+        draw(mix.refetch),
+    );
+    let (byte_ranges, ll_hls, abr_flap, app_player) = (
+        draw(mix.byte_ranges),
+        draw(mix.ll_hls),
+        draw(mix.abr_flap),
+        draw(mix.app_player),
+    );
+    if dual_stack {
+        let v6 = format!(
+            "2001:db8:{:x}:{:x}::{:x}",
+            rng.random_range(1..0xffffu32),
+            rng.random_range(1..0xffffu32),
+            rng.random_range(1..0xffffu32)
+        );
+        viewer.habits.parallel = Some(Parallel::DualStack(v6));
+        viewer.traits.push("dual-stack");
+    } else if multipath {
+        let second = random_ip(rng);
+        viewer.habits.parallel = Some(Parallel::Multipath(second));
+        viewer.traits.push("multipath");
+    }
+    if seek_back && stop - start > 120 {
+        let at = rng.random_range(start + 60..stop - 30);
+        viewer.habits.seek_back = Some((at, rng.random_range(3..=40)));
+        viewer.traits.push("seek-back");
+    }
+    for (on, flag, name) in [
+        (refetch, &mut viewer.habits.refetch, "refetch"),
+        (byte_ranges, &mut viewer.habits.byte_ranges, "byte-ranges"),
+        (ll_hls, &mut viewer.habits.ll_hls, "ll-hls"),
+        (abr_flap, &mut viewer.habits.abr_flap, "abr-flap"),
+    ] {
+        if on {
+            *flag = true;
+            viewer.traits.push(name);
+        }
+    }
+    if app_player && viewer.media_agent.is_none() {
+        viewer.media_agent = Some(APP_MEDIA_UA);
+        viewer.media_referer = Some(APP_PLAYER_REFERER.to_string());
+        viewer.traits.push("app-player");
+    }
 }
 
 /// A viewer on its own network with a browser and the platform's player page.
@@ -243,6 +379,8 @@ pub fn new_viewer(rng: &mut ChaCha8Rng, asset: &str) -> Viewer {
         referer: format!("https://www.example-streaming.com/watch/{asset}"),
         media_agent: None,
         moves: Vec::new(),
+        media_referer: None,
+        habits: Habits::default(),
         traits: Vec::new(),
     }
 }
@@ -287,6 +425,8 @@ pub struct Asset {
     pub name: &'static str,
     /// Seconds of media per segment.
     pub segment_s: i64,
+    /// A live stream: viewers fetch the segment at the live edge.
+    pub live: bool,
 }
 
 /// The asset a session plays, with its segment duration under `mix`.
@@ -298,16 +438,19 @@ pub fn random_asset(rng: &mut ChaCha8Rng, mix: &Confounders) -> Asset {
         .get(i % durations.len().max(1))
         .copied()
         .unwrap_or(SEGMENT_SECONDS);
+    let live = mix.live > 0.0 && rng.random_bool(mix.live.min(1.0));
     Asset {
         name: asset,
         segment_s,
+        live,
     }
 }
 
 /// A playback by one viewer of one session's asset, from `start` to `end` (epoch seconds),
 /// as requests: manifests, an initial burst, then one video and one audio segment per
 /// segment duration, with rendition switches, byte-range requests, retries, a pause, a few
-/// errors and tiny key requests.
+/// errors and tiny key requests; and the viewer's [`Habits`], and the live edge of a live
+/// asset. Without habits and live assets it draws the same random numbers as before them.
 pub fn playback(
     rng: &mut ChaCha8Rng,
     session: &Session,
@@ -318,30 +461,48 @@ pub fn playback(
     out: &mut Vec<Request>,
 ) {
     let segment_s = asset.segment_s;
+    let habits = &viewer.habits;
     let base = match session.token.as_str() {
         "" => format!("/vod/{}", asset.name),
         token => format!("/{token}/vod/{}", asset.name),
     };
     let master = format!("{base}/master.m3u8");
-    let mut push = |ts: i64, uri: String, status: u16, bytes: u64, range: Option<(u64, u64)>| {
-        // Native playback: the page's browser fetches the master manifest, the media stack
-        // everything else, without a referer.
-        let (user_agent, referer) = match viewer.media_agent {
-            Some(media) if uri != master => (media, "-".to_string()),
-            _ => (viewer.user_agent, viewer.referer.clone()),
+    // Which requests go over the second address of a parallel pair.
+    let dual = matches!(habits.parallel, Some(Parallel::DualStack(_)));
+    let multipath = matches!(habits.parallel, Some(Parallel::Multipath(_)));
+    let mut fetched = 0u32; // segments fetched so far, for multipath's alternation
+    let mut push =
+        |ts: i64, uri: String, status: u16, bytes: u64, range: Option<(u64, u64)>, second: bool| {
+            // Native playback: the page's browser fetches the master manifest, the media stack
+            // everything else, without a referer (or with its player page's).
+            let (user_agent, referer) = match viewer.media_agent {
+                Some(media) if uri != master => (
+                    media,
+                    viewer
+                        .media_referer
+                        .clone()
+                        .unwrap_or_else(|| "-".to_string()),
+                ),
+                _ => (viewer.user_agent, viewer.referer.clone()),
+            };
+            let ip = match &habits.parallel {
+                Some(Parallel::DualStack(other) | Parallel::Multipath(other)) if second => {
+                    other.as_str()
+                }
+                _ => viewer.ip_at(ts),
+            };
+            out.push(Request {
+                ts,
+                ip: ip.to_string(),
+                uri,
+                query: session.query.clone(),
+                status,
+                bytes,
+                user_agent,
+                referer,
+                range,
+            });
         };
-        out.push(Request {
-            ts,
-            ip: viewer.ip_at(ts).to_string(),
-            uri,
-            query: session.query.clone(),
-            status,
-            bytes,
-            user_agent,
-            referer,
-            range,
-        });
-    };
     let mut rendition = rng.random_range(0..RENDITIONS.len());
     push(
         start,
@@ -349,6 +510,7 @@ pub fn playback(
         200,
         rng.random_range(1_400..2_600),
         None,
+        dual,
     );
     let playlist = |r: usize| format!("{base}/{}/index.m3u8", RENDITIONS[r].0);
     push(
@@ -357,6 +519,7 @@ pub fn playback(
         200,
         rng.random_range(4_000..14_000),
         None,
+        dual,
     );
     push(
         start + 1,
@@ -364,35 +527,116 @@ pub fn playback(
         200,
         rng.random_range(4_000..14_000),
         None,
+        dual,
     );
-    push(start + 1, format!("{base}/keys/k1.key"), 200, 16, None);
+    push(
+        start + 1,
+        format!("{base}/keys/k1.key"),
+        200,
+        16,
+        None,
+        dual,
+    );
     let mut segment = rng.random_range(0..400u32); // where playback starts in the asset
     let mut t = start + 2;
     let mut paused = false;
     let mut burst = 3;
+    // Live: the last segment fetched, and how far behind the edge a seek back left us.
+    let (mut last_live, mut live_delay) = (None::<u32>, 0u32);
+    let mut sought = false;
     while t <= end {
+        if let Some((at, back)) = habits.seek_back
+            && !sought
+            && t >= at
+        {
+            sought = true;
+            segment = segment.saturating_sub(back);
+            // Live: from `back` segments behind the edge on.
+            live_delay += back;
+            last_live = None;
+        }
+        if asset.live {
+            let edge = u32::try_from(t.div_euclid(segment_s) - 3)
+                .unwrap_or(0)
+                .saturating_sub(live_delay);
+            segment = match last_live {
+                // Nothing new at the edge yet: ask again in a second.
+                Some(last) if edge <= last => {
+                    t += 1;
+                    continue;
+                }
+                Some(last) if edge > last && edge - last <= 3 => last + 1,
+                _ => edge,
+            };
+            last_live = Some(segment);
+        }
         let (name, bitrate) = RENDITIONS[rendition];
         let video = format!("{base}/{name}/seg_{segment:05}.ts");
         let size = bitrate * segment_s.unsigned_abs() / 8 * rng.random_range(80..120u64) / 100;
-        let roll: f64 = rng.random();
-        if roll < 0.08 {
-            // Two byte-range requests of one segment: one (IP, URI) pair.
-            let half = size / 2;
-            push(t, video.clone(), 206, half, Some((0, half - 1)));
-            push(t + 1, video, 206, size - half, Some((half, size - 1)));
-        } else if roll < 0.09 {
-            // The viewer gave up on the first attempt (status 000), then retried.
-            push(t, video.clone(), 0, rng.random_range(2_000..50_000), None);
-            push(t + 1, video, 200, size, None);
-        } else if roll < 0.093 {
-            push(t, video, 404, 341, None);
+        let second = multipath && fetched % 2 == 1;
+        fetched += 1;
+        if habits.ll_hls {
+            // One-second parts, each after a blocking reload of the rendition's playlist.
+            let parts = segment_s.unsigned_abs().max(1);
+            for k in 0..parts {
+                let at = t + i64::try_from(k).unwrap_or(0);
+                let reload = rng.random_range(4_000..14_000);
+                push(at, playlist(rendition), 200, reload, None, dual);
+                let part = format!("{base}/{name}/seg_{segment:05}.part{k}.ts");
+                push(at, part, 200, size / parts, None, second);
+                let audio = format!("{base}/audio_128k/seg_{segment:05}.part{k}.aac");
+                push(at, audio, 200, 64_000 / parts + 2_000, None, second || dual);
+            }
         } else {
-            push(t, video, 200, size, None);
+            if habits.byte_ranges {
+                let pieces = rng.random_range(3..=6u64);
+                let piece = size / pieces;
+                for p in 0..pieces {
+                    let last = if p + 1 == pieces {
+                        size - 1
+                    } else {
+                        (p + 1) * piece - 1
+                    };
+                    let at = t + i64::try_from(p / 2).unwrap_or(0);
+                    let range = Some((p * piece, last));
+                    push(at, video.clone(), 206, last + 1 - p * piece, range, second);
+                }
+            } else {
+                let roll: f64 = rng.random();
+                if roll < 0.08 {
+                    // Two byte-range requests of one segment: one (IP, URI) pair.
+                    let half = size / 2;
+                    push(t, video.clone(), 206, half, Some((0, half - 1)), second);
+                    push(
+                        t + 1,
+                        video.clone(),
+                        206,
+                        size - half,
+                        Some((half, size - 1)),
+                        second,
+                    );
+                } else if roll < 0.09 {
+                    // The viewer gave up on the first attempt (status 000), then retried.
+                    let tried = rng.random_range(2_000..50_000);
+                    push(t, video.clone(), 0, tried, None, second);
+                    push(t + 1, video.clone(), 200, size, None, second);
+                } else if roll < 0.093 {
+                    push(t, video.clone(), 404, 341, None, second);
+                } else {
+                    push(t, video.clone(), 200, size, None, second);
+                }
+            }
+            if habits.refetch && rng.random_bool(0.1) {
+                // The player dropped its buffer and fetches the segment again.
+                push(t + 1, video, 200, size, None, second);
+            }
+            let audio = format!("{base}/audio_128k/seg_{segment:05}.aac");
+            let bytes = rng.random_range(60_000..68_000);
+            push(t, audio, 200, bytes, None, second || dual);
         }
-        let audio = format!("{base}/audio_128k/seg_{segment:05}.aac");
-        push(t, audio, 200, rng.random_range(60_000..68_000), None);
         segment += 1;
-        if rng.random_bool(0.03) {
+        let switch = if habits.abr_flap { 0.3 } else { 0.03 };
+        if rng.random_bool(switch) {
             // Adaptive bitrate switch: the new rendition's playlist, then its segments.
             rendition = (rendition
                 + if rng.random_bool(0.5) {
@@ -407,7 +651,14 @@ pub fn playback(
                 200,
                 rng.random_range(4_000..14_000),
                 None,
+                dual,
             );
+            if habits.abr_flap {
+                // A flapping player fetches the current segment again in the new rendition.
+                let current = segment - 1;
+                let again = format!("{base}/{}/seg_{current:05}.ts", RENDITIONS[rendition].0);
+                push(t + 1, again, 200, size, None, second);
+            }
         }
         if burst > 0 {
             burst -= 1;

@@ -932,20 +932,29 @@ fn the_readmes_examples_are_what_the_binary_prints() {
     let out = autorevoke(&["score", "sample-logs", "--now", "latest"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), shown);
-    // explain's example: every line it shows (it elides some with `...`).
-    let shown = doc_block("docs/commands.md", "## `autorevoke explain");
-    let mut lines = shown.lines();
-    let command = lines
-        .next()
-        .and_then(|l| l.strip_prefix("$ autorevoke "))
-        .expect("the command line");
-    let out = autorevoke(&command.split(' ').collect::<Vec<_>>());
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let printed = stdout(&out);
-    for line in lines.filter(|l| l.trim() != "...") {
-        assert!(
-            printed.lines().any(|p| p == line),
-            "docs/commands.md line not printed: {line:?}"
-        );
+    // explain's examples (upstream's, then viewers'): every line they show (they elide some
+    // with `...`).
+    for (doc, after) in [
+        ("docs/commands.md", "## `autorevoke explain"),
+        (
+            "docs/scoring.md",
+            "Under `--rules viewers` `explain` prints",
+        ),
+    ] {
+        let shown = doc_block(doc, after);
+        let mut lines = shown.lines();
+        let command = lines
+            .next()
+            .and_then(|l| l.strip_prefix("$ autorevoke "))
+            .expect("the command line");
+        let out = autorevoke(&command.split(' ').collect::<Vec<_>>());
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let printed = stdout(&out);
+        for line in lines.filter(|l| l.trim() != "...") {
+            assert!(
+                printed.lines().any(|p| p == line),
+                "{doc} line not printed: {line:?}"
+            );
+        }
     }
 }

@@ -57,7 +57,7 @@ fn standalone_ballista_scores_exactly_as_the_local_engine() {
     let sample = repo().join("sample-logs");
     let expected =
         std::fs::read_to_string(repo().join("tests/expected/sample-logs.score.csv")).expect("csv");
-    for profile in ["upstream", "concurrent"] {
+    for profile in ["upstream", "concurrent", "viewers"] {
         for threads in ["1", "4"] {
             let (local, cluster) = score_csv(&sample, "latest", profile, threads);
             assert_eq!(cluster, local, "{profile}, {threads} partitions");
@@ -72,7 +72,7 @@ fn standalone_ballista_scores_exactly_as_the_local_engine() {
     // A synthetic set over more objects and partitions.
     let work = tempdir();
     let synth = small_synth(work.path());
-    for profile in ["upstream", "concurrent"] {
+    for profile in ["upstream", "concurrent", "viewers"] {
         let (local, cluster) = score_csv(&synth, "2026-01-15T20:00:00Z", profile, "5");
         assert_eq!(cluster, local, "synth, {profile}");
         assert!(local.lines().count() > 40, "{local}");
@@ -295,7 +295,7 @@ fn a_scheduler_and_two_executor_processes_score_exactly_as_the_local_engine() {
     let synth = small_synth(work.path());
     let synth = synth.display().to_string();
     // 6 partitions over 2 executors of 2 slots: tasks get some of the partitions each.
-    for profile in ["upstream", "concurrent"] {
+    for profile in ["upstream", "concurrent", "viewers"] {
         let args = [
             "score",
             &synth,

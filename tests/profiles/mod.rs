@@ -7,6 +7,8 @@ use chrono::{DateTime, Utc};
 
 use crate::util::*;
 
+mod viewers;
+
 const SAFARI: &str =
     "Mozilla/5.0%20(iPhone;%20CPU%20iPhone%20OS%2017_5%20like%20Mac%20OS%20X)%20Safari/604.1";
 const CORE_MEDIA: &str = "AppleCoreMedia/1.0.0.21F90%20(iPhone;%20U;%20CPU%20OS%2017_5)";
@@ -260,7 +262,13 @@ fn evaluate_counts_precision_recall_and_causes_against_a_truth_file() {
          precision 0.5000\n\
          recall    1.0000\n\
          false positives by cause:\n\
-         \x20     1  ios-native  (e.g. ios)\n"
+         \x20     1  ios-native  (e.g. ios)\n\
+         by confounder:         sessions  shared      TP      FP      FN  precision  recall\n\
+         \x20 ios-native                  1       0       0       1       0     0.0000       -\n\
+         \x20 ipv6-rotate                 1       0       0       0       0          -       -\n\
+         \x20 network-switch              1       0       0       0       0          -       -\n\
+         \x20 none                        4       1       1       0       0     1.0000  1.0000\n\
+         \x20 segment-2s                  3       0       0       0       0          -       -\n"
     );
     assert_eq!(
         eval("concurrent"),
@@ -268,7 +276,13 @@ fn evaluate_counts_precision_recall_and_causes_against_a_truth_file() {
          sessions  10 in window, 10 scored, 1 shared (truth)\n\
          flagged   1 true positives, 0 false positives, 0 false negatives\n\
          precision 1.0000\n\
-         recall    1.0000\n"
+         recall    1.0000\n\
+         by confounder:         sessions  shared      TP      FP      FN  precision  recall\n\
+         \x20 ios-native                  1       0       0       0       0          -       -\n\
+         \x20 ipv6-rotate                 1       0       0       0       0          -       -\n\
+         \x20 network-switch              1       0       0       0       0          -       -\n\
+         \x20 none                        4       1       1       0       0     1.0000  1.0000\n\
+         \x20 segment-2s                  3       0       0       0       0          -       -\n"
     );
     // A bad truth file is a usage error naming the line.
     std::fs::write(&truth, "session_id,shared,viewers\nx,maybe,1\n").expect("written");
@@ -286,25 +300,28 @@ fn evaluate_counts_precision_recall_and_causes_against_a_truth_file() {
     );
 }
 
+/// `explain ID DIR --rules RULES` over the hour 00:00 .. 01:00, its stdout (exit 0).
+fn explain_in(dir: &std::path::Path, id: &str, rules: &str) -> String {
+    let out = autorevoke(&[
+        "explain",
+        id,
+        &dir.display().to_string(),
+        "--from",
+        "2026-01-01T00:00:00Z",
+        "--to",
+        "2026-01-01T01:00:00Z",
+        "--rules",
+        rules,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    stdout(&out)
+}
+
 #[test]
 fn explain_names_the_concurrent_evidence() {
     let dir = tempdir();
     write_log(&dir.path().join("E1.2026-01-01-00.abc.gz"), &traffic());
-    let explain = |id: &str| {
-        let out = autorevoke(&[
-            "explain",
-            id,
-            &dir.path().display().to_string(),
-            "--from",
-            "2026-01-01T00:00:00Z",
-            "--to",
-            "2026-01-01T01:00:00Z",
-            "--rules",
-            "concurrent",
-        ]);
-        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        stdout(&out)
-    };
+    let explain = |id: &str| explain_in(dir.path(), id, "concurrent");
     let ios = explain("ios");
     for line in [
         "profile  concurrent",

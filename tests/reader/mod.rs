@@ -381,6 +381,11 @@ async fn projection_and_filters_give_the_same_rows_as_a_full_scan() {
 
 /// `score DIR --now latest --all --format csv --format-in FORMAT`.
 fn score_all_csv(dir: &std::path::Path, format: &str) -> std::process::Output {
+    score_rules_csv(dir, format, "upstream")
+}
+
+/// `score DIR --now latest --all --format csv --format-in FORMAT --rules RULES`.
+fn score_rules_csv(dir: &std::path::Path, format: &str, rules: &str) -> std::process::Output {
     autorevoke(&[
         "score",
         &dir.display().to_string(),
@@ -391,7 +396,23 @@ fn score_all_csv(dir: &std::path::Path, format: &str) -> std::process::Output {
         "csv",
         "--format-in",
         format,
+        "--rules",
+        rules,
     ])
+}
+
+/// `viewers` scores of DIR (any input form), checked to exit 0 and to find the five shared
+/// sessions of sample-logs (2 or 4 viewers; everyone else 1).
+fn viewers_csv(dir: &std::path::Path) -> String {
+    let out = score_rules_csv(dir, "auto", "viewers");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let shared = stdout(&out)
+        .lines()
+        .skip(1)
+        .filter(|l| l.split(',').nth(1) != Some("1.0"))
+        .count();
+    assert_eq!(shared, 5, "{}", stdout(&out));
+    stdout(&out)
 }
 
 /// The rows of a W3C log object as standard logging v2 JSON records (one object per line, W3C
@@ -450,6 +471,10 @@ fn json_records_score_exactly_as_the_w3c_form_of_the_same_rows() {
     let from_epoch = score(&dir.path().join("epoch"));
     assert_eq!(from_epoch.status.code(), Some(0), "{}", stderr(&from_epoch));
     assert_eq!(stdout(&from_epoch), stdout(&w3c));
+    // The `viewers` profile reads paths and addresses: the same answers from every form.
+    let viewers = viewers_csv(&repo().join("sample-logs"));
+    assert_eq!(viewers_csv(&json), viewers);
+    assert_eq!(viewers_csv(&dir.path().join("epoch")), viewers);
     // Forced formats: the right one reads the same; the other form's lines are malformed.
     assert_eq!(stdout(&score_as(&json, "json")), stdout(&w3c));
     let as_w3c = score_as(&json, "w3c");
@@ -534,6 +559,7 @@ fn parquet_objects_score_exactly_as_the_w3c_form_of_the_same_rows() {
         stderr(&from_parquet)
     );
     assert_eq!(stdout(&from_parquet), stdout(&w3c));
+    assert_eq!(viewers_csv(&pq), viewers_csv(&repo().join("sample-logs")));
     assert_eq!(stdout(&score_as(&pq, "parquet")), stdout(&w3c));
     let as_w3c = score_as(&pq, "w3c");
     assert_eq!(as_w3c.status.code(), Some(3), "{}", stderr(&as_w3c));
@@ -593,6 +619,7 @@ fn realtime_logs_from_firehose_score_exactly_as_the_w3c_form_of_the_same_rows() 
         assert_eq!(out.status.code(), Some(0), "{format}: {}", stderr(&out));
         assert_eq!(stdout(&out), stdout(&w3c), "{format}");
     }
+    assert_eq!(viewers_csv(&all), viewers_csv(&repo().join("sample-logs")));
     // Another field set: read with --realtime-fields or [logs] realtime_fields.
     let some_text = some.display().to_string();
     let csv = ["--now", "latest", "--all", "--format", "csv"];
