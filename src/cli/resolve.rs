@@ -8,6 +8,7 @@ use clap::CommandFactory;
 
 use autorevoke::cloudfront::reader::{DEFAULT_CONCURRENCY, DEFAULT_STREAM_ABOVE_BYTES};
 use autorevoke::cloudfront::{ReadOptions, RealtimeFields};
+#[cfg(feature = "cluster")]
 use autorevoke::engine::cluster::{
     DEFAULT_EXECUTOR_BIND, DEFAULT_EXECUTOR_GRPC_PORT, DEFAULT_SCHEDULER_BIND, ExecutorOptions,
     SchedulerOptions, host_port,
@@ -21,8 +22,10 @@ use autorevoke::run::{
 use autorevoke::score::viewers::ViewerParams;
 use autorevoke::score::{DEFAULT_LOOKBACK_MINUTES, Now, ScoreParams, Weights, WindowSpec};
 use autorevoke::session::SessionRule;
+#[cfg(feature = "cluster")]
+use autorevoke::source::AllowedLocations;
+use autorevoke::source::ListOptions;
 use autorevoke::source::location::DEFAULT_LATE_MARGIN_MINUTES;
-use autorevoke::source::{AllowedLocations, ListOptions};
 use autorevoke::waf::{DEFAULT_CAPACITY, WCU_PER_RULE, WafTarget};
 use autorevoke::watch::{DEFAULT_ALLOWANCE_S, DEFAULT_EVERY, MAX_RECORDS_PER_CALL, WatchOptions};
 use autorevoke::{Cluster, Error, Result};
@@ -30,9 +33,10 @@ use autorevoke::{Cluster, Error, Result};
 use super::Cli;
 use super::commands::{JobArgs, WatchArgs};
 use super::config::Config;
+#[cfg(feature = "cluster")]
+use super::groups::{ExecutorArgs, SchedulerArgs};
 use super::groups::{
-    ExecutorArgs, KvsArgs, PublishArgs, ReadArgs, RuleGroupArgs, SchedulerArgs, ScoringArgs,
-    SessionArgs, TableArgs, WriteArgs,
+    KvsArgs, PublishArgs, ReadArgs, RuleGroupArgs, ScoringArgs, SessionArgs, TableArgs, WriteArgs,
 };
 use super::options::{OptionGroup, Origins};
 

@@ -67,6 +67,7 @@ impl CloudFrontTable {
     }
 
     /// What a codec needs to make this table again elsewhere.
+    #[cfg(feature = "cluster")]
     pub(crate) fn parts(
         &self,
     ) -> (
@@ -87,6 +88,7 @@ impl CloudFrontTable {
 
     /// The table a codec decoded: its scans count into the scan `stats_id` when it is in
     /// this process.
+    #[cfg(feature = "cluster")]
     pub(crate) fn decoded(
         locations: Vec<LogLocation>,
         aws: Arc<AwsAccess>,
