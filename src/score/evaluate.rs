@@ -137,43 +137,66 @@ pub struct ConfounderScore {
     pub recall: Option<f64>,
 }
 
+/// Outcome counts over a set of sessions: the one tally behind the totals and each
+/// confounder's row.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    sessions: u64,
+    shared: u64,
+    tp: u64,
+    fp: u64,
+    fn_: u64,
+}
+
+impl Tally {
+    fn add(&mut self, flagged: bool, shared: bool) {
+        self.sessions += 1;
+        self.shared += u64::from(shared);
+        match (flagged, shared) {
+            (true, true) => self.tp += 1,
+            (true, false) => self.fp += 1,
+            (false, true) => self.fn_ += 1,
+            (false, false) => {}
+        }
+    }
+
+    fn precision(&self) -> Option<f64> {
+        ratio(self.tp, self.tp + self.fp)
+    }
+
+    fn recall(&self) -> Option<f64> {
+        ratio(self.tp, self.tp + self.fn_)
+    }
+}
+
+fn ratio(num: u64, den: u64) -> Option<f64> {
+    (den > 0).then(|| num as f64 / den as f64)
+}
+
 /// Compares a scored window with the truth.
 pub fn evaluate(report: &ScoreReport, truth: &Truth) -> Evaluation {
     let mut by_cause: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let (mut tp, mut fp, mut fn_, mut shared_in_window) = (0, 0, 0, 0);
+    let mut total = Tally::default();
     let mut missed_by_viewers = BTreeMap::new();
-    // (sessions, shared, tp, fp, fn) by confounder.
-    let mut by_confounder: BTreeMap<String, [u64; 5]> = BTreeMap::new();
+    let mut by_confounder: BTreeMap<String, Tally> = BTreeMap::new();
     // Scored sessions come by score, highest first, so examples are the worst ones.
     for s in report.sessions.iter().chain(&report.unscored) {
         let row = truth.get(s.session_id.as_str());
         let shared = row.is_some_and(|r| r.shared);
-        if shared {
-            shared_in_window += 1;
-        }
+        total.add(s.flagged, shared);
         let traits = row.map_or("", |r| r.traits.as_str());
         let names: Vec<&str> = match traits {
             "" => vec!["none"],
             t => t.split(';').filter(|n| !n.is_empty()).collect(),
         };
         for name in names {
-            let c = by_confounder.entry(name.to_string()).or_default();
-            let outcome = match (s.flagged, shared) {
-                (true, true) => Some(2),
-                (true, false) => Some(3),
-                (false, true) => Some(4),
-                (false, false) => None,
-            };
-            c[0] += 1;
-            c[1] += u64::from(shared);
-            if let Some(i) = outcome {
-                c[i] += 1;
-            }
+            by_confounder
+                .entry(name.to_string())
+                .or_default()
+                .add(s.flagged, shared);
         }
         match (s.flagged, shared) {
-            (true, true) => tp += 1,
             (true, false) => {
-                fp += 1;
                 let cause = match row {
                     None => "not in truth".to_string(),
                     Some(r) if r.traits.is_empty() => "none".to_string(),
@@ -185,11 +208,10 @@ pub fn evaluate(report: &ScoreReport, truth: &Truth) -> Evaluation {
                     .push(s.session_id.to_string());
             }
             (false, true) => {
-                fn_ += 1;
                 let viewers = row.map_or(0, |r| r.viewers);
                 *missed_by_viewers.entry(viewers).or_insert(0) += 1;
             }
-            (false, false) => {}
+            _ => {}
         }
     }
     let mut false_positives_by_cause: Vec<CauseCount> = by_cause
@@ -202,24 +224,21 @@ pub fn evaluate(report: &ScoreReport, truth: &Truth) -> Evaluation {
         .collect();
     false_positives_by_cause
         .sort_by(|a, b| b.sessions.cmp(&a.sessions).then(a.cause.cmp(&b.cause)));
-    let ratio = |num: u64, den: u64| (den > 0).then(|| num as f64 / den as f64);
     let by_confounder = if by_confounder.keys().all(|k| k == "none") {
         Vec::new()
     } else {
         by_confounder
             .into_iter()
-            .map(
-                |(confounder, [sessions, shared, tp, fp, fn_])| ConfounderScore {
-                    confounder,
-                    sessions,
-                    shared,
-                    true_positives: tp,
-                    false_positives: fp,
-                    false_negatives: fn_,
-                    precision: ratio(tp, tp + fp),
-                    recall: ratio(tp, tp + fn_),
-                },
-            )
+            .map(|(confounder, t)| ConfounderScore {
+                confounder,
+                sessions: t.sessions,
+                shared: t.shared,
+                true_positives: t.tp,
+                false_positives: t.fp,
+                false_negatives: t.fn_,
+                precision: t.precision(),
+                recall: t.recall(),
+            })
             .collect()
     };
     Evaluation {
@@ -227,12 +246,12 @@ pub fn evaluate(report: &ScoreReport, truth: &Truth) -> Evaluation {
         threshold: report.params.threshold,
         sessions_in_window: report.sessions_in_window,
         sessions_scored: report.sessions_scored,
-        shared_in_window,
-        true_positives: tp,
-        false_positives: fp,
-        false_negatives: fn_,
-        precision: ratio(tp, tp + fp),
-        recall: ratio(tp, tp + fn_),
+        shared_in_window: total.shared,
+        true_positives: total.tp,
+        false_positives: total.fp,
+        false_negatives: total.fn_,
+        precision: total.precision(),
+        recall: total.recall(),
         false_positives_by_cause,
         missed_by_viewers,
         by_confounder,
