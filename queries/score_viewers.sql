@@ -15,6 +15,13 @@
 -- minute with at least $min_cofetched_objects such objects; (b) counts runs. A session is
 -- flagged when at least $min_evidence_minutes minutes show at least $min_viewers viewers.
 --
+-- The evidence is the aggregate function viewer_evidence() (src/functions/viewer_evidence):
+-- it reads each row's media path (/<token>/<asset...>/<folder>/<file>.<media extension>;
+-- the object is the path without the token, the segment number the file name's last
+-- number once an LL-HLS part suffix is dropped), collapses requests of one (address, object,
+-- agent, referer) to one fetch at its first request, and finds (a) and (b) per minute of the
+-- window. One scan, one aggregation per session.
+--
 -- Trade-offs of the parameters (defaults in the README's profile section):
 --   $min_viewers           2: any second viewer; higher tolerates small groups.
 --   $min_evidence_minutes  2: one minute can be one viewer's seek back (two runs) or a
@@ -30,49 +37,58 @@
 --                          other into one position (they then duplicate objects at once and
 --                          (a) sees them, unless behind one address).
 --
--- This text continues queries/viewers_evidence.sql (the evidence, one row per fetch), which
--- the profile's query starts with, and ends with the output every profile shares
--- (queries/score_output.sql). For this profile: score is the most viewers seen in one minute when the evidence holds, else 1;
--- ip_rate and the penalties are 0 (nothing is weighted); ip_evidence is the most networks
--- that fetched one object, referer_evidence the most positions at once, ua_evidence the
--- evidence minutes. Also parameters of queries/score.sql: $min_sessions, $min_duration (the
--- same gate). The logs are scanned once: rows collapse to fetches, then window functions
--- annotate them.
-, sessions AS (
+-- Ends with the output every profile shares (queries/score_output.sql). For this profile:
+-- score is the most viewers seen in one minute when the evidence holds, else 1; ip_rate and
+-- the penalties are 0 (nothing is weighted); ip_evidence is the most networks that fetched
+-- one object, referer_evidence the most positions at once, ua_evidence the evidence minutes.
+-- Also parameters of queries/score.sql: $min_sessions, $min_duration (the same gate).
+WITH in_scope AS (
+    -- The rows that count (queries/in_scope.sql) inside the window.
+    SELECT session_id, pair_key, ip_key, user_agent_key, referrer_key, request_ip, uri, ts
+    FROM logs
+    WHERE {in_scope}
+      AND ts >= $window_from
+      AND ts <= $window_to
+),
+sessions AS (
     SELECT
         session_id,
-        sum(requests) AS requests,
+        count(*) AS requests,
         count(DISTINCT pair_key) AS pairs,
         count(DISTINCT ip_key) AS distinct_ips,
         count(DISTINCT user_agent_key) AS distinct_user_agents,
         count(DISTINCT referrer_key) AS distinct_referers,
-        min(asset) AS asset,
-        min(first_ts) AS first_seen,
-        max(last_ts) AS last_seen,
-        to_unixtime(max(last_ts)) - to_unixtime(min(first_ts)) AS duration_s,
-        CASE WHEN to_unixtime(max(last_ts)) > to_unixtime(min(first_ts))
-             THEN CAST(count(DISTINCT pair_key) AS DOUBLE)
-                  / CAST(to_unixtime(max(last_ts)) - to_unixtime(min(first_ts)) AS DOUBLE)
-        END AS rate,
-        -- Minutes showing $min_viewers or more: positions at once, or networks fetching one
-        -- object at once (in a minute with $min_cofetched_objects such objects or more).
-        count(DISTINCT minute) FILTER (
-            WHERE seg IS NOT NULL AND greatest(
-                minute_positions,
-                CASE WHEN cofetched_objects >= $min_cofetched_objects THEN cofetch_networks ELSE 1 END
-            ) >= $min_viewers
-        ) AS evidence_minutes,
-        CAST(coalesce(max(greatest(
-            minute_positions,
-            CASE WHEN cofetched_objects >= $min_cofetched_objects THEN cofetch_networks ELSE 1 END
-        )) FILTER (WHERE seg IS NOT NULL), 1) AS BIGINT) AS most_viewers,
-        CAST(coalesce(max(
-            CASE WHEN cofetched_objects >= $min_cofetched_objects THEN cofetch_networks ELSE 1 END
-        ) FILTER (WHERE seg IS NOT NULL), 1) AS BIGINT) AS most_networks,
-        CAST(coalesce(max(minute_positions) FILTER (WHERE seg IS NOT NULL), 0) AS BIGINT)
-            AS most_positions
-    FROM minutes
+        min(ts) AS first_seen,
+        max(ts) AS last_seen,
+        viewer_evidence(
+            ts, request_ip, uri, pair_key, user_agent_key, referrer_key,
+            $window_from, $co_fetch_seconds, $max_segment_skip, $min_cofetched_objects,
+            $min_viewers
+        ) AS evidence
+    FROM in_scope
     GROUP BY session_id
+),
+measured AS (
+    SELECT
+        session_id,
+        requests,
+        pairs,
+        distinct_ips,
+        distinct_user_agents,
+        distinct_referers,
+        first_seen,
+        last_seen,
+        evidence['asset'] AS asset,
+        evidence['evidence_minutes'] AS evidence_minutes,
+        evidence['most_viewers'] AS most_viewers,
+        evidence['most_networks'] AS most_networks,
+        evidence['most_positions'] AS most_positions,
+        to_unixtime(last_seen) - to_unixtime(first_seen) AS duration_s,
+        CASE WHEN to_unixtime(last_seen) > to_unixtime(first_seen)
+             THEN CAST(pairs AS DOUBLE)
+                  / CAST(to_unixtime(last_seen) - to_unixtime(first_seen) AS DOUBLE)
+        END AS rate
+    FROM sessions
 ),
 scorable AS (
     SELECT
@@ -83,7 +99,7 @@ scorable AS (
             AND duration_s > 0
             AND duration_s >= $min_duration AS scored,
         evidence_minutes >= $min_evidence_minutes AS shared
-    FROM sessions
+    FROM measured
 ),
 verdicts AS (
     -- Nothing is weighted: the score is the viewers seen, the verdict the evidence.

@@ -2,7 +2,7 @@
 //! scheduler` and `autorevoke executor`, and a scan's counts read back from a job.
 //!
 //! One binary is client, scheduler and executor, so all three have the same codec
-//! ([`LogsCodec`]) and the same `ip_network` function. Executors reach S3 through the default
+//! ([`LogsCodec`]) and the same functions (crate::functions). Executors reach S3 through the default
 //! AWS credential chain of their machine ([`LogStores`]). A scan's counts come back from the
 //! executors as the metrics of its partitions, read from the scheduler when the job is done
 //! ([`scan_stats`]).
@@ -18,9 +18,9 @@ use ballista_core::{ConfigProducer, RuntimeProducer};
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
+use datafusion::execution::SessionState;
 use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::execution::{FunctionRegistry, SessionState};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::metrics::MetricsSet;
 use datafusion::prelude::SessionConfig;
@@ -33,7 +33,6 @@ use crate::aws::AwsAccess;
 use crate::cloudfront::StatsSnapshot;
 use crate::engine::codec::LogsCodec;
 use crate::error::{Error, Result};
-use crate::functions::ip_network_udf;
 
 fn ballista_error(context: &str) -> impl FnOnce(ballista_core::error::BallistaError) -> Error + '_ {
     move |e| Error::Cluster(format!("{context}: {e}"))
@@ -168,10 +167,10 @@ impl ObjectStoreRegistry for LogStores {
     }
 }
 
-/// A session builder for a scheduler or executor: Ballista's, with `ip_network`.
+/// A session builder for a scheduler or executor: Ballista's, with autorevoke's functions.
 fn session_with_udf(config: SessionConfig) -> datafusion::error::Result<SessionState> {
     let mut state = ballista_core::utils::default_session_builder(config)?;
-    state.register_udf(Arc::new(ip_network_udf()))?;
+    crate::functions::register_all(&mut state)?;
     Ok(state)
 }
 
@@ -211,13 +210,12 @@ pub async fn serve_executor(options: ExecutorOptions, aws: Arc<AwsAccess>) -> Re
     });
     let config_producer: ConfigProducer =
         Arc::new(|| SessionConfig::new_with_ballista().with_information_schema(true));
-    // Every function DataFusion has (nested ones too: `array_distinct`), and `ip_network`.
+    // Every function DataFusion has (nested ones too: `array_distinct`), and autorevoke's.
     let mut state = datafusion::execution::SessionStateBuilder::new()
         .with_default_features()
         .build();
-    state
-        .register_udf(Arc::new(ip_network_udf()))
-        .map_err(|e| Error::Cluster(format!("registering ip_network: {e}")))?;
+    crate::functions::register_all(&mut state)
+        .map_err(|e| Error::Cluster(format!("registering autorevoke's functions: {e}")))?;
     let functions = BallistaFunctionRegistry::from(&state);
     let config = ExecutorProcessConfig {
         scheduler_host: options.scheduler.0,

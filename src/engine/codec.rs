@@ -5,7 +5,7 @@
 //!
 //! The `logs` table and its scans are encoded as JSON (locations, listing and reading options,
 //! the `--state` location, the store URL, the objects each partition reads by path, size and
-//! version, the projection and pushed-down filter); the `ip_network` function by its name.
+//! version, the projection and pushed-down filter); autorevoke's functions (crate::functions) by their names.
 //! Every other node is left to Ballista's own codec, so one codec serves client, scheduler and
 //! executors. A decoded plan reports into the scan it came from when that scan is in the same
 //! process (a standalone cluster); elsewhere into a fresh one.
@@ -20,7 +20,7 @@ use datafusion::common::TableReference;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::TaskContext;
 use datafusion::execution::object_store::ObjectStoreUrl;
-use datafusion::logical_expr::{Extension, LogicalPlan, ScalarUDF};
+use datafusion::logical_expr::{AggregateUDF, Extension, LogicalPlan, ScalarUDF};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
@@ -36,7 +36,6 @@ use crate::cloudfront::provider::CloudFrontTable;
 use crate::cloudfront::reader::ReadOptions;
 use crate::cloudfront::source::{ListingCounts, LogsSource, PartitionObjects};
 use crate::cloudfront::state::StateStore;
-use crate::functions::ip_network_udf;
 use crate::source::{AllowedLocations, ListOptions, LogLocation, LogObject};
 
 /// Marks autorevoke's nodes among the extension bytes Ballista's codec also writes.
@@ -177,12 +176,6 @@ impl ObjectSpec {
     }
 }
 
-/// autorevoke's function called `name` (`ip_network`), if it is one.
-fn ours(name: &str) -> Option<Arc<ScalarUDF>> {
-    let udf = ip_network_udf();
-    (udf.name() == name).then(|| Arc::new(udf))
-}
-
 /// The file scan config and logs source of `plan`, when it is a scan of logs.
 fn logs_scan(plan: &dyn ExecutionPlan) -> Option<(&FileScanConfig, &LogsSource)> {
     let exec = (plan as &dyn Any).downcast_ref::<DataSourceExec>()?;
@@ -269,9 +262,16 @@ impl LogicalExtensionCodec for LogsCodec {
     }
 
     fn try_decode_udf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<ScalarUDF>> {
-        match ours(name) {
+        match crate::functions::scalar_function(name) {
             Some(udf) => Ok(udf),
             None => self.logical.try_decode_udf(name, buf),
+        }
+    }
+
+    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<AggregateUDF>> {
+        match crate::functions::aggregate_function(name) {
+            Some(udaf) => Ok(udaf),
+            None => self.logical.try_decode_udaf(name, buf),
         }
     }
 }
@@ -362,9 +362,16 @@ impl PhysicalExtensionCodec for LogsCodec {
     }
 
     fn try_decode_udf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<ScalarUDF>> {
-        match ours(name) {
+        match crate::functions::scalar_function(name) {
             Some(udf) => Ok(udf),
             None => self.physical.try_decode_udf(name, buf),
+        }
+    }
+
+    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<AggregateUDF>> {
+        match crate::functions::aggregate_function(name) {
+            Some(udaf) => Ok(udaf),
+            None => self.physical.try_decode_udaf(name, buf),
         }
     }
 }
@@ -380,9 +387,11 @@ mod tests {
 
     use super::*;
 
-    /// The scan with every pushed-down filter and the `ip_network` function.
+    /// The scan with every pushed-down filter and autorevoke's functions.
     const SQL: &str = "SELECT session_id, ip_network(request_ip) AS network, \
-        count(DISTINCT pair_key) AS pairs, min(ts) AS first_seen FROM logs \
+        count(DISTINCT pair_key) AS pairs, min(ts) AS first_seen, \
+        viewer_evidence(ts, request_ip, uri, pair_key, user_agent_key, referrer_key, \
+            TIMESTAMP '2026-01-15T19:50:00Z', 30, 3, 2, 2) AS evidence FROM logs \
         WHERE status IN (200, 206) AND bytes > 1024 \
         AND ts >= TIMESTAMP '2026-01-15T19:50:00Z' AND session_id IS NOT NULL \
         GROUP BY 1, 2 ORDER BY 1, 2";
@@ -398,7 +407,7 @@ mod tests {
         let (codec, table) = sample_table();
         let table = Arc::new(table);
         let ctx = SessionContext::new();
-        ctx.register_udf(ip_network_udf());
+        crate::functions::register_in(&ctx);
         ctx.register_table("logs", Arc::clone(&table) as _)
             .expect("table");
         let df = ctx.sql(SQL).await.expect("sql");

@@ -4,9 +4,9 @@
 
 use arrow::array::{
     Array, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
-    TimestampSecondArray,
+    TimestampSecondArray, UInt64Array,
 };
-use arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampSecondType};
+use arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampSecondType, UInt64Type};
 
 use crate::error::{Error, Result};
 
@@ -70,6 +70,13 @@ impl<'a> Columns<'a> {
     pub fn i64s(&self, name: &str) -> Result<&'a Int64Array> {
         self.column(name)?
             .as_primitive_opt::<Int64Type>()
+            .ok_or_else(|| self.shape(name))
+    }
+
+    /// A key column (`UInt64`, as the reader hashes `pair_key` and the like).
+    pub fn keys(&self, name: &str) -> Result<&'a UInt64Array> {
+        self.column(name)?
+            .as_primitive_opt::<UInt64Type>()
             .ok_or_else(|| self.shape(name))
     }
 

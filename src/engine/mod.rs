@@ -18,7 +18,6 @@ use arrow::datatypes::SchemaRef;
 use chrono::{DateTime, Utc};
 use datafusion::common::{ParamValues, ScalarValue};
 #[cfg(feature = "cluster")]
-use datafusion::execution::FunctionRegistry;
 use datafusion::execution::context::SessionContext;
 use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -300,10 +299,9 @@ impl LogEngine {
         let runtime = runtime
             .build_arc()
             .map_err(Error::query("setting up the memory pool"))?;
-        let udf = Arc::new(crate::functions::ip_network_udf());
         if self.cluster == Cluster::Local {
             let ctx = SessionContext::new_with_config_rt(config, runtime);
-            ctx.register_udf(udf.as_ref().clone());
+            crate::functions::register_in(&ctx);
             return Ok(Session {
                 ctx,
                 scheduler: None,
@@ -431,7 +429,6 @@ async fn ballista_session(
 ) -> Result<(SessionContext, String)> {
     use ::ballista::prelude::{SessionConfigExt, SessionContextExt};
     use datafusion::execution::SessionStateBuilder;
-    let udf = Arc::new(crate::functions::ip_network_udf());
     let codec = Arc::new(codec::LogsCodec::new(Arc::clone(aws)));
     let config = config
         .upgrade_for_ballista()
@@ -442,9 +439,8 @@ async fn ballista_session(
         .with_runtime_env(runtime)
         .with_default_features()
         .build();
-    state
-        .register_udf(Arc::clone(&udf))
-        .map_err(Error::query("registering ip_network"))?;
+    crate::functions::register_all(&mut state)
+        .map_err(Error::query("registering autorevoke's functions"))?;
     let scheduler = match cluster {
         Cluster::Remote { host, port } => format!("http://{host}:{port}"),
         _ => {
@@ -458,7 +454,7 @@ async fn ballista_session(
             "connecting to the scheduler at {scheduler}"
         )))?;
     // The client plans SQL too (the scheduler and executors have it in their sessions).
-    ctx.register_udf(udf.as_ref().clone());
+    crate::functions::register_in(&ctx);
     Ok((ctx, scheduler))
 }
 

@@ -30,12 +30,9 @@ pub use params::{
 pub const SCORE_SQL: &str = include_str!("../../queries/score.sql");
 /// The scoring query of the `concurrent` profile.
 pub const SCORE_CONCURRENT_SQL: &str = include_str!("../../queries/score_concurrent.sql");
-/// The scoring query of the `viewers` profile, after the evidence it shares with `explain`
-/// ([`VIEWERS_EVIDENCE_SQL`]).
+/// The scoring query of the `viewers` profile (its evidence is the `viewer_evidence`
+/// aggregate function).
 pub const SCORE_VIEWERS_SQL: &str = include_str!("../../queries/score_viewers.sql");
-/// The evidence of the `viewers` profile: one row per fetch, annotated with what its minute
-/// shows; its scoring query and its `explain` queries continue this text.
-pub const VIEWERS_EVIDENCE_SQL: &str = include_str!("../../queries/viewers_evidence.sql");
 /// The weighted score of `upstream` and `concurrent`: components, score and verdict.
 pub const WEIGHTED_SCORE_SQL: &str = include_str!("../../queries/weighted_score.sql");
 /// The end every profile shares: the output columns.
@@ -51,7 +48,7 @@ pub fn score_sql(profile: Profile) -> String {
     let profile_sql = match profile {
         Profile::Upstream => SCORE_SQL.to_string(),
         Profile::Concurrent => SCORE_CONCURRENT_SQL.to_string(),
-        Profile::Viewers => format!("{VIEWERS_EVIDENCE_SQL}{SCORE_VIEWERS_SQL}"),
+        Profile::Viewers => SCORE_VIEWERS_SQL.to_string(),
     };
     with_scope(
         &profile_sql

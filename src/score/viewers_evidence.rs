@@ -3,7 +3,9 @@
 //! numbers per rendition folder, with the networks that fetched them) and the media objects
 //! that more than one network fetched at once.
 
-use arrow::array::{Array, Int64Array, RecordBatch, TimestampSecondArray};
+use std::collections::{BTreeSet, HashMap};
+
+use arrow::array::{Array, RecordBatch, UInt64Array};
 use chrono::{DateTime, Utc};
 use datafusion::common::{ParamValues, ScalarValue};
 
@@ -11,13 +13,16 @@ use crate::cloudfront::scope::with_scope;
 use crate::engine::LogEngine;
 use crate::engine::columns::Columns;
 use crate::error::Result;
-use crate::score::{ScoreParams, VIEWERS_EVIDENCE_SQL, Window, named_params, ts_param};
+use crate::functions::ip_network;
+use crate::functions::media_path::media_path;
+use crate::functions::viewer_evidence::evidence::{
+    self, EvidenceParams, Fetch, NO_SEGMENT, fetch_key, minute_of, same_run,
+};
+use crate::score::{ScoreParams, Window, named_params, ts_param};
 use crate::session::SessionId;
 
-/// The positions query, after [`VIEWERS_EVIDENCE_SQL`].
-pub const RUNS_SQL: &str = include_str!("../../queries/explain_viewers_runs.sql");
-/// The co-fetched objects query, after [`VIEWERS_EVIDENCE_SQL`].
-pub const OBJECTS_SQL: &str = include_str!("../../queries/explain_viewers_objects.sql");
+/// The session's rows, for the same evidence code that scoring runs.
+pub const FETCHES_SQL: &str = include_str!("../../queries/viewer_fetches.sql");
 
 /// One run of segment numbers of a folder in one minute: a playback position.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,22 +84,27 @@ pub async fn evidence(
     params: &ScoreParams,
     session_id: &SessionId,
 ) -> Result<ViewerEvidence> {
-    let query = |sql: &str| with_scope(&format!("{VIEWERS_EVIDENCE_SQL}{sql}"));
-    let runs = engine
-        .run(&query(RUNS_SQL), Some(bind(window, params, session_id)))
+    let rows = engine
+        .run(&with_scope(FETCHES_SQL), Some(bind(window, session_id)))
         .await?;
-    let objects = engine
-        .run(&query(OBJECTS_SQL), Some(bind(window, params, session_id)))
-        .await?;
-    Ok(ViewerEvidence {
-        positions: read_positions(&runs.batches, window)?,
-        objects: read_objects(&objects.batches, window)?,
-    })
+    let mut names = Names::default();
+    let mut fetches = Vec::new();
+    for batch in &rows.batches {
+        read_fetches(batch, &mut names, &mut fetches)?;
+    }
+    let v = &params.viewers;
+    let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    let p = EvidenceParams {
+        window_from: window.from.timestamp(),
+        co_fetch_seconds: int(v.co_fetch_seconds),
+        max_segment_skip: int(v.max_segment_skip),
+        min_cofetched_objects: int(v.min_cofetched_objects),
+        min_viewers: int(v.min_viewers),
+    };
+    Ok(detail(&mut fetches, &names, &p))
 }
 
-fn bind(window: &Window, params: &ScoreParams, session_id: &SessionId) -> ParamValues {
-    let int = |v: u64| ScalarValue::Int64(Some(i64::try_from(v).unwrap_or(i64::MAX)));
-    let v = &params.viewers;
+fn bind(window: &Window, session_id: &SessionId) -> ParamValues {
     named_params([
         (
             "session_id",
@@ -102,83 +112,132 @@ fn bind(window: &Window, params: &ScoreParams, session_id: &SessionId) -> ParamV
         ),
         ("window_from", ts_param(&window.from)),
         ("window_to", ts_param(&window.to)),
-        ("co_fetch_seconds", int(v.co_fetch_seconds)),
-        ("min_cofetched_objects", int(v.min_cofetched_objects)),
-        ("max_segment_skip", int(v.max_segment_skip)),
     ])
 }
 
-fn at(a: &TimestampSecondArray, i: usize) -> DateTime<Utc> {
-    DateTime::from_timestamp(a.value(i), 0).unwrap_or_default()
+/// The texts behind the ids of a session's networks, objects and folders (exact: one id per
+/// distinct text, where scoring hashes them).
+#[derive(Default)]
+struct Names {
+    ids: HashMap<String, u64>,
+    texts: Vec<String>,
 }
 
-fn count(a: &Int64Array, i: usize) -> u64 {
-    if a.is_valid(i) {
-        u64::try_from(a.value(i)).unwrap_or(0)
-    } else {
-        0
+impl Names {
+    fn id(&mut self, text: &str) -> u64 {
+        if let Some(id) = self.ids.get(text) {
+            return *id;
+        }
+        let id = self.texts.len() as u64;
+        self.texts.push(text.to_string());
+        self.ids.insert(text.to_string(), id);
+        id
+    }
+
+    fn text(&self, id: u64) -> &str {
+        usize::try_from(id)
+            .ok()
+            .and_then(|i| self.texts.get(i))
+            .map_or("", String::as_str)
     }
 }
 
-/// The start of minute `m` of the window (minutes count from the window's start).
-fn minute_start(window: &Window, m: i64) -> DateTime<Utc> {
-    window.from + chrono::Duration::seconds(m.saturating_mul(60))
+fn read_fetches(batch: &RecordBatch, names: &mut Names, out: &mut Vec<Fetch>) -> Result<()> {
+    let c = Columns::new(batch, "queries/viewer_fetches.sql");
+    let (ip, uri, ts) = (
+        c.any_text("request_ip")?,
+        c.any_text("uri")?,
+        c.times("ts")?,
+    );
+    let (pair, agent, referer) = (
+        c.keys("pair_key")?,
+        c.keys("user_agent_key")?,
+        c.keys("referrer_key")?,
+    );
+    let value = |a: &UInt64Array, i: usize| if a.is_valid(i) { a.value(i) } else { 0 };
+    for i in 0..c.rows() {
+        if uri.is_null(i) || ts.is_null(i) {
+            continue;
+        }
+        let Some(media) = media_path(uri.value(i)) else {
+            continue;
+        };
+        let network = if ip.is_null(i) {
+            String::new()
+        } else {
+            ip_network(ip.value(i))
+        };
+        out.push(Fetch {
+            key: fetch_key(value(pair, i), value(agent, i), value(referer, i)),
+            ts: ts.value(i),
+            network: names.id(&network),
+            object: names.id(media.object),
+            folder: names.id(media.folder),
+            segment: media.segment.unwrap_or(NO_SEGMENT),
+        });
+    }
+    Ok(())
 }
 
-fn read_positions(batches: &[RecordBatch], window: &Window) -> Result<Vec<Position>> {
-    let mut out = Vec::new();
-    for batch in batches {
-        let c = Columns::new(batch, "queries/explain_viewers_runs.sql");
-        let (folder, networks) = (c.any_text("folder")?, c.any_text("networks")?);
-        let (minute, from, to, fetches) = (
-            c.i64s("minute")?,
-            c.i64s("seg_from")?,
-            c.i64s("seg_to")?,
-            c.i64s("fetches")?,
-        );
-        let (runs, back_steps, positions, at_once) = (
-            c.i64s("runs")?,
-            c.i64s("back_steps")?,
-            c.i64s("positions")?,
-            c.i64s("networks_at_once")?,
-        );
-        let (first, last) = (c.times("first_ts")?, c.times("last_ts")?);
-        for i in 0..c.rows() {
-            out.push(Position {
-                minute: minute_start(window, minute.value(i)),
-                folder: folder.value(i).to_string(),
-                seg_from: from.value(i),
-                seg_to: to.value(i),
-                first: at(first, i),
-                last: at(last, i),
-                fetches: count(fetches, i),
-                networks: networks.value(i).to_string(),
-                runs: count(runs, i),
-                back_steps: count(back_steps, i),
-                positions: count(positions, i),
-                networks_at_once: count(at_once, i),
+/// The evidence of one session's fetches, with names: what scoring finds, in detail.
+fn detail(fetches: &mut Vec<Fetch>, names: &Names, p: &EvidenceParams) -> ViewerEvidence {
+    let analysis = evidence::analyse(fetches, p);
+    let at = |ts: i64| DateTime::from_timestamp(ts, 0).unwrap_or_default();
+    let minute_start = |m: i64| at(p.window_from.saturating_add(m.saturating_mul(60)));
+    let minute = |m: i64| analysis.minutes.get(&m).copied().unwrap_or_default();
+
+    let mut positions = Vec::new();
+    let shape = |f: &Fetch| (f.folder, minute_of(f.ts, p));
+    fetches.sort_unstable_by_key(|f| (shape(f), f.segment));
+    let steps: HashMap<(u64, i64), (i64, i64)> = analysis
+        .folder_minutes
+        .iter()
+        .map(|fm| ((fm.folder, fm.minute), (fm.runs, fm.back_steps)))
+        .collect();
+    for group in fetches.chunk_by(|a, b| shape(a) == shape(b)) {
+        let (folder, m) = shape(&group[0]);
+        let (runs, back_steps) = steps.get(&(folder, m)).copied().unwrap_or_default();
+        let numbered: Vec<&Fetch> = group.iter().filter(|f| f.segment().is_some()).collect();
+        for run in numbered.chunk_by(|a, b| same_run(a.segment, b.segment, p)) {
+            let (from, to) = (run[0].segment, run[run.len() - 1].segment);
+            if to <= from {
+                continue;
+            }
+            let networks: BTreeSet<&str> = run.iter().map(|f| names.text(f.network)).collect();
+            positions.push(Position {
+                minute: minute_start(m),
+                folder: names.text(folder).to_string(),
+                seg_from: from,
+                seg_to: to,
+                first: at(run.iter().map(|f| f.ts).min().unwrap_or_default()),
+                last: at(run.iter().map(|f| f.ts).max().unwrap_or_default()),
+                fetches: run.len() as u64,
+                networks: networks.into_iter().collect::<Vec<_>>().join(" "),
+                runs: u64::try_from(runs).unwrap_or(0),
+                back_steps: u64::try_from(back_steps).unwrap_or(0),
+                positions: u64::try_from(minute(m).positions).unwrap_or(0),
+                networks_at_once: u64::try_from(minute(m).networks(p)).unwrap_or(0),
             });
         }
     }
-    Ok(out)
-}
+    positions
+        .sort_by(|a, b| (a.minute, &a.folder, a.seg_from).cmp(&(b.minute, &b.folder, b.seg_from)));
 
-fn read_objects(batches: &[RecordBatch], window: &Window) -> Result<Vec<CoFetch>> {
-    let mut out = Vec::new();
-    for batch in batches {
-        let c = Columns::new(batch, "queries/explain_viewers_objects.sql");
-        let (object, network) = (c.any_text("object")?, c.any_text("network")?);
-        let (minute, fetches, first) =
-            (c.i64s("minute")?, c.i64s("fetches")?, c.times("first_ts")?);
-        for i in 0..c.rows() {
-            out.push(CoFetch {
-                minute: minute_start(window, minute.value(i)),
-                object: object.value(i).to_string(),
-                network: network.value(i).to_string(),
-                first: at(first, i),
-                fetches: count(fetches, i),
-            });
-        }
+    let mut objects = Vec::new();
+    let cofetched = |f: &&Fetch| analysis.cofetched.contains_key(&f.object);
+    let mut shared: Vec<&Fetch> = fetches.iter().filter(cofetched).collect();
+    let shape = |f: &Fetch| (f.object, minute_of(f.ts, p), f.network);
+    shared.sort_unstable_by_key(|f| shape(f));
+    for group in shared.chunk_by(|a, b| shape(a) == shape(b)) {
+        let (object, m, network) = shape(group[0]);
+        objects.push(CoFetch {
+            minute: minute_start(m),
+            object: names.text(object).to_string(),
+            network: names.text(network).to_string(),
+            first: at(group.iter().map(|f| f.ts).min().unwrap_or_default()),
+            fetches: group.len() as u64,
+        });
     }
-    Ok(out)
+    objects.sort_by(|a, b| (&a.object, a.first, &a.network).cmp(&(&b.object, b.first, &b.network)));
+    ViewerEvidence { positions, objects }
 }

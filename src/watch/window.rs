@@ -305,7 +305,7 @@ impl WindowScorer {
             .build_arc()
             .map_err(Error::query("setting up the memory pool"))?;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
-        ctx.register_udf(crate::functions::ip_network_udf());
+        crate::functions::register_in(&ctx);
         Ok(WindowScorer { ctx, partitions })
     }
 

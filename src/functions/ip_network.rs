@@ -1,8 +1,10 @@
-//! `ip_network(ip)`: the network a viewer's address belongs to, as SQL sees it. An IPv6
+//! `ip_network(ip)`: the network a viewer's address belongs to, as SQL sees it (and as
+//! `viewer_evidence` keys it). An IPv6
 //! address stands for its /64 (privacy addresses rotate inside it, one household or phone
 //! keeps its prefix); an IPv4 address stands for itself. The `concurrent` profile counts
 //! networks, not addresses.
 
+use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -29,6 +31,39 @@ pub fn ip_network(ip: &str) -> String {
         Err(_) => ip.to_string(),
     }
 }
+
+/// A 64-bit key of the network [`ip_network`] names, without building its text: equal
+/// networks get equal keys (in every process: the seeds are fixed), different ones the same
+/// key with probability 2^-64 per pair.
+pub fn network_key(ip: &str) -> u64 {
+    let mut h = NETWORK_HASH.build_hasher();
+    let v4 = |h: &mut ahash::AHasher, v4: std::net::Ipv4Addr| {
+        h.write_u8(4);
+        h.write_u32(v4.to_bits());
+    };
+    match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(a) => v4(&mut h, a),
+            None => {
+                h.write_u8(6);
+                h.write_u64((v6.to_bits() >> 64) as u64);
+            }
+        },
+        Ok(IpAddr::V4(a)) => v4(&mut h, a),
+        Err(_) => {
+            h.write_u8(0);
+            h.write(ip.as_bytes());
+        }
+    }
+    h.finish()
+}
+
+static NETWORK_HASH: ahash::RandomState = ahash::RandomState::with_seeds(
+    0x9e37_79b9_7f4a_7c15,
+    0xbf58_476d_1ce4_e5b9,
+    0x94d0_49bb_1331_11eb,
+    0x2545_f491_4f6c_dd1d,
+);
 
 /// `ip_network(Utf8) -> Utf8` for DataFusion.
 pub fn ip_network_udf() -> ScalarUDF {
@@ -71,6 +106,30 @@ mod tests {
             ip_network("2001:db8:12:34::1")
         );
         assert_eq!(ip_network("::ffff:192.0.2.7"), "192.0.2.7");
+    }
+
+    #[test]
+    fn network_keys_are_equal_exactly_when_networks_are() {
+        let addresses = [
+            "2001:db8:12:34::1",
+            "2001:0db8:0012:0034:a1b2:c3d4:e5f6:0789",
+            "2001:db8:12:35::1",
+            "::ffff:192.0.2.7",
+            "192.0.2.7",
+            "192.0.2.8",
+            "not-an-ip",
+            "-",
+            "",
+        ];
+        for a in addresses {
+            for b in addresses {
+                assert_eq!(
+                    network_key(a) == network_key(b),
+                    ip_network(a) == ip_network(b),
+                    "{a} {b}"
+                );
+            }
+        }
     }
 
     #[test]

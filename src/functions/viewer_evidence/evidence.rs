@@ -1,0 +1,368 @@
+//! The evidence of the `viewers` profile, computed from one session's media fetches: what one
+//! viewer cannot produce, minute by minute (docs/scoring.md):
+//!
+//! - **Co-fetched objects.** The same media object fetched by two or more networks (an IPv4
+//!   address, an IPv6 /64) within `co_fetch_seconds` of its first fetch. One playback fetches
+//!   each segment once in all, however it spreads its requests over addresses.
+//! - **Positions at once.** Inside one minute, in time order, a rendition folder's fetches
+//!   step back by more than `max_segment_skip` segments at least twice: a viewer behind
+//!   another steps back each time it fetches, one viewer once per seek back. How many
+//!   positions: the folder's runs of segment numbers (at most `max_segment_skip` apart).
+//!
+//! A minute shows as many viewers as the larger of the two says (networks count only in a
+//! minute with `min_cofetched_objects` co-fetched objects or more). Pure code, no Arrow: the
+//! aggregate function ([`super::ViewerEvidenceUdaf`]) feeds it for scoring, `explain` for one
+//! session's detail.
+
+use std::collections::{BTreeMap, HashMap};
+
+/// One fetch: a (client address, object, user agent, referer) of a session's media, at its
+/// first request. Several requests for one (byte ranges, retries) are one fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fetch {
+    /// What makes the fetch one: its address, path, agent and referer ([`fetch_key`]).
+    pub key: u64,
+    /// Its first request, in seconds since the epoch.
+    pub ts: i64,
+    /// The network of its address.
+    pub network: u64,
+    /// The object (the path without its token).
+    pub object: u64,
+    /// The rendition folder.
+    pub folder: u64,
+    /// The segment number, or [`NO_SEGMENT`].
+    pub segment: i64,
+}
+
+/// A media file without a segment number (`init.mp4`).
+pub const NO_SEGMENT: i64 = i64::MIN;
+
+impl Fetch {
+    /// The segment number, if the file name has one.
+    pub fn segment(&self) -> Option<i64> {
+        (self.segment != NO_SEGMENT).then_some(self.segment)
+    }
+}
+
+/// The key of a fetch from the keys of its (address, path) pair, agent and referer.
+pub fn fetch_key(pair: u64, user_agent: u64, referer: u64) -> u64 {
+    // Each key is already a 64-bit hash; a multiply-rotate keeps the three apart.
+    let mix = |k: u64, m: u64| k.wrapping_mul(m).rotate_left(29);
+    pair ^ mix(user_agent, 0x9e37_79b9_7f4a_7c15) ^ mix(referer, 0xc2b2_ae3d_27d4_eb4f)
+}
+
+/// What the evidence is asked to find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EvidenceParams {
+    /// The window's start (seconds since the epoch): minutes count from it.
+    pub window_from: i64,
+    /// Seconds within which two networks' fetches of an object are one object fetched twice.
+    pub co_fetch_seconds: i64,
+    /// Segment numbers a position may skip or fetch out of order.
+    pub max_segment_skip: i64,
+    /// Co-fetched objects a minute needs before its networks count.
+    pub min_cofetched_objects: i64,
+    /// Viewers a minute must show to count as evidence.
+    pub min_viewers: i64,
+}
+
+/// What one minute of a session shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Minute {
+    /// Playback positions at once (the most of any folder; 1 without steps back).
+    pub positions: i64,
+    /// Objects first fetched in this minute that two or more networks fetched at once.
+    pub cofetched_objects: i64,
+    /// The most networks that fetched one object at once, of the objects fetched this minute.
+    pub cofetch_networks: i64,
+}
+
+impl Minute {
+    /// Networks at once: counted only with enough co-fetched objects, else 1.
+    pub fn networks(&self, p: &EvidenceParams) -> i64 {
+        if self.cofetched_objects >= p.min_cofetched_objects {
+            self.cofetch_networks
+        } else {
+            1
+        }
+    }
+
+    /// Viewers at once: the larger of positions and networks.
+    pub fn viewers(&self, p: &EvidenceParams) -> i64 {
+        self.positions.max(self.networks(p))
+    }
+}
+
+/// A session's evidence, as the scoring query reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    /// Minutes showing `min_viewers` or more.
+    pub evidence_minutes: i64,
+    /// The most viewers one minute showed (1 without media).
+    pub most_viewers: i64,
+    /// The most networks at once one minute showed (1 without media).
+    pub most_networks: i64,
+    /// The most positions at once one minute showed (0 without media).
+    pub most_positions: i64,
+}
+
+/// A folder's fetches in one minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FolderMinute {
+    /// The folder.
+    pub folder: u64,
+    /// The minute (from the window's start).
+    pub minute: i64,
+    /// Runs of segment numbers at most `max_segment_skip` apart.
+    pub runs: i64,
+    /// Fetches, in time order, more than `max_segment_skip` below the one before.
+    pub back_steps: i64,
+}
+
+/// The evidence of one session, with what `explain` shows of it.
+#[derive(Debug, Clone, Default)]
+pub struct Analysis {
+    /// Each minute with a numbered segment, by minute.
+    pub minutes: BTreeMap<i64, Minute>,
+    /// Per object fetched by two networks or more at once: how many.
+    pub cofetched: HashMap<u64, i64>,
+    /// Per folder and minute with a numbered segment: its runs and steps back.
+    pub folder_minutes: Vec<FolderMinute>,
+}
+
+impl Analysis {
+    /// The summary the scoring query reads.
+    pub fn summary(&self, p: &EvidenceParams) -> Summary {
+        let mut s = Summary {
+            evidence_minutes: 0,
+            most_viewers: 1,
+            most_networks: 1,
+            most_positions: 0,
+        };
+        for m in self.minutes.values() {
+            let viewers = m.viewers(p);
+            if viewers >= p.min_viewers {
+                s.evidence_minutes += 1;
+            }
+            s.most_viewers = s.most_viewers.max(viewers);
+            s.most_networks = s.most_networks.max(m.networks(p));
+            s.most_positions = s.most_positions.max(m.positions);
+        }
+        s
+    }
+}
+
+/// The minute of `ts` (from the window's start).
+pub fn minute_of(ts: i64, p: &EvidenceParams) -> i64 {
+    (ts - p.window_from) / 60
+}
+
+/// Whether segment `after` (sorted after `before`) continues `before`'s run.
+pub fn same_run(before: i64, after: i64, p: &EvidenceParams) -> bool {
+    after - before <= p.max_segment_skip
+}
+
+/// Whether the fetch of `now` after that of `before`, in time order, steps back.
+pub fn steps_back(before: i64, now: i64, p: &EvidenceParams) -> bool {
+    now < before - p.max_segment_skip
+}
+
+/// Collapses `fetches` to one per key, at its first request. Sorts them.
+pub fn dedup(fetches: &mut Vec<Fetch>) {
+    fetches.sort_unstable_by_key(|f| (f.key, f.ts));
+    fetches.dedup_by_key(|f| f.key);
+}
+
+/// Finds the evidence in one session's media fetches (in any order, duplicates allowed).
+pub fn analyse(fetches: &mut Vec<Fetch>, p: &EvidenceParams) -> Analysis {
+    dedup(fetches);
+    let mut a = Analysis::default();
+    cofetches(fetches, p, &mut a);
+    positions(fetches, p, &mut a);
+    a
+}
+
+/// Co-fetched objects: per object, the networks whose first fetch of it came within
+/// `co_fetch_seconds` of its first fetch by anyone.
+fn cofetches(fetches: &mut [Fetch], p: &EvidenceParams, a: &mut Analysis) {
+    fetches.sort_unstable_by_key(|f| (f.object, f.network, f.ts));
+    for object in fetches.chunk_by(|x, y| x.object == y.object) {
+        let first = object.iter().map(|f| f.ts).min().unwrap_or_default();
+        let networks = if object[0].segment().is_some() {
+            object
+                .chunk_by(|x, y| x.network == y.network)
+                .filter(|n| n[0].ts - first <= p.co_fetch_seconds)
+                .count() as i64
+        } else {
+            0
+        };
+        for f in object.iter().filter(|f| f.segment().is_some()) {
+            let m = a.minutes.entry(minute_of(f.ts, p)).or_default();
+            m.cofetch_networks = m.cofetch_networks.max(networks);
+        }
+        if networks >= 2 {
+            a.minutes
+                .entry(minute_of(first, p))
+                .or_default()
+                .cofetched_objects += 1;
+            a.cofetched.insert(object[0].object, networks);
+        }
+    }
+}
+
+/// Positions at once: per folder and minute, its runs of segment numbers and its steps back
+/// in time order.
+fn positions(fetches: &mut [Fetch], p: &EvidenceParams, a: &mut Analysis) {
+    // In time order, a fetch without a number after one with a number of the same second.
+    fetches.sort_unstable_by_key(|f| (f.folder, f.ts, f.segment().is_none(), f.segment));
+    let mut numbers = Vec::new();
+    let same_minute =
+        |x: &Fetch, y: &Fetch| x.folder == y.folder && minute_of(x.ts, p) == minute_of(y.ts, p);
+    for group in fetches.chunk_by(same_minute) {
+        let back_steps = group
+            .windows(2)
+            .filter(|w| match (w[0].segment(), w[1].segment()) {
+                (Some(before), Some(now)) => steps_back(before, now, p),
+                _ => false,
+            })
+            .count() as i64;
+        numbers.clear();
+        numbers.extend(group.iter().filter_map(Fetch::segment));
+        if numbers.is_empty() {
+            continue;
+        }
+        numbers.sort_unstable();
+        let runs = numbers.chunk_by(|a, b| same_run(*a, *b, p)).count() as i64;
+        let minute = minute_of(group[0].ts, p);
+        let here = if back_steps >= 2 { runs.max(2) } else { 1 };
+        let m = a.minutes.entry(minute).or_default();
+        m.positions = m.positions.max(here);
+        a.folder_minutes.push(FolderMinute {
+            folder: group[0].folder,
+            minute,
+            runs,
+            back_steps,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: EvidenceParams = EvidenceParams {
+        window_from: 0,
+        co_fetch_seconds: 30,
+        max_segment_skip: 3,
+        min_cofetched_objects: 2,
+        min_viewers: 2,
+    };
+
+    /// A fetch of segment `seg` of folder `folder` by network `net` at `ts`.
+    fn fetch(ts: i64, net: u64, folder: u64, seg: i64) -> Fetch {
+        Fetch {
+            key: fetch_key(net * 1_000_003 + folder * 1009 + seg as u64, 0, 0),
+            ts,
+            network: net,
+            object: folder * 1_000_000 + seg as u64,
+            folder,
+            segment: seg,
+        }
+    }
+
+    #[test]
+    fn one_viewer_playing_straight_through_is_one_viewer() {
+        let mut f: Vec<Fetch> = (0..60).map(|i| fetch(i * 4, 1, 7, i)).collect();
+        let a = analyse(&mut f, &P);
+        // 60 segments over 240 s: minutes 0 to 3, one position, one network each.
+        assert_eq!(a.minutes.len(), 4);
+        assert_eq!(
+            a.summary(&P),
+            Summary {
+                evidence_minutes: 0,
+                most_viewers: 1,
+                most_networks: 1,
+                most_positions: 1
+            }
+        );
+    }
+
+    #[test]
+    fn two_networks_fetching_the_same_segments_are_two_viewers() {
+        // Network 2 fetches each segment 10 s after network 1, for two minutes.
+        let mut f: Vec<Fetch> = (0..30)
+            .flat_map(|i| [fetch(i * 4, 1, 7, i), fetch(i * 4 + 10, 2, 7, i)])
+            .collect();
+        let a = analyse(&mut f, &P);
+        let m0 = a.minutes[&0];
+        // Minute 0: segments 0..=14 first fetched in it (ts 0..56), all co-fetched.
+        assert_eq!(m0.cofetched_objects, 15);
+        assert_eq!(m0.cofetch_networks, 2);
+        // 10 s behind is 2.5 segments: within max_segment_skip, no step back.
+        assert_eq!(m0.positions, 1);
+        assert_eq!(a.summary(&P).evidence_minutes, 2);
+        assert_eq!(a.summary(&P).most_viewers, 2);
+    }
+
+    #[test]
+    fn a_fetch_too_late_is_not_at_once_and_byte_ranges_are_one_fetch() {
+        let mut f = vec![
+            fetch(0, 1, 7, 1),
+            fetch(31, 2, 7, 1),
+            fetch(2, 1, 7, 2),
+            fetch(30, 2, 7, 2),
+        ];
+        // A second request of the same fetch, later: ignored (the first counts).
+        f.push(Fetch { ts: 50, ..f[0] });
+        let a = analyse(&mut f, &P);
+        assert_eq!(a.cofetched.len(), 1, "segment 2 only: 28 s apart");
+        assert_eq!(a.cofetched[&7_000_002], 2);
+        assert_eq!(a.minutes[&0].cofetched_objects, 1);
+        assert_eq!(a.minutes[&0].networks(&P), 1, "one object is not enough");
+    }
+
+    #[test]
+    fn a_viewer_far_behind_another_steps_back_every_fetch() {
+        // One address plays segments 100.. and 10.., interleaved: a second viewer behind it.
+        let mut f: Vec<Fetch> = (0..10)
+            .flat_map(|i| [fetch(i * 6, 1, 7, 100 + i), fetch(i * 6 + 3, 1, 7, 10 + i)])
+            .collect();
+        let a = analyse(&mut f, &P);
+        let fm = a.folder_minutes[0];
+        assert_eq!((fm.runs, fm.back_steps), (2, 10));
+        assert_eq!(a.minutes[&0].positions, 2);
+        assert_eq!(a.summary(&P).most_positions, 2);
+        // One seek back is one step back: one position.
+        let mut f: Vec<Fetch> = (0..5)
+            .map(|i| fetch(i * 4, 1, 7, 100 + i))
+            .chain((0..5).map(|i| fetch(30 + i * 4, 1, 7, 10 + i)))
+            .collect();
+        let a = analyse(&mut f, &P);
+        assert_eq!(a.folder_minutes[0].back_steps, 1);
+        assert_eq!(a.minutes[&0].positions, 1);
+    }
+
+    #[test]
+    fn a_file_without_a_number_breaks_the_time_order_and_counts_nowhere() {
+        let init = |ts| Fetch {
+            segment: NO_SEGMENT,
+            object: 99,
+            key: 99 + ts as u64,
+            ..fetch(ts, 1, 7, 0)
+        };
+        // 100, init, 10, 101, init, 11: no numbered fetch follows a numbered one from above,
+        // so no step back (without the init fetches, 10 and 11 would be two).
+        let mut f = vec![
+            fetch(0, 1, 7, 100),
+            init(1),
+            fetch(2, 1, 7, 10),
+            fetch(3, 1, 7, 101),
+            init(4),
+            fetch(5, 1, 7, 11),
+        ];
+        let a = analyse(&mut f, &P);
+        assert_eq!(a.folder_minutes[0].back_steps, 0);
+        assert_eq!(a.folder_minutes[0].runs, 2);
+        assert!(a.cofetched.is_empty());
+    }
+}
