@@ -13,7 +13,11 @@
 --       folder's runs of segment numbers (at most $max_segment_skip apart), at least two.
 -- A minute shows N viewers when either says N: (a) counts networks fetching one object, in a
 -- minute with at least $min_cofetched_objects such objects; (b) counts runs. A session is
--- flagged when at least $min_evidence_minutes minutes show at least $min_viewers viewers.
+-- flagged when at least $min_evidence_minutes minutes show at least $min_viewers viewers, or
+-- when $min_country_minutes minutes (0: never) had $min_cofetched_objects objects fetched at
+-- once by networks in two or more countries (c-country, in logs that carry it: one viewer is
+-- not in two countries at once; the country strengthens a co-fetch, never replaces it).
+-- asn is not evidence: one viewer on Wi-Fi and cellular at once is on two networks.
 --
 -- The evidence is the aggregate function viewer_evidence() (src/functions/viewer_evidence):
 -- it reads each row's media path (/<token>/<asset...>/<folder>/<file>.<media extension>;
@@ -32,6 +36,9 @@
 --                          viewer's seek back over two paths look like two viewers.
 --   $min_cofetched_objects 2: objects duplicated across networks in one minute; 1 lets one
 --                          in-flight segment re-fetched after a network hand-over count.
+--   $min_country_minutes   1: a co-fetch across countries is what a leaked token looks like;
+--                          a viewer whose VPN exit hops country while a segment is in flight
+--                          re-fetches one object, fewer than $min_cofetched_objects.
 --   $max_segment_skip      3: segments a player may skip (a 404) or fetch out of order
 --                          inside one position; more merges two viewers playing close to each
 --                          other into one position (they then duplicate objects at once and
@@ -44,7 +51,8 @@
 -- Also parameters of queries/score.sql: $min_sessions, $min_duration (the same gate).
 WITH in_scope AS (
     -- The rows that count (queries/in_scope.sql) inside the window.
-    SELECT session_id, pair_key, ip_key, user_agent_key, referrer_key, request_ip, uri, ts
+    SELECT session_id, pair_key, ip_key, user_agent_key, referrer_key, request_ip, uri, ts,
+           country
     FROM logs
     WHERE {in_scope}
       AND ts >= $window_from
@@ -61,7 +69,7 @@ sessions AS (
         min(ts) AS first_seen,
         max(ts) AS last_seen,
         viewer_evidence(
-            ts, request_ip, uri, pair_key, user_agent_key, referrer_key,
+            ts, request_ip, uri, pair_key, user_agent_key, referrer_key, country,
             $window_from, $co_fetch_seconds, $max_segment_skip, $min_cofetched_objects,
             $min_viewers
         ) AS evidence
@@ -83,6 +91,7 @@ measured AS (
         evidence['most_viewers'] AS most_viewers,
         evidence['most_networks'] AS most_networks,
         evidence['most_positions'] AS most_positions,
+        evidence['country_minutes'] AS country_minutes,
         to_unixtime(last_seen) - to_unixtime(first_seen) AS duration_s,
         CASE WHEN to_unixtime(last_seen) > to_unixtime(first_seen)
              THEN CAST(pairs AS DOUBLE)
@@ -98,7 +107,8 @@ scorable AS (
         count(*) OVER () >= $min_sessions
             AND duration_s > 0
             AND duration_s >= $min_duration AS scored,
-        evidence_minutes >= $min_evidence_minutes AS shared
+        evidence_minutes >= $min_evidence_minutes
+            OR ($min_country_minutes > 0 AND country_minutes >= $min_country_minutes) AS shared
     FROM measured
 ),
 verdicts AS (

@@ -377,6 +377,14 @@ pub struct SynthArgs {
     /// Viewers of a shared session, MIN-MAX (or one number for both).
     #[arg(long, default_value = "2-4", value_name = "MIN-MAX", value_parser = parse_group_sizes)]
     pub group_sizes: (usize, usize),
+    /// Write `c-country` and `asn` (as standard logging v2 can): each viewer in a country
+    /// by the platform's market shares, a shared session's viewers often in several.
+    #[arg(long)]
+    pub countries: bool,
+    /// Share of viewers behind a VPN whose exit hops country every 1 to 3 minutes,
+    /// fetching the segment in flight again from the new exit.
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub vpn_hop: f64,
     /// The tokens: `prefix` writes `/<id>.<jwt>/` paths; `cta` writes Common Access Tokens
     /// whose `cti` is the session id, half of the sessions in the first path segment, half
     /// in the `CAT` query parameter (the same seed gives the same sessions and traffic).
@@ -403,6 +411,8 @@ impl SynthArgs {
             live: self.live,
             late_join: self.late_join,
             group_sizes: self.group_sizes,
+            countries: self.countries,
+            vpn_hop: self.vpn_hop,
         }
     }
 }

@@ -135,6 +135,10 @@ option_group! {
         /// `viewers`: objects fetched by two networks that a minute needs [default: 2].
         #[arg(long, value_name = "N")]
         pub min_cofetched_objects: Option<u64>,
+        /// `viewers`: minutes with objects fetched at once from two or more countries
+        /// (`c-country`) that flag a session on their own; 0: never [default: 1].
+        #[arg(long, value_name = "MINUTES")]
+        pub min_country_minutes: Option<u64>,
         /// `viewers`: segment numbers one playback position may skip [default: 3].
         #[arg(long, value_name = "SEGMENTS")]
         pub max_segment_skip: Option<u64>,

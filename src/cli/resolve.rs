@@ -185,6 +185,9 @@ impl<'a> Resolver<'a> {
                 min_cofetched_objects: s
                     .min_cofetched_objects
                     .unwrap_or(d.viewers.min_cofetched_objects),
+                min_country_minutes: s
+                    .min_country_minutes
+                    .unwrap_or(d.viewers.min_country_minutes),
                 max_segment_skip: s.max_segment_skip.unwrap_or(d.viewers.max_segment_skip),
             },
         };

@@ -58,8 +58,8 @@ use ColumnKind::*;
 
 /// Every column of the `logs` table, in table order: the 35 documented fields, then `ts`,
 /// `session_id` and the keys (`pair_key` of (c-ip, cs-uri-stem), `ip_key`, `user_agent_key`,
-/// `referrer_key`). The first 33 are also the order assumed for a file without a `#Fields` line.
-pub const COLUMNS: [Column; 41] = [
+/// `referrer_key`), then `country` (c-country) and `asn` of newer logs. The first 33 are also the order assumed for a file without a `#Fields` line.
+pub const COLUMNS: [Column; 43] = [
     col("date", "date", Date, true),
     col("time", "time", Text, true),
     col("location", "x-edge-location", Text, true),
@@ -126,6 +126,9 @@ pub const COLUMNS: [Column; 41] = [
     key("ip_key", &[required::REQUEST_IP]),
     key("user_agent_key", &[required::USER_AGENT]),
     key("referrer_key", &[required::REFERRER]),
+    // Standard logging v2 and real-time logs only; NULL in logs without them.
+    col("country", "c-country", Text, false),
+    col("asn", "asn", Text, false),
 ];
 
 const fn key(name: &'static str, fields: &'static [usize]) -> Column {
@@ -252,10 +255,10 @@ mod tests {
     #[test]
     fn field_names_are_unique_and_twelve_are_core() {
         let mut fields: Vec<_> = COLUMNS.iter().filter_map(|c| c.field).collect();
-        assert_eq!(fields.len(), 35);
+        assert_eq!(fields.len(), 37);
         fields.sort_unstable();
         fields.dedup();
-        assert_eq!(fields.len(), 35);
+        assert_eq!(fields.len(), 37);
         assert_eq!(COLUMNS.iter().filter(|c| c.core).count(), 12);
         assert_eq!(
             column_for_field("cs(User-Agent)"),
@@ -277,7 +280,10 @@ mod tests {
         ] {
             assert_eq!(column_for_field(parquet), column_index(column), "{parquet}");
         }
-        assert_eq!(column_for_field("c_country"), None);
+        assert_eq!(column_for_field("c_country"), column_index("country"));
+        assert_eq!(column_for_field("c-country"), column_index("country"));
+        assert_eq!(column_for_field("asn"), column_index("asn"));
+        assert_eq!(column_for_field("c_city"), None);
         assert_eq!(column_for_field("cs_uri"), None);
     }
 }

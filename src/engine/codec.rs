@@ -390,7 +390,7 @@ mod tests {
     /// The scan with every pushed-down filter and autorevoke's functions.
     const SQL: &str = "SELECT session_id, ip_network(request_ip) AS network, \
         count(DISTINCT pair_key) AS pairs, min(ts) AS first_seen, \
-        viewer_evidence(ts, request_ip, uri, pair_key, user_agent_key, referrer_key, \
+        viewer_evidence(ts, request_ip, uri, pair_key, user_agent_key, referrer_key, country, \
             TIMESTAMP '2026-01-15T19:50:00Z', 30, 3, 2, 2) AS evidence FROM logs \
         WHERE status IN (200, 206) AND bytes > 1024 \
         AND ts >= TIMESTAMP '2026-01-15T19:50:00Z' AND session_id IS NOT NULL \

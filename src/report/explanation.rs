@@ -190,7 +190,7 @@ pub fn render_explain(e: &Explanation, out: &mut dyn Write) -> io::Result<()> {
         }
     }
     if let Some(evidence) = &e.viewers {
-        super::viewer_evidence::render_evidence(evidence, out)?;
+        super::viewer_evidence::render_evidence(evidence, p, out)?;
     }
     Ok(())
 }

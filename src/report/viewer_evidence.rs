@@ -35,7 +35,19 @@ pub(super) fn render_score(
 }
 
 /// The positions and co-fetched objects.
-pub(super) fn render_evidence(e: &ViewerEvidence, out: &mut dyn Write) -> io::Result<()> {
+pub(super) fn render_evidence(
+    e: &ViewerEvidence,
+    p: &ScoreParams,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    match e.country_minutes {
+        Some(n) => writeln!(
+            out,
+            "countries: {n} minute(s) with {} or more objects fetched at once from two or more countries (--min-country-minutes {})",
+            p.viewers.min_cofetched_objects, p.viewers.min_country_minutes
+        )?,
+        None => writeln!(out, "countries: not in these logs (no c-country)")?,
+    }
     writeln!(
         out,
         "positions by minute (runs of segment numbers per folder):"
@@ -81,7 +93,10 @@ pub(super) fn render_evidence(e: &ViewerEvidence, out: &mut dyn Write) -> io::Re
             .objects
             .iter()
             .filter(|o| o.object == *object)
-            .map(|o| format!("{} at {}", o.network, format_time(&o.first)))
+            .map(|o| match &o.country {
+                Some(c) => format!("{} ({c}) at {}", o.network, format_time(&o.first)),
+                None => format!("{} at {}", o.network, format_time(&o.first)),
+            })
             .collect();
         writeln!(out, "  {object}  {}", by.join(", "))?;
     }
@@ -123,8 +138,13 @@ pub(super) fn evidence_json(e: &ViewerEvidence) -> serde_json::Value {
                 "network": o.network,
                 "first": format_time(&o.first),
                 "fetches": o.fetches,
+                "country": o.country,
             })
         })
         .collect();
-    serde_json::json!({ "positions": positions, "cofetched_objects": objects })
+    serde_json::json!({
+        "positions": positions,
+        "cofetched_objects": objects,
+        "country_minutes": e.country_minutes,
+    })
 }

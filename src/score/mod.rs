@@ -367,6 +367,10 @@ pub fn bind(window: &Window, params: &ScoreParams) -> ParamValues {
             int(params.viewers.min_cofetched_objects),
         ),
         ("max_segment_skip", int(params.viewers.max_segment_skip)),
+        (
+            "min_country_minutes",
+            int(params.viewers.min_country_minutes),
+        ),
     ])
 }
 

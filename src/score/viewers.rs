@@ -17,6 +17,9 @@ pub struct ViewerParams {
     pub co_fetch_seconds: u64,
     /// Objects fetched by more than one network that a minute needs before they count.
     pub min_cofetched_objects: u64,
+    /// Minutes with co-fetches from two or more countries (`c-country`) that flag a session
+    /// on their own; 0 turns this off.
+    pub min_country_minutes: u64,
     /// Segment numbers one position may skip (a missing segment) or fetch out of order; a
     /// larger gap starts another run, a larger step back counts as one.
     pub max_segment_skip: u64,
@@ -29,6 +32,7 @@ impl Default for ViewerParams {
             min_evidence_minutes: 2,
             co_fetch_seconds: 30,
             min_cofetched_objects: 2,
+            min_country_minutes: 1,
             max_segment_skip: 3,
         }
     }
@@ -42,6 +46,7 @@ impl ViewerParams {
             ("min_evidence_minutes", self.min_evidence_minutes, 1),
             ("co_fetch_seconds", self.co_fetch_seconds, 0),
             ("min_cofetched_objects", self.min_cofetched_objects, 1),
+            ("min_country_minutes", self.min_country_minutes, 0),
             ("max_segment_skip", self.max_segment_skip, 1),
         ] {
             if value < least || i64::try_from(value).is_err() {

@@ -16,7 +16,7 @@ use crate::error::Result;
 use crate::functions::ip_network;
 use crate::functions::media_path::media_path;
 use crate::functions::viewer_evidence::evidence::{
-    self, EvidenceParams, Fetch, NO_SEGMENT, fetch_key, minute_of, same_run,
+    self, EvidenceParams, Fetch, NO_COUNTRY, NO_SEGMENT, fetch_key, minute_of, same_run,
 };
 use crate::score::{ScoreParams, Window, named_params, ts_param};
 use crate::session::SessionId;
@@ -66,6 +66,8 @@ pub struct CoFetch {
     pub first: DateTime<Utc>,
     /// Its fetches (address, agent, referer) of the object.
     pub fetches: u64,
+    /// The network's country (`c-country`), where the logs say.
+    pub country: Option<String>,
 }
 
 /// The evidence of one session.
@@ -75,6 +77,9 @@ pub struct ViewerEvidence {
     pub positions: Vec<Position>,
     /// Its co-fetched objects, by object and time.
     pub objects: Vec<CoFetch>,
+    /// Minutes with enough objects fetched at once from two or more countries; None when the
+    /// logs carry no `c-country`.
+    pub country_minutes: Option<u64>,
 }
 
 /// Reads the evidence of `session_id` in `window`.
@@ -149,6 +154,7 @@ fn read_fetches(batch: &RecordBatch, names: &mut Names, out: &mut Vec<Fetch>) ->
         c.any_text("uri")?,
         c.times("ts")?,
     );
+    let country = c.any_text("country")?;
     let (pair, agent, referer) = (
         c.keys("pair_key")?,
         c.keys("user_agent_key")?,
@@ -174,6 +180,11 @@ fn read_fetches(batch: &RecordBatch, names: &mut Names, out: &mut Vec<Fetch>) ->
             object: names.id(media.object),
             folder: names.id(media.folder),
             segment: media.segment.unwrap_or(NO_SEGMENT),
+            country: match country.is_valid(i).then(|| country.value(i)) {
+                None | Some("" | "-") => NO_COUNTRY,
+                // Ids from 1: 0 is no country.
+                Some(c) => names.id(c) + 1,
+            },
         });
     }
     Ok(())
@@ -236,8 +247,19 @@ fn detail(fetches: &mut Vec<Fetch>, names: &Names, p: &EvidenceParams) -> Viewer
             network: names.text(network).to_string(),
             first: at(group.iter().map(|f| f.ts).min().unwrap_or_default()),
             fetches: group.len() as u64,
+            country: group
+                .iter()
+                .find(|f| f.country != NO_COUNTRY)
+                .map(|f| names.text(f.country - 1).to_string()),
         });
     }
     objects.sort_by(|a, b| (&a.object, a.first, &a.network).cmp(&(&b.object, b.first, &b.network)));
-    ViewerEvidence { positions, objects }
+    let with_countries = fetches.iter().any(|f| f.country != NO_COUNTRY);
+    let country_minutes =
+        with_countries.then(|| u64::try_from(analysis.summary(p).country_minutes).unwrap_or(0));
+    ViewerEvidence {
+        positions,
+        objects,
+        country_minutes,
+    }
 }

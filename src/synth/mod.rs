@@ -128,6 +128,7 @@ pub fn generate_with_progress(
         ("app_player", mix.app_player),
         ("live", mix.live),
         ("late_join", mix.late_join),
+        ("vpn_hop", mix.vpn_hop),
     ] {
         if !(0.0..=1.0).contains(&share) {
             return Err(Error::Setting {
@@ -162,6 +163,9 @@ pub fn generate_with_progress(
         let session = model::new_session(&mut rng, 1, end + 6 * 3600, cfg.session_from);
         let asset = model::random_asset(&mut rng, mix);
         let mut viewer = model::new_viewer(&mut rng, asset.name);
+        if mix.countries {
+            viewer.country = model::country_of(&session.id, 0);
+        }
         let start = rng.random_range(begin - 600..end - 20);
         let stop = (start + rng.random_range(60..2400)).min(end);
         model::confound(&mut rng, &mut viewer, mix, start, stop);
@@ -192,6 +196,9 @@ pub fn generate_with_progress(
             } else {
                 model::new_pirate_viewer(&mut rng, asset.name)
             };
+            if mix.countries {
+                viewer.country = model::country_of(&session.id, v);
+            }
             let mut start = first + if v == 0 { 0 } else { rng.random_range(0..180) };
             if v > 0 && mix.late_join > 0.0 && rng.random_bool(mix.late_join.min(1.0)) {
                 // At least two minutes before the end, so that the joiner is in the logs.
@@ -224,6 +231,7 @@ pub fn generate_with_progress(
         requests,
         cfg.files_per_hour,
         cfg.late_fraction,
+        mix.countries,
         progress,
     )?;
     write_truth(&cfg.truth, &sessions)?;
@@ -260,10 +268,15 @@ fn traits<'a>(
     asset: model::Asset,
     viewers: impl IntoIterator<Item = &'a model::Viewer>,
 ) -> String {
+    let viewers: Vec<&model::Viewer> = viewers.into_iter().collect();
     let mut all: Vec<String> = viewers
-        .into_iter()
+        .iter()
         .flat_map(|v| v.traits.iter().map(|t| t.to_string()))
         .collect();
+    // A shared session whose viewers are in two or more countries.
+    if viewers.iter().any(|v| v.country != viewers[0].country) {
+        all.push("abroad".to_string());
+    }
     if mix.segment_durations.len() > 1 {
         all.push(format!("segment-{}s", asset.segment_s));
     }

@@ -56,6 +56,12 @@ pub struct Confounders {
     pub late_join: f64,
     /// Viewers of a shared session: from, to (both inclusive).
     pub group_sizes: (usize, usize),
+    /// Write `c-country` and `asn` (as standard logging v2 and real-time logs can): every
+    /// viewer has a country (of [`COUNTRIES`], by share), all of its addresses in it.
+    pub countries: bool,
+    /// Share of viewers behind a VPN whose exit hops to another country (and address) every
+    /// 1 to 3 minutes, fetching the segment in flight again from the new exit.
+    pub vpn_hop: f64,
 }
 
 impl Default for Confounders {
@@ -76,6 +82,8 @@ impl Default for Confounders {
             live: 0.0,
             late_join: 0.0,
             group_sizes: (2, 4),
+            countries: false,
+            vpn_hop: 0.0,
         }
     }
 }
@@ -111,6 +119,8 @@ pub struct Request {
     pub referer: String,
     /// Byte range served, for 206 responses.
     pub range: Option<(u64, u64)>,
+    /// The viewer's country (`c-country`), empty when not modelled.
+    pub country: &'static str,
 }
 
 /// A session token and the viewers using it.
@@ -216,6 +226,10 @@ pub struct Viewer {
     pub habits: Habits,
     /// The confounders this viewer has (`ios-native`, `network-switch`, `ipv6-rotate`).
     pub traits: Vec<&'static str>,
+    /// The country at the start (empty when not modelled).
+    pub country: &'static str,
+    /// Later countries (a VPN's hops), as (from this epoch second, country), in time order.
+    pub country_moves: Vec<(i64, &'static str)>,
 }
 
 /// A second address used at the same time as the first, and how requests spread over them.
@@ -254,6 +268,58 @@ impl Viewer {
             .find(|(from, _)| *from <= ts)
             .map_or(self.ip.as_str(), |(_, ip)| ip.as_str())
     }
+
+    /// The country at `ts`.
+    pub fn country_at(&self, ts: i64) -> &'static str {
+        self.country_moves
+            .iter()
+            .rev()
+            .find(|(from, _)| *from <= ts)
+            .map_or(self.country, |(_, c)| *c)
+    }
+}
+
+/// The countries viewers are in, with their shares in percent (of a platform selling in
+/// several markets, most viewers at home).
+pub const COUNTRIES: [(&str, u32); 8] = [
+    ("US", 55),
+    ("CA", 10),
+    ("GB", 10),
+    ("DE", 8),
+    ("MX", 6),
+    ("BR", 5),
+    ("IN", 4),
+    ("NL", 2),
+];
+
+/// The country of viewer `viewer` of session `session`, picked by [`COUNTRIES`]' shares from a
+/// hash of both (no random draw, so a mix written without countries keeps its bytes).
+pub fn country_of(session: &str, viewer: usize) -> &'static str {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (session, viewer).hash(&mut h);
+    let total: u32 = COUNTRIES.iter().map(|c| c.1).sum();
+    let mut at = (h.finish() % u64::from(total)) as u32;
+    for (country, share) in COUNTRIES {
+        if at < share {
+            return country;
+        }
+        at -= share;
+    }
+    COUNTRIES[0].0
+}
+
+/// The autonomous system of `ip` in `country`: one of a few per country, by the address
+/// (a viewer's Wi-Fi and cellular addresses are usually in two).
+pub fn asn_of(country: &str, ip: &str) -> u32 {
+    use std::hash::{Hash, Hasher};
+    let base = COUNTRIES
+        .iter()
+        .position(|c| c.0 == country)
+        .map_or(64_500, |i| 7_000 + 1_000 * i as u32);
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    ip.hash(&mut h);
+    base + (h.finish() % 4) as u32
 }
 
 /// Gives a viewer watching from `start` to `stop` the confounders `mix` draws for it. Draws
@@ -308,6 +374,26 @@ pub fn confound(
         viewer.moves.retain(|(from, _)| *from < at);
         viewer.moves.push((at, cellular));
         viewer.traits.push("network-switch");
+    }
+    if mix.vpn_hop > 0.0 && rng.random_bool(mix.vpn_hop.min(1.0)) && stop - start > 120 {
+        let mut at = start;
+        loop {
+            at += rng.random_range(60..=180);
+            if at >= stop {
+                break;
+            }
+            let before = viewer.country_at(at);
+            let others: Vec<&'static str> = COUNTRIES
+                .iter()
+                .map(|c| c.0)
+                .filter(|c| *c != before)
+                .collect();
+            let country = others.choose(rng).copied().unwrap_or(COUNTRIES[0].0);
+            let ip = random_ip(rng);
+            viewer.moves.push((at, ip));
+            viewer.country_moves.push((at, country));
+        }
+        viewer.traits.push("vpn-hop");
     }
     confound_habits(rng, viewer, mix, start, stop);
 }
@@ -382,6 +468,8 @@ pub fn new_viewer(rng: &mut ChaCha8Rng, asset: &str) -> Viewer {
         media_referer: None,
         habits: Habits::default(),
         traits: Vec::new(),
+        country: "",
+        country_moves: Vec::new(),
     }
 }
 
@@ -462,6 +550,7 @@ pub fn playback(
 ) {
     let segment_s = asset.segment_s;
     let habits = &viewer.habits;
+    let first_row = out.len();
     let base = match session.token.as_str() {
         "" => format!("/vod/{}", asset.name),
         token => format!("/{token}/vod/{}", asset.name),
@@ -501,6 +590,7 @@ pub fn playback(
                 user_agent,
                 referer,
                 range,
+                country: viewer.country_at(ts),
             });
         };
     let mut rendition = rng.random_range(0..RENDITIONS.len());
@@ -669,6 +759,22 @@ pub fn playback(
         if !paused && rng.random_bool(0.004) {
             paused = true;
             t += rng.random_range(10..90);
+        }
+    }
+    // A VPN hop while a segment is in flight: the player fetches it again from the new exit.
+    for &(at, _) in &viewer.country_moves {
+        let in_flight = out[first_row..]
+            .iter()
+            .filter(|r| r.ts < at && r.ts >= at - 10 && r.status == 200 && r.uri.ends_with(".ts"))
+            .max_by_key(|r| r.ts)
+            .cloned();
+        if let Some(r) = in_flight {
+            out.push(Request {
+                ts: at + 1,
+                ip: viewer.ip_at(at + 1).to_string(),
+                country: viewer.country_at(at + 1),
+                ..r
+            });
         }
     }
 }

@@ -32,6 +32,9 @@ fn edge_name(i: usize) -> String {
 
 /// The header every file starts with.
 pub const HEADER: &str = "#Version: 1.0\n#Fields: date time x-edge-location sc-bytes c-ip cs-method cs(Host) cs-uri-stem sc-status cs(Referer) cs(User-Agent) cs-uri-query cs(Cookie) x-edge-result-type x-edge-request-id x-host-header cs-protocol cs-bytes time-taken x-forwarded-for ssl-protocol ssl-cipher x-edge-response-result-type cs-protocol-version fle-status fle-encrypted-fields c-port time-to-first-byte x-edge-detailed-result-type sc-content-type sc-content-len sc-range-start sc-range-end\n";
+/// The header with `c-country` and `asn` after the 33 fields, as standard logging v2 can
+/// write them (`synth --countries`).
+pub const HEADER_WITH_COUNTRY: &str = "#Version: 1.0\n#Fields: date time x-edge-location sc-bytes c-ip cs-method cs(Host) cs-uri-stem sc-status cs(Referer) cs(User-Agent) cs-uri-query cs(Cookie) x-edge-result-type x-edge-request-id x-host-header cs-protocol cs-bytes time-taken x-forwarded-for ssl-protocol ssl-cipher x-edge-response-result-type cs-protocol-version fle-status fle-encrypted-fields c-port time-to-first-byte x-edge-detailed-result-type sc-content-type sc-content-len sc-range-start sc-range-end c-country asn\n";
 
 pub(super) struct Written {
     pub files: usize,
@@ -47,6 +50,7 @@ pub(super) fn write_logs(
     requests: Vec<Request>,
     files_per_hour: usize,
     late_fraction: f64,
+    countries: bool,
     progress: &mut dyn FnMut(SynthProgress),
 ) -> Result<Written> {
     let files_per_hour = files_per_hour.clamp(1, MAX_FILES_PER_HOUR);
@@ -65,9 +69,23 @@ pub(super) fn write_logs(
     let total = files.len();
     for ((hour, edge), mut rows) in files {
         rows.shuffle(rng);
-        let mut text = String::from(HEADER);
+        let mut text = String::from(if countries {
+            HEADER_WITH_COUNTRY
+        } else {
+            HEADER
+        });
         for r in &rows {
             render(rng, r, &edge_name(edge), &mut line);
+            if countries {
+                // The line without its newline, then the two fields of newer logs.
+                line.pop();
+                let country = if r.country.is_empty() { "-" } else { r.country };
+                let _ = writeln!(
+                    line,
+                    "\t{country}\t{}",
+                    super::model::asn_of(r.country, &r.ip)
+                );
+            }
             text.push_str(&line);
         }
         let stamp = DateTime::from_timestamp(hour * 3600, 0)

@@ -10,7 +10,13 @@
 //!   positions: the folder's runs of segment numbers (at most `max_segment_skip` apart).
 //!
 //! A minute shows as many viewers as the larger of the two says (networks count only in a
-//! minute with `min_cofetched_objects` co-fetched objects or more). Pure code, no Arrow: the
+//! minute with `min_cofetched_objects` co-fetched objects or more). Where the logs carry
+//! `c-country` (standard logging v2, real-time logs), a co-fetched object whose networks were
+//! in two or more countries, and both went on fetching for [`STILL_PLAYING_SECONDS`] or more,
+//! is stronger evidence: one viewer is not in two countries at once, and a viewer whose VPN
+//! exit hops country (fetching what was in flight again from the new one) leaves the old
+//! exit behind. Such minutes are counted apart; a country is never evidence without a
+//! co-fetch. Pure code, no Arrow: the
 //! aggregate function ([`super::ViewerEvidenceUdaf`]) feeds it for scoring, `explain` for one
 //! session's detail.
 
@@ -32,7 +38,16 @@ pub struct Fetch {
     pub folder: u64,
     /// The segment number, or [`NO_SEGMENT`].
     pub segment: i64,
+    /// The country of the address ([`NO_COUNTRY`] when the logs do not say).
+    pub country: u64,
 }
+
+/// The country of a fetch whose logs carry no `c-country`.
+pub const NO_COUNTRY: u64 = 0;
+
+/// Seconds that two networks in two countries must both go on fetching after fetching one
+/// object for it to count as fetched from two countries at once.
+pub const STILL_PLAYING_SECONDS: i64 = 60;
 
 /// A media file without a segment number (`init.mp4`).
 pub const NO_SEGMENT: i64 = i64::MIN;
@@ -75,6 +90,8 @@ pub struct Minute {
     pub cofetched_objects: i64,
     /// The most networks that fetched one object at once, of the objects fetched this minute.
     pub cofetch_networks: i64,
+    /// Of [`Minute::cofetched_objects`], those whose networks were in two or more countries.
+    pub cross_country_objects: i64,
 }
 
 impl Minute {
@@ -91,6 +108,11 @@ impl Minute {
     pub fn viewers(&self, p: &EvidenceParams) -> i64 {
         self.positions.max(self.networks(p))
     }
+
+    /// Whether enough objects were fetched at once from two countries or more.
+    pub fn across_countries(&self, p: &EvidenceParams) -> bool {
+        self.cross_country_objects >= p.min_cofetched_objects
+    }
 }
 
 /// A session's evidence, as the scoring query reads it.
@@ -104,6 +126,8 @@ pub struct Summary {
     pub most_networks: i64,
     /// The most positions at once one minute showed (0 without media).
     pub most_positions: i64,
+    /// Minutes with `min_cofetched_objects` objects fetched at once from two countries or more.
+    pub country_minutes: i64,
 }
 
 /// A folder's fetches in one minute.
@@ -138,8 +162,12 @@ impl Analysis {
             most_viewers: 1,
             most_networks: 1,
             most_positions: 0,
+            country_minutes: 0,
         };
         for m in self.minutes.values() {
+            if m.across_countries(p) {
+                s.country_minutes += 1;
+            }
             let viewers = m.viewers(p);
             if viewers >= p.min_viewers {
                 s.evidence_minutes += 1;
@@ -185,14 +213,23 @@ pub fn analyse(fetches: &mut Vec<Fetch>, p: &EvidenceParams) -> Analysis {
 /// Co-fetched objects: per object, the networks whose first fetch of it came within
 /// `co_fetch_seconds` of its first fetch by anyone.
 fn cofetches(fetches: &mut [Fetch], p: &EvidenceParams, a: &mut Analysis) {
+    let mut last_fetch: HashMap<u64, i64> = HashMap::new();
+    for f in fetches.iter() {
+        let last = last_fetch.entry(f.network).or_insert(f.ts);
+        *last = (*last).max(f.ts);
+    }
     fetches.sort_unstable_by_key(|f| (f.object, f.network, f.ts));
     for object in fetches.chunk_by(|x, y| x.object == y.object) {
         let first = object.iter().map(|f| f.ts).min().unwrap_or_default();
-        let networks = if object[0].segment().is_some() {
+        // Each network's first fetch, when it came at once.
+        let at_once = || {
             object
                 .chunk_by(|x, y| x.network == y.network)
-                .filter(|n| n[0].ts - first <= p.co_fetch_seconds)
-                .count() as i64
+                .map(|n| n[0])
+                .filter(|n| n.ts - first <= p.co_fetch_seconds)
+        };
+        let networks = if object[0].segment().is_some() {
+            at_once().count() as i64
         } else {
             0
         };
@@ -201,10 +238,18 @@ fn cofetches(fetches: &mut [Fetch], p: &EvidenceParams, a: &mut Analysis) {
             m.cofetch_networks = m.cofetch_networks.max(networks);
         }
         if networks >= 2 {
-            a.minutes
-                .entry(minute_of(first, p))
-                .or_default()
-                .cofetched_objects += 1;
+            let still_playing = |f: &Fetch| {
+                last_fetch.get(&f.network).copied().unwrap_or(f.ts) - first >= STILL_PLAYING_SECONDS
+            };
+            let mut countries = at_once()
+                .filter(|f| f.country != NO_COUNTRY && still_playing(f))
+                .map(|f| f.country);
+            let across = countries
+                .next()
+                .is_some_and(|one| countries.any(|other| other != one));
+            let m = a.minutes.entry(minute_of(first, p)).or_default();
+            m.cofetched_objects += 1;
+            m.cross_country_objects += i64::from(across);
             a.cofetched.insert(object[0].object, networks);
         }
     }
@@ -267,6 +312,7 @@ mod tests {
             object: folder * 1_000_000 + seg as u64,
             folder,
             segment: seg,
+            country: NO_COUNTRY,
         }
     }
 
@@ -282,7 +328,8 @@ mod tests {
                 evidence_minutes: 0,
                 most_viewers: 1,
                 most_networks: 1,
-                most_positions: 1
+                most_positions: 1,
+                country_minutes: 0
             }
         );
     }
@@ -319,6 +366,42 @@ mod tests {
         assert_eq!(a.cofetched[&7_000_002], 2);
         assert_eq!(a.minutes[&0].cofetched_objects, 1);
         assert_eq!(a.minutes[&0].networks(&P), 1, "one object is not enough");
+    }
+
+    #[test]
+    fn co_fetches_from_two_countries_count_apart_and_a_country_alone_counts_nothing() {
+        let at = |f: Fetch, country: u64| Fetch { country, ..f };
+        // Two networks on segments 1 and 2 at once, both playing on to segment 20 (other
+        // objects): from two countries, then from one.
+        let two = |c1, c2| {
+            vec![
+                at(fetch(0, 1, 7, 1), c1),
+                at(fetch(5, 2, 7, 1), c2),
+                at(fetch(4, 1, 7, 2), c1),
+                at(fetch(9, 2, 7, 2), c2),
+                at(fetch(70, 1, 8, 20), c1),
+                at(fetch(75, 2, 9, 20), c2),
+            ]
+        };
+        let a = analyse(&mut two(10, 20), &P);
+        assert_eq!(a.minutes[&0].cross_country_objects, 2);
+        assert_eq!(a.summary(&P).country_minutes, 1);
+        // The same, but the first network stops there (a VPN exit left behind): nothing.
+        let mut hop = two(10, 20);
+        hop.remove(4);
+        assert_eq!(analyse(&mut hop, &P).summary(&P).country_minutes, 0);
+        let a = analyse(&mut two(10, 10), &P);
+        assert_eq!(a.summary(&P).country_minutes, 0);
+        // A country unknown on one side is not a second country.
+        let a = analyse(&mut two(10, NO_COUNTRY), &P);
+        assert_eq!(a.summary(&P).country_minutes, 0);
+        // Two countries one after another (a VPN hop), no object twice: nothing.
+        let mut f: Vec<Fetch> = (0..10)
+            .map(|i| at(fetch(i * 4, 1 + (i / 5) as u64, 7, i), 10 + (i / 5) as u64))
+            .collect();
+        let a = analyse(&mut f, &P);
+        assert_eq!(a.summary(&P).country_minutes, 0);
+        assert_eq!(a.summary(&P).evidence_minutes, 0);
     }
 
     #[test]

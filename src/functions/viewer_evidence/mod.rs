@@ -1,15 +1,15 @@
-//! `viewer_evidence(ts, request_ip, uri, pair_key, user_agent_key, referrer_key, window_from,
-//! co_fetch_seconds, max_segment_skip, min_cofetched_objects, min_viewers)`: the `viewers`
+//! `viewer_evidence(ts, request_ip, uri, pair_key, user_agent_key, referrer_key, country,
+//! window_from, co_fetch_seconds, max_segment_skip, min_cofetched_objects, min_viewers)`: the `viewers`
 //! profile's evidence of a group of rows (one session), as an aggregate function, so that the
 //! scoring query reads the logs once and aggregates each session in one pass instead of
 //! sorting every fetch several times with window functions (queries/score_viewers.sql).
 //!
-//! Each row of a media segment becomes a [`Fetch`] of 48 bytes (text is hashed with fixed
+//! Each row of a media segment becomes a [`Fetch`] of 56 bytes (text is hashed with fixed
 //! seeds, so partial states from different partitions or executors agree); other rows are
 //! skipped. A group keeps its fetches and collapses duplicates (byte ranges, retries) whenever
 //! they double, so its memory follows its distinct fetches. The result is a struct:
-//! `evidence_minutes`, `most_viewers`, `most_networks`, `most_positions` (see
-//! [`evidence::Summary`]) and `asset` (the least asset name of the session's media).
+//! `evidence_minutes`, `most_viewers`, `most_networks`, `most_positions`, `country_minutes`
+//! (see [`evidence::Summary`]) and `asset` (the least asset name of the session's media).
 
 pub mod evidence;
 mod state;
@@ -34,20 +34,21 @@ use datafusion::physical_expr::expressions::Literal;
 
 use crate::functions::ip_network::network_key;
 use crate::functions::media_path::media_path;
-use evidence::{EvidenceParams, Fetch, NO_SEGMENT, fetch_key};
+use evidence::{EvidenceParams, Fetch, NO_COUNTRY, NO_SEGMENT, fetch_key};
 use state::SessionFetches;
 
 /// The SQL name of the function.
 pub const VIEWER_EVIDENCE: &str = "viewer_evidence";
 
 /// The arguments, in order (the last five are constants).
-const ARGUMENTS: [&str; 11] = [
+const ARGUMENTS: [&str; 12] = [
     "ts",
     "request_ip",
     "uri",
     "pair_key",
     "user_agent_key",
     "referrer_key",
+    "country",
     "window_from",
     "co_fetch_seconds",
     "max_segment_skip",
@@ -55,7 +56,7 @@ const ARGUMENTS: [&str; 11] = [
     "min_viewers",
 ];
 /// Where the constant arguments start.
-const FIRST_CONSTANT: usize = 6;
+const FIRST_CONSTANT: usize = 7;
 
 /// The fields of the result.
 fn result_fields() -> Fields {
@@ -65,6 +66,7 @@ fn result_fields() -> Fields {
         int("most_viewers"),
         int("most_networks"),
         int("most_positions"),
+        int("country_minutes"),
         Field::new("asset", DataType::Utf8, true),
     ])
 }
@@ -198,6 +200,7 @@ struct Rows {
     pair: UInt64Array,
     user_agent: UInt64Array,
     referer: UInt64Array,
+    country: StringArray,
 }
 
 impl Rows {
@@ -233,6 +236,7 @@ impl Rows {
             pair: key(3)?,
             user_agent: key(4)?,
             referer: key(5)?,
+            country: text(6)?,
         })
     }
 
@@ -259,8 +263,20 @@ impl Rows {
             object: text_key(media.object),
             folder: text_key(media.folder),
             segment: media.segment.unwrap_or(NO_SEGMENT),
+            country: country_key(&self.country, i),
         };
         Some((fetch, media.asset))
+    }
+}
+
+/// The key of row `i`'s country: [`NO_COUNTRY`] when NULL, empty or `-`.
+fn country_key(countries: &StringArray, i: usize) -> u64 {
+    if countries.is_null(i) {
+        return NO_COUNTRY;
+    }
+    match countries.value(i) {
+        "" | "-" => NO_COUNTRY,
+        c => text_key(c).max(1),
     }
 }
 
@@ -386,7 +402,7 @@ fn state_column(values: &[ArrayRef]) -> DfResult<&LargeBinaryArray> {
 /// The result column of `groups`.
 fn summaries(groups: Vec<SessionFetches>, p: &EvidenceParams) -> DfResult<ArrayRef> {
     let n = groups.len();
-    let mut ints: [Int64Builder; 4] = std::array::from_fn(|_| Int64Builder::with_capacity(n));
+    let mut ints: [Int64Builder; 5] = std::array::from_fn(|_| Int64Builder::with_capacity(n));
     let mut assets = StringBuilder::with_capacity(n, n * 16);
     for group in groups {
         let (mut fetches, asset) = group.into_parts();
@@ -396,13 +412,13 @@ fn summaries(groups: Vec<SessionFetches>, p: &EvidenceParams) -> DfResult<ArrayR
             s.most_viewers,
             s.most_networks,
             s.most_positions,
+            s.country_minutes,
         ]) {
             b.append_value(v);
         }
         assets.append_option(asset);
     }
-    let [a, b, c, d] = ints;
-    let columns: Vec<ArrayRef> = [a, b, c, d]
+    let columns: Vec<ArrayRef> = ints
         .into_iter()
         .map(|mut b| Arc::new(b.finish()) as ArrayRef)
         .chain([Arc::new(assets.finish()) as ArrayRef])
@@ -495,7 +511,7 @@ mod tests {
         .expect("batch");
         ctx.register_batch("t", batch).expect("table");
         let sql = "SELECT viewer_evidence(ts, request_ip, uri, k, 0::BIGINT UNSIGNED, \
-                   0::BIGINT UNSIGNED, TIMESTAMP '1970-01-01T00:00:00', 30, 3, 2, 2) AS e \
+                   0::BIGINT UNSIGNED, NULL, TIMESTAMP '1970-01-01T00:00:00', 30, 3, 2, 2) AS e \
                    FROM t";
         let batches = ctx
             .sql(sql)
@@ -525,7 +541,7 @@ mod tests {
         }
         let text = via_sql(&rows).await;
         assert!(
-            text.contains("{evidence_minutes: 2, most_viewers: 2, most_networks: 2, most_positions: 1, asset: vod/a}"),
+            text.contains("{evidence_minutes: 2, most_viewers: 2, most_networks: 2, most_positions: 1, country_minutes: 0, asset: vod/a}"),
             "{text}"
         );
     }
@@ -535,7 +551,7 @@ mod tests {
         let ctx = SessionContext::new();
         ctx.register_udaf(viewer_evidence_udaf());
         let sql = "SELECT viewer_evidence(now(), 'a', 'b', 1::BIGINT UNSIGNED, \
-                   1::BIGINT UNSIGNED, 1::BIGINT UNSIGNED, 0, 30, 3, 2, 'x')";
+                   1::BIGINT UNSIGNED, 1::BIGINT UNSIGNED, 'US', 0, 30, 3, 2, 'x')";
         let e = match ctx.sql(sql).await {
             Ok(df) => df.collect().await.expect_err("a text parameter"),
             Err(e) => e,

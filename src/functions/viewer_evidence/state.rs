@@ -9,8 +9,8 @@ use datafusion::common::{DataFusionError, Result as DfResult};
 
 use super::evidence::{self, Fetch};
 
-/// Bytes of one encoded fetch: six 64-bit fields.
-const FETCH_BYTES: usize = 48;
+/// Bytes of one encoded fetch: seven 64-bit fields.
+const FETCH_BYTES: usize = 56;
 /// The asset length that stands for none.
 const NO_ASSET: u32 = u32::MAX;
 
@@ -73,6 +73,7 @@ impl SessionFetches {
                 object: u64::from_le_bytes(field(3)),
                 folder: u64::from_le_bytes(field(4)),
                 segment: i64::from_le_bytes(field(5)),
+                country: u64::from_le_bytes(field(6)),
             });
         }
         self.collapse_when_doubled();
@@ -133,6 +134,7 @@ pub fn encode(groups: Vec<SessionFetches>) -> DfResult<ArrayRef> {
             blob.extend_from_slice(&f.object.to_le_bytes());
             blob.extend_from_slice(&f.folder.to_le_bytes());
             blob.extend_from_slice(&f.segment.to_le_bytes());
+            blob.extend_from_slice(&f.country.to_le_bytes());
         }
         column.append_value(&blob);
     }
@@ -152,6 +154,7 @@ mod tests {
             object: 4,
             folder: 5,
             segment: -6,
+            country: 7,
         }
     }
 
@@ -196,6 +199,6 @@ mod tests {
             s.push(fetch(i % 10, i as i64), "a");
         }
         assert!(s.fetches.len() <= 1024, "{}", s.fetches.len());
-        assert!(s.bytes() < 4096 * 48, "{}", s.bytes());
+        assert!(s.bytes() < 4096 * 56, "{}", s.bytes());
     }
 }
