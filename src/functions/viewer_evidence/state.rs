@@ -21,13 +21,24 @@ pub struct SessionFetches {
     asset: Option<String>,
     /// Fetches after the last collapse: the next one comes when they have doubled.
     distinct: usize,
+    /// The folders whose asset has been compared with [`Self::asset`] (a folder has one
+    /// asset), so that a row costs a string compare only in a new folder.
+    folders: Vec<u64>,
 }
+
+/// Folders remembered per group; past these every row compares its asset.
+const FOLDERS_REMEMBERED: usize = 16;
 
 impl SessionFetches {
     /// Adds one fetch of `asset`.
     pub fn push(&mut self, fetch: Fetch, asset: &str) {
-        if self.asset.as_deref().is_none_or(|least| asset < least) {
-            self.asset = Some(asset.to_string());
+        if !self.folders.contains(&fetch.folder) {
+            if self.folders.len() < FOLDERS_REMEMBERED {
+                self.folders.push(fetch.folder);
+            }
+            if self.asset.as_deref().is_none_or(|least| asset < least) {
+                self.asset = Some(asset.to_string());
+            }
         }
         self.fetches.push(fetch);
         self.collapse_when_doubled();
@@ -96,6 +107,7 @@ impl SessionFetches {
     pub fn bytes(&self) -> usize {
         self.fetches.capacity() * std::mem::size_of::<Fetch>()
             + self.asset.as_ref().map_or(0, String::capacity)
+            + self.folders.capacity() * 8
     }
 
     /// The fetches and the least asset.
