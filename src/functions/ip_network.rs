@@ -36,26 +36,29 @@ pub fn ip_network(ip: &str) -> String {
 /// networks get equal keys (in every process: the seeds are fixed), different ones the same
 /// key with probability 2^-64 per pair.
 pub fn network_key(ip: &str) -> u64 {
-    let mut h = NETWORK_HASH.build_hasher();
-    let v4 = |h: &mut ahash::AHasher, v4: std::net::Ipv4Addr| {
-        h.write_u8(4);
-        h.write_u32(v4.to_bits());
+    // What ip_network() returns as text (an IPv4 address or junk: the text itself) is keyed by
+    // its text. Without a ':' it is not IPv6, so no address is parsed (this runs once per row).
+    let text = |text: &[u8]| {
+        let mut h = NETWORK_HASH.build_hasher();
+        h.write_u8(0);
+        h.write(text);
+        h.finish()
     };
-    match ip.parse::<IpAddr>() {
-        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-            Some(a) => v4(&mut h, a),
+    if memchr::memchr(b':', ip.as_bytes()).is_none() {
+        return text(ip.as_bytes());
+    }
+    match ip.parse::<std::net::Ipv6Addr>() {
+        Ok(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => text(v4.to_string().as_bytes()),
             None => {
+                let mut h = NETWORK_HASH.build_hasher();
                 h.write_u8(6);
                 h.write_u64((v6.to_bits() >> 64) as u64);
+                h.finish()
             }
         },
-        Ok(IpAddr::V4(a)) => v4(&mut h, a),
-        Err(_) => {
-            h.write_u8(0);
-            h.write(ip.as_bytes());
-        }
+        Err(_) => text(ip.as_bytes()),
     }
-    h.finish()
 }
 
 static NETWORK_HASH: ahash::RandomState = ahash::RandomState::with_seeds(

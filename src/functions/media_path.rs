@@ -34,27 +34,33 @@ pub struct MediaPath<'a> {
 
 /// Takes `uri` apart when it is a media segment's path: a token, at least one asset
 /// component, a folder and a file with a media extension, none of them empty. Other paths
-/// (playlists, keys, pages) give None.
+/// (playlists, keys, pages) give None. One backward search per separator (this runs once per
+/// row): the file's `.`, the file's and the folder's `/`, and the token's `/` from the front.
 pub fn media_path(uri: &str) -> Option<MediaPath<'_>> {
-    let rest = uri.strip_prefix('/')?;
-    let (token, object) = rest.split_once('/')?;
-    let (folder, file) = object.rsplit_once('/')?;
-    let (asset, rendition) = folder.rsplit_once('/')?;
-    let (stem, extension) = file.rsplit_once('.')?;
-    if token.is_empty()
-        || asset.is_empty()
-        || rendition.is_empty()
-        || stem.is_empty()
-        || !is_media_extension(extension)
-        || uri.contains('\n')
-    {
+    let b = uri.as_bytes();
+    if b.first() != Some(&b'/') {
+        return None;
+    }
+    let file_slash = memchr::memrchr(b'/', b)?;
+    let dot = file_slash + 1 + memchr::memrchr(b'.', &b[file_slash + 1..])?;
+    if dot == file_slash + 1 || !is_media_extension(uri.get(dot + 1..)?) {
+        return None;
+    }
+    let rendition_slash = memchr::memrchr(b'/', &b[..file_slash])?;
+    let token_end = 1 + memchr::memchr(b'/', &b[1..])?;
+    // Token, asset and rendition not empty (the asset lies between the token and the
+    // rendition folder, so this also puts the token's `/` before the rendition's).
+    if token_end == 1 || token_end + 1 >= rendition_slash || rendition_slash + 1 == file_slash {
+        return None;
+    }
+    if memchr::memchr(b'\n', b).is_some() {
         return None;
     }
     Some(MediaPath {
-        object,
-        folder,
-        asset,
-        segment: segment_number(stem),
+        object: uri.get(token_end + 1..)?,
+        folder: uri.get(token_end + 1..file_slash)?,
+        asset: uri.get(token_end + 1..rendition_slash)?,
+        segment: segment_number(uri.get(file_slash + 1..dot)?),
     })
 }
 

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, LargeBinaryBuilder};
+use arrow::array::{ArrayRef, LargeBinaryArray};
+use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use datafusion::common::{DataFusionError, Result as DfResult};
 
 use super::evidence::{self, Fetch};
@@ -24,6 +25,8 @@ pub struct SessionFetches {
     /// The folders whose asset has been compared with [`Self::asset`] (a folder has one
     /// asset), so that a row costs a string compare only in a new folder.
     folders: Vec<u64>,
+    /// The folder of the last fetch (most rows follow one of the same folder).
+    last_folder: Option<u64>,
 }
 
 /// Folders remembered per group; past these every row compares its asset.
@@ -32,7 +35,7 @@ const FOLDERS_REMEMBERED: usize = 16;
 impl SessionFetches {
     /// Adds one fetch of `asset`.
     pub fn push(&mut self, fetch: Fetch, asset: &str) {
-        if !self.folders.contains(&fetch.folder) {
+        if self.last_folder != Some(fetch.folder) && !self.folders.contains(&fetch.folder) {
             if self.folders.len() < FOLDERS_REMEMBERED {
                 self.folders.push(fetch.folder);
             }
@@ -40,6 +43,7 @@ impl SessionFetches {
                 self.asset = Some(asset.to_string());
             }
         }
+        self.last_folder = Some(fetch.folder);
         self.fetches.push(fetch);
         self.collapse_when_doubled();
     }
@@ -116,14 +120,19 @@ impl SessionFetches {
     }
 }
 
-/// The partial states of `groups`, one value each.
-pub fn encode(groups: Vec<SessionFetches>) -> DfResult<ArrayRef> {
-    let mut column = LargeBinaryBuilder::with_capacity(groups.len(), 0);
-    let mut blob = Vec::new();
-    for mut group in groups {
+/// The partial states of `groups`, one value each, written once into a buffer of their exact
+/// size.
+pub fn encode(mut groups: Vec<SessionFetches>) -> DfResult<ArrayRef> {
+    let mut total = 0usize;
+    for group in &mut groups {
         evidence::dedup(&mut group.fetches);
-        blob.clear();
-        blob.reserve(4 + group.fetches.len() * FETCH_BYTES);
+        total +=
+            4 + group.asset.as_ref().map_or(0, String::len) + group.fetches.len() * FETCH_BYTES;
+    }
+    let mut values: Vec<u8> = Vec::with_capacity(total);
+    let mut offsets: Vec<i64> = Vec::with_capacity(groups.len() + 1);
+    offsets.push(0);
+    for group in &groups {
         match &group.asset {
             Some(asset) => {
                 let len = u32::try_from(asset.len())
@@ -134,23 +143,34 @@ pub fn encode(groups: Vec<SessionFetches>) -> DfResult<ArrayRef> {
                             "viewer_evidence: an asset name over 4 GiB".into(),
                         )
                     })?;
-                blob.extend_from_slice(&len.to_le_bytes());
-                blob.extend_from_slice(asset.as_bytes());
+                values.extend_from_slice(&len.to_le_bytes());
+                values.extend_from_slice(asset.as_bytes());
             }
-            None => blob.extend_from_slice(&NO_ASSET.to_le_bytes()),
+            None => values.extend_from_slice(&NO_ASSET.to_le_bytes()),
         }
         for f in &group.fetches {
-            blob.extend_from_slice(&f.key.to_le_bytes());
-            blob.extend_from_slice(&f.ts.to_le_bytes());
-            blob.extend_from_slice(&f.network.to_le_bytes());
-            blob.extend_from_slice(&f.object.to_le_bytes());
-            blob.extend_from_slice(&f.folder.to_le_bytes());
-            blob.extend_from_slice(&f.segment.to_le_bytes());
-            blob.extend_from_slice(&f.country.to_le_bytes());
+            for field in [
+                f.key.to_le_bytes(),
+                f.ts.to_le_bytes(),
+                f.network.to_le_bytes(),
+                f.object.to_le_bytes(),
+                f.folder.to_le_bytes(),
+                f.segment.to_le_bytes(),
+                f.country.to_le_bytes(),
+            ] {
+                values.extend_from_slice(&field);
+            }
         }
-        column.append_value(&blob);
+        let end = i64::try_from(values.len())
+            .map_err(|_| DataFusionError::Execution("viewer_evidence: a state over 2^63".into()))?;
+        offsets.push(end);
     }
-    Ok(Arc::new(column.finish()))
+    let array = LargeBinaryArray::try_new(
+        OffsetBuffer::new(ScalarBuffer::from(offsets)),
+        Buffer::from_vec(values),
+        None,
+    )?;
+    Ok(Arc::new(array))
 }
 
 #[cfg(test)]
