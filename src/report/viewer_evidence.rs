@@ -24,7 +24,7 @@ pub(super) fn render_score(
     )?;
     writeln!(
         out,
-        "  networks fetching one object within {} s: {} at most (in a minute with {} or more such objects)",
+        "  networks fetching one object within {0} s and fetching on for {0} s: {1} at most (in a minute with {2} or more such objects)",
         v.co_fetch_seconds, s.ip_evidence, v.min_cofetched_objects
     )?;
     writeln!(

@@ -171,7 +171,7 @@ fn explain_shows_the_positions_and_the_objects_of_both_networks() {
     }
     let live = explain("live-pair");
     for line in [
-        "  networks fetching one object within 30 s: 2 at most (in a minute with 2 or more such objects)",
+        "  networks fetching one object within 30 s and fetching on for 30 s: 2 at most (in a minute with 2 or more such objects)",
         "objects fetched by more than one network at once (31):",
         "  vod/a/720p/seg00000.ts  203.0.113.7 at 2026-01-01T00:00:00Z, 198.18.0.7 at 2026-01-01T00:00:01Z",
         "  ... and 19 more",
@@ -343,4 +343,62 @@ fn with_state_viewers_reads_what_it_needs_and_answers_as_without() {
     assert_eq!(csv("upstream", true), csv("upstream", false));
     assert_eq!(csv("viewers", true), viewers);
     assert_eq!(viewers.lines().count(), 57, "{viewers}");
+}
+
+#[test]
+fn viewers_is_not_fooled_by_vpn_exits_hopping_country() {
+    // Most viewers behind a VPN whose exit hops country (and address) every 1 to 3 minutes,
+    // each hop fetching the segments in flight again from the new exit. Before a co-fetch
+    // had to be followed by both networks fetching on, this mix flagged 5 of them.
+    let work = tempdir();
+    let logs = work.path().join("mix");
+    synth_into(
+        &logs,
+        &[
+            "--viewers",
+            "300",
+            "--shared",
+            "10",
+            "--minutes",
+            "20",
+            "--seed",
+            "8",
+            "--countries",
+            "--vpn-hop",
+            "0.6",
+            "--byte-ranges",
+            "0.3",
+            "--abr-flap",
+            "0.3",
+            "--segment-durations",
+            "2,4",
+            "--files-per-hour",
+            "4",
+            "-q",
+        ],
+    );
+    let v = evaluate(&logs, "viewers");
+    let counts = |e: &serde_json::Value| {
+        [
+            "sessions_in_window",
+            "shared_in_window",
+            "true_positives",
+            "false_positives",
+            "false_negatives",
+        ]
+        .map(|k| e[k].as_u64().unwrap_or(u64::MAX))
+    };
+    assert_eq!(counts(&v), [255, 10, 10, 0, 0], "{v:#}");
+    let hops = v["by_confounder"]
+        .as_array()
+        .and_then(|by| by.iter().find(|c| c["confounder"] == "vpn-hop"))
+        .expect("vpn-hop sessions");
+    assert!(hops["sessions"].as_u64().unwrap_or(0) > 100, "{hops}");
+    assert_eq!(hops["false_positives"], 0, "{hops}");
+    // Their viewers in two countries at once are the shared sessions' (trait `abroad`).
+    let abroad = v["by_confounder"]
+        .as_array()
+        .and_then(|by| by.iter().find(|c| c["confounder"] == "abroad"))
+        .expect("abroad sessions");
+    assert_eq!(abroad["sessions"], abroad["true_positives"], "{abroad}");
 }

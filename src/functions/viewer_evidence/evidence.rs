@@ -2,8 +2,10 @@
 //! viewer cannot produce, minute by minute (docs/scoring.md):
 //!
 //! - **Co-fetched objects.** The same media object fetched by two or more networks (an IPv4
-//!   address, an IPv6 /64) within `co_fetch_seconds` of its first fetch. One playback fetches
-//!   each segment once in all, however it spreads its requests over addresses.
+//!   address, an IPv6 /64) within `co_fetch_seconds` of its first fetch, each fetching on for
+//!   `co_fetch_seconds` or more. One playback fetches each segment once in all, however it
+//!   spreads its requests over addresses; when its address changes, it fetches what was in
+//!   flight again from the new one, but the old one falls silent.
 //! - **Positions at once.** Inside one minute, in time order, a rendition folder's fetches
 //!   step back by more than `max_segment_skip` segments at least twice: a viewer behind
 //!   another steps back each time it fetches, one viewer once per seek back. How many
@@ -211,7 +213,8 @@ pub fn analyse(fetches: &mut Vec<Fetch>, p: &EvidenceParams) -> Analysis {
 }
 
 /// Co-fetched objects: per object, the networks whose first fetch of it came within
-/// `co_fetch_seconds` of its first fetch by anyone.
+/// `co_fetch_seconds` of its first fetch by anyone and that went on fetching for
+/// `co_fetch_seconds` or more after it.
 fn cofetches(fetches: &mut [Fetch], p: &EvidenceParams, a: &mut Analysis) {
     let mut last_fetch: HashMap<u64, i64> = HashMap::new();
     for f in fetches.iter() {
@@ -228,8 +231,15 @@ fn cofetches(fetches: &mut [Fetch], p: &EvidenceParams, a: &mut Analysis) {
                 .map(|n| n[0])
                 .filter(|n| n.ts - first <= p.co_fetch_seconds)
         };
+        // A network that fetched nothing more for `co_fetch_seconds` has moved on: one
+        // viewer whose address changed (a VPN exit hopping, Wi-Fi to cellular) fetches what
+        // was in flight again from the next one, and the old one falls silent. Two viewers
+        // both play on.
+        let playing_on = |f: &Fetch| {
+            last_fetch.get(&f.network).copied().unwrap_or(f.ts) - first >= p.co_fetch_seconds
+        };
         let networks = if object[0].segment().is_some() {
-            at_once().count() as i64
+            at_once().filter(|f| playing_on(f)).count() as i64
         } else {
             0
         };
@@ -361,6 +371,8 @@ mod tests {
         ];
         // A second request of the same fetch, later: ignored (the first counts).
         f.push(Fetch { ts: 50, ..f[0] });
+        // Both networks play on (other folders, a minute later).
+        f.extend([fetch(70, 1, 8, 20), fetch(75, 2, 9, 20)]);
         let a = analyse(&mut f, &P);
         assert_eq!(a.cofetched.len(), 1, "segment 2 only: 28 s apart");
         assert_eq!(a.cofetched[&7_000_002], 2);
@@ -402,6 +414,40 @@ mod tests {
         let a = analyse(&mut f, &P);
         assert_eq!(a.summary(&P).country_minutes, 0);
         assert_eq!(a.summary(&P).evidence_minutes, 0);
+    }
+
+    #[test]
+    fn a_viewer_whose_address_changes_is_one_viewer_however_often() {
+        // Video (folder 7) and audio (8) every 4 s from network 1, from 60 s network 2, from
+        // 128 s network 3; each new address fetches the two segments in flight again.
+        let net = |ts: i64| {
+            if ts < 60 {
+                1
+            } else if ts < 128 {
+                2
+            } else {
+                3
+            }
+        };
+        let mut f = Vec::new();
+        for i in 0..50 {
+            f.extend([7, 8].map(|folder| fetch(i * 4, net(i * 4), folder, i)));
+        }
+        for (hop, in_flight) in [(60, 14), (128, 31)] {
+            f.extend([7, 8].map(|folder| fetch(hop, net(hop), folder, in_flight)));
+        }
+        let mut old_address_plays_on = f.clone();
+        let a = analyse(&mut f, &P);
+        // Two objects fetched twice at once in minutes 0 and 2, but each old address falls
+        // silent: not two viewers.
+        assert!(a.cofetched.is_empty(), "{:?}", a.cofetched);
+        assert_eq!(a.summary(&P).evidence_minutes, 0);
+        // Were network 1 to play on (a second viewer), the first two would count.
+        old_address_plays_on.push(fetch(150, 1, 9, 40));
+        let a = analyse(&mut old_address_plays_on, &P);
+        assert_eq!(a.minutes[&0].cofetched_objects, 2);
+        assert_eq!(a.minutes[&0].networks(&P), 2);
+        assert_eq!(a.summary(&P).evidence_minutes, 1);
     }
 
     #[test]
