@@ -4,10 +4,7 @@
 --   (a) the same media object (same asset, rendition and segment) fetched from two networks
 --       within $co_fetch_seconds of each other (IPv6 counts by /64, as ip_network() does):
 --       one playback fetches each segment once in all, however it spreads its requests over
---       addresses (IPv4 + IPv6, multipath), so only a second viewer duplicates them; each
---       network must fetch on for $co_fetch_seconds more (an address that changes, a VPN
---       exit hopping, re-fetches what was in flight from the new one, and the old one falls
---       silent);
+--       addresses (IPv4 + IPv6, multipath), so only a second viewer duplicates them;
 --   (b) two playback positions advancing at once: inside one minute, in time order, one
 --       rendition folder's fetches step back, by more than $max_segment_skip segments, at
 --       least twice (one viewer steps back once per seek back; a viewer behind another
@@ -65,10 +62,10 @@ sessions AS (
     SELECT
         session_id,
         count(*) AS requests,
-        distinct_keys(pair_key) AS pairs,
-        distinct_keys(ip_key) AS distinct_ips,
-        distinct_keys(user_agent_key) AS distinct_user_agents,
-        distinct_keys(referrer_key) AS distinct_referers,
+        count(DISTINCT pair_key) AS pairs,
+        count(DISTINCT ip_key) AS distinct_ips,
+        count(DISTINCT user_agent_key) AS distinct_user_agents,
+        count(DISTINCT referrer_key) AS distinct_referers,
         min(ts) AS first_seen,
         max(ts) AS last_seen,
         viewer_evidence(
