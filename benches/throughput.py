@@ -175,6 +175,16 @@ BEFORE = "2026-01-15T19:58:00Z"
 NEWEST = "*.d09e*.gz"
 
 
+def inflated(files):
+    """Inflated bytes of single-member gzip files (synth's), from their ISIZE trailers."""
+    total = 0
+    for path in files:
+        with open(path, "rb") as f:
+            f.seek(-4, os.SEEK_END)
+            total += int.from_bytes(f.read(4), "little")
+    return total
+
+
 def score_cmd(binary, logs, now=NOW, extra=()):
     return [binary, "-q", "score", logs, "--now", now, "--lookback", "10", "--format", "json",
             *extra]
@@ -349,9 +359,12 @@ def main():
               f"{lim['lines']:,} lines, {lim['tabs']:,} TABs, {lim['threads']} threads")
     if a.tenfold:
         big = glob.glob(os.path.join(a.tenfold, "*.gz"))
-        print(f"tenfold: {len(big)} files, {sum(os.path.getsize(f) for f in big) / 1e6:,.0f} MB "
-              f"gzipped, {answers['tenfold'][2]:,} rows; its two runs are made in the first "
-              f"{min(a.large_rounds, a.rounds)} of the {a.rounds} rounds (--large-rounds)")
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        print(f"tenfold: {len(big)} files, {sum(os.path.getsize(f) for f in big) / 1e9:.1f} GB "
+              f"gzipped, {inflated(big) / 1e9:.1f} GB inflated (this machine has "
+              f"{ram / 1e9:.1f} GB of memory), {answers['tenfold'][2]:,} rows; its two runs are "
+              f"made in the first {min(a.large_rounds, a.rounds)} of the {a.rounds} rounds "
+              f"(--large-rounds)")
     if a.deliveries:
         cut = glob.glob(os.path.join(a.deliveries, "logs", "*.gz"))
         fresh = glob.glob(os.path.join(a.deliveries, "logs", NEWEST))
