@@ -327,7 +327,8 @@ def main():
             if name in large and round_ >= a.large_rounds:
                 continue
             if name == "tight":
-                wall, rss, out, tight_failure = attempt(cmd)
+                wall, rss, out, failed = attempt(cmd)
+                tight_failure = tight_failure or failed
             else:
                 wall, rss, out = cmd() if callable(cmd) else measure(cmd)
             runs[name].append((wall, rss))
@@ -387,7 +388,8 @@ def main():
     if a.tenfold:
         t, n = answers["tenfold"], len(runs["tenfold"])
         once = f"; {n} run" + ("s, median" if n > 1 else "")
-        labels.append(("tenfold", f"autorevoke score, ten times the viewers ({t[2]:,} rows{once})"))
+        labels.append(("tenfold",
+                       f"autorevoke score, ten times the viewers ({t[2]:,} rows{once})"))
         labels.append(("tight", f"the same, --memory-limit {a.tenfold_memory_limit}"
                                 f"{' (FAILED)' if tight_failure else ''}{once}"))
     if a.deliveries:
