@@ -265,21 +265,24 @@ fn evaluate(logs: &std::path::Path, rules: &str) -> serde_json::Value {
     serde_json::from_str(&stdout(&out)).expect("json")
 }
 
+/// An `evaluate` answer's sessions in the window, shared, true and false positives, and false
+/// negatives.
+fn counts(e: &serde_json::Value) -> [u64; 5] {
+    [
+        "sessions_in_window",
+        "shared_in_window",
+        "true_positives",
+        "false_positives",
+        "false_negatives",
+    ]
+    .map(|k| e[k].as_u64().unwrap_or(u64::MAX))
+}
+
 #[test]
 fn on_a_generated_mix_viewers_flags_exactly_the_shared_sessions_whatever_their_confounders() {
     let work = tempdir();
     let logs = mix(work.path());
     let v = evaluate(&logs, "viewers");
-    let counts = |e: &serde_json::Value| {
-        [
-            "sessions_in_window",
-            "shared_in_window",
-            "true_positives",
-            "false_positives",
-            "false_negatives",
-        ]
-        .map(|k| e[k].as_u64().unwrap_or(u64::MAX))
-    };
     // 140 sessions in the window, 12 of them shared (the truth): exactly those are flagged.
     assert_eq!(counts(&v), [140, 12, 12, 0, 0], "{v:#}");
     let by = v["by_confounder"].as_array().expect("by confounder");
@@ -381,16 +384,6 @@ fn viewers_is_not_fooled_by_vpn_exits_hopping_country() {
         ],
     );
     let v = evaluate(&logs, "viewers");
-    let counts = |e: &serde_json::Value| {
-        [
-            "sessions_in_window",
-            "shared_in_window",
-            "true_positives",
-            "false_positives",
-            "false_negatives",
-        ]
-        .map(|k| e[k].as_u64().unwrap_or(u64::MAX))
-    };
     assert_eq!(counts(&v), [255, 10, 10, 0, 0], "{v:#}");
     let hops = v["by_confounder"]
         .as_array()
