@@ -21,11 +21,13 @@ sessions AS (
         -- Distinct values are counted by their 64-bit keys, which the reader hashes from the
         -- raw fields (pair_key from c-ip TAB cs-uri-stem; no field contains a TAB), instead of
         -- building and hashing a string per row. Equal values have equal keys; two different
-        -- values share one with probability 2^-64 per pair of values.
-        count(DISTINCT pair_key) AS pairs,
-        count(DISTINCT ip_key) AS distinct_ips,
-        count(DISTINCT user_agent_key) AS distinct_user_agents,
-        count(DISTINCT referrer_key) AS distinct_referers,
+        -- values share one with probability 2^-64 per pair of values. distinct_keys(k) is
+        -- count(DISTINCT k) with memory that each session gives back when it is handed on,
+        -- so that an aggregation can spill under --memory-limit (src/functions/distinct_keys.rs).
+        distinct_keys(pair_key) AS pairs,
+        distinct_keys(ip_key) AS distinct_ips,
+        distinct_keys(user_agent_key) AS distinct_user_agents,
+        distinct_keys(referrer_key) AS distinct_referers,
         min(ts) AS first_seen,
         max(ts) AS last_seen
     FROM in_scope

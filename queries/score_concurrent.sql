@@ -50,8 +50,8 @@ per_network AS (
         count(*) AS requests,
         -- An address belongs to one network, so these two sum exactly over networks.
         -- (Distinct pairs by their 64-bit key, as in queries/score.sql.)
-        count(DISTINCT pair_key) AS pairs,
-        count(DISTINCT ip_key) AS ips,
+        distinct_keys(pair_key) AS pairs,
+        distinct_keys(ip_key) AS ips,
         array_agg(DISTINCT user_agent) AS user_agents,
         array_agg(DISTINCT user_agent) FILTER (WHERE NOT media_stack) AS browser_agents,
         array_agg(DISTINCT user_agent) FILTER (WHERE media_stack) AS media_agents,

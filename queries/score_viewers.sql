@@ -62,10 +62,10 @@ sessions AS (
     SELECT
         session_id,
         count(*) AS requests,
-        count(DISTINCT pair_key) AS pairs,
-        count(DISTINCT ip_key) AS distinct_ips,
-        count(DISTINCT user_agent_key) AS distinct_user_agents,
-        count(DISTINCT referrer_key) AS distinct_referers,
+        distinct_keys(pair_key) AS pairs,
+        distinct_keys(ip_key) AS distinct_ips,
+        distinct_keys(user_agent_key) AS distinct_user_agents,
+        distinct_keys(referrer_key) AS distinct_referers,
         min(ts) AS first_seen,
         max(ts) AS last_seen,
         viewer_evidence(

@@ -56,7 +56,26 @@ const EXIT_EMPTY: u8 = 9;
 /// How a failed object that is not a CloudFront log at all is reported.
 const NOT_A_LOG: &str = "not a CloudFront log";
 
+/// Caps glibc's malloc at two arenas. By default each thread that allocates while another
+/// holds an arena's lock gets an arena of its own (up to eight per core), and the freed pages
+/// of every arena stay mapped, so a long run's peak memory grows with the threads rather than
+/// with what it holds (docs/performance.md). Set before any thread starts, unless
+/// `MALLOC_ARENA_MAX` is set in the environment.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn fewer_malloc_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets a parameter of the allocator; no thread has started yet.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn fewer_malloc_arenas() {}
+
 fn main() -> ExitCode {
+    fewer_malloc_arenas();
     let cli = Cli::parse();
     let ui = cli.verbosity();
     ui.init_logs();

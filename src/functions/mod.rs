@@ -2,6 +2,7 @@
 //! local engine, Ballista's client, scheduler and executors, the plan codec, the watcher), so
 //! that a query means the same wherever it runs.
 
+pub mod distinct_keys;
 pub mod ip_network;
 pub mod media_path;
 pub mod viewer_evidence;
@@ -13,6 +14,7 @@ use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
+pub use distinct_keys::{DISTINCT_KEYS, distinct_keys_udaf};
 pub use ip_network::{IP_NETWORK, ip_network, ip_network_udf};
 pub use viewer_evidence::{VIEWER_EVIDENCE, viewer_evidence_udaf};
 
@@ -23,7 +25,10 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
 
 /// The aggregate functions.
 pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
-    vec![Arc::new(viewer_evidence_udaf())]
+    vec![
+        Arc::new(distinct_keys_udaf()),
+        Arc::new(viewer_evidence_udaf()),
+    ]
 }
 
 /// The scalar function called `name`, if it is one of ours.

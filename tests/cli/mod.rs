@@ -497,6 +497,38 @@ fn memory_limit_bounds_the_query_and_names_the_consumers_when_exceeded() {
 }
 
 #[test]
+fn an_aggregation_larger_than_its_memory_limit_spills_and_scores_the_same() {
+    // 300 viewers over 12 minutes: the sessions' distinct keys need more than 512 KiB at once.
+    // DataFusion's count(DISTINCT) failed here ("Failed to allocate ... for
+    // PartialHashAggregateStream"): emptied, it kept its allocation, so nothing it handed on
+    // or spilled made room. distinct_keys() gives a session's memory back with the session.
+    let dir = tempdir();
+    let logs = dir.path().join("logs");
+    synth_into(
+        &logs,
+        &[
+            "--viewers",
+            "300",
+            "--shared",
+            "10",
+            "--minutes",
+            "12",
+            "--seed",
+            "3",
+        ],
+    );
+    let logs = logs.display().to_string();
+    let args = ["score", &logs, "--now", "latest", "--format", "csv"];
+    let full = autorevoke(&args);
+    assert_eq!(full.status.code(), Some(0), "{}", stderr(&full));
+    // The header and the 10 shared sessions synth planted (its truth file names the same 10).
+    assert_eq!(stdout(&full).lines().count(), 11, "{}", stdout(&full));
+    let tight = autorevoke(&[&args[..], &["--memory-limit", "512KiB"]].concat());
+    assert_eq!(tight.status.code(), Some(0), "{}", stderr(&tight));
+    assert_eq!(stdout(&tight), stdout(&full));
+}
+
+#[test]
 fn a_run_that_finds_nothing_to_score_names_the_cause_and_exits_9() {
     let empty = tempdir();
     let dir = empty.path().display().to_string();
