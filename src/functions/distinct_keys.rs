@@ -102,9 +102,10 @@ const FIRST_RUN: usize = 16;
 struct KeyRun {
     keys: Vec<u64>,
     sorted: usize,
-    /// The last key pushed, kept beside the vector: most rows repeat their session's last
-    /// address, agent and referer, and are dropped without reading the vector.
-    last: Option<u64>,
+    /// The last key pushed (when `keys` is not empty), kept beside the vector: most rows
+    /// repeat their session's last address, agent and referer, and are dropped without
+    /// reading the vector.
+    last: u64,
 }
 
 impl KeyRun {
@@ -112,10 +113,10 @@ impl KeyRun {
     /// last sort. Returns the bytes of capacity the keys gained.
     #[inline]
     fn push(&mut self, key: u64) -> usize {
-        if self.last == Some(key) {
+        if self.last == key && !self.keys.is_empty() {
             return 0;
         }
-        self.last = Some(key);
+        self.last = key;
         let before = self.keys.capacity();
         if self.keys.len() >= (self.sorted * 2).max(FIRST_RUN) {
             self.collapse();
