@@ -23,6 +23,8 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 
+use super::one_group::{Groups, OneGroup};
+
 /// The SQL name of the function.
 pub const DISTINCT_KEYS: &str = "distinct_keys";
 
@@ -153,13 +155,15 @@ struct KeyGroups {
     bytes: usize,
 }
 
-impl KeyGroups {
+impl Groups for KeyGroups {
     fn resize(&mut self, total: usize) {
         if self.groups.len() < total {
             self.groups.resize_with(total, KeyRun::default);
         }
     }
+}
 
+impl KeyGroups {
     /// Adds `key` to group `g`.
     #[inline]
     fn push(&mut self, g: usize, key: u64) {
@@ -306,43 +310,6 @@ impl GroupsAccumulator for KeyGroups {
     }
 }
 
-/// One group, for plans without grouping (and DataFusion's fallback).
-#[derive(Debug)]
-struct OneGroup(KeyGroups);
-
-impl Accumulator for OneGroup {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> DfResult<()> {
-        let rows = values.first().map_or(0, |v| v.len());
-        self.0.update_batch(values, &vec![0; rows], None, 1)
-    }
-
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> DfResult<()> {
-        let rows = states.first().map_or(0, |v| v.len());
-        self.0.merge_batch(states, &vec![0; rows], 1)
-    }
-
-    fn state(&mut self) -> DfResult<Vec<ScalarValue>> {
-        self.0.resize(1);
-        let column = GroupsAccumulator::state(&mut self.0, EmitTo::All)?;
-        self.0.resize(1);
-        column
-            .iter()
-            .map(|c| ScalarValue::try_from_array(c, 0))
-            .collect()
-    }
-
-    fn evaluate(&mut self) -> DfResult<ScalarValue> {
-        self.0.resize(1);
-        let column = GroupsAccumulator::evaluate(&mut self.0, EmitTo::All)?;
-        self.0.resize(1);
-        ScalarValue::try_from_array(&column, 0)
-    }
-
-    fn size(&self) -> usize {
-        size_of::<Self>() + GroupsAccumulator::size(&self.0)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,6 +407,60 @@ mod tests {
             e.to_string()
                 .contains("distinct_keys: its state must be one list column"),
             "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn in_sql_it_counts_what_count_distinct_counts_with_and_without_groups() {
+        let ctx = datafusion::prelude::SessionContext::new();
+        ctx.register_udaf(distinct_keys_udaf());
+        let batch = arrow::array::RecordBatch::try_from_iter(vec![
+            (
+                "g",
+                Arc::new(arrow::array::StringArray::from(vec![
+                    "a", "a", "b", "a", "b", "b",
+                ])) as ArrayRef,
+            ),
+            (
+                "k",
+                Arc::new(UInt64Array::from(vec![
+                    Some(1),
+                    Some(2),
+                    Some(1),
+                    Some(1),
+                    None,
+                    Some(1),
+                ])),
+            ),
+        ])
+        .expect("batch");
+        ctx.register_batch("t", batch).expect("table");
+        let text = |sql: &'static str| {
+            let ctx = ctx.clone();
+            async move {
+                let batches = ctx
+                    .sql(sql)
+                    .await
+                    .expect("sql")
+                    .collect()
+                    .await
+                    .expect("run");
+                arrow::util::pretty::pretty_format_batches(&batches)
+                    .expect("text")
+                    .to_string()
+            }
+        };
+        // One group (no GROUP BY): 1 and 2.
+        let all = text("SELECT distinct_keys(k) AS n, count(DISTINCT k) AS c FROM t").await;
+        assert!(all.contains("| 2 | 2 |"), "{all}");
+        // a: 1, 2; b: 1 (the NULL is not a key).
+        let grouped = text(
+            "SELECT g, distinct_keys(k) AS n, count(DISTINCT k) AS c FROM t GROUP BY g ORDER BY g",
+        )
+        .await;
+        assert!(
+            grouped.contains("| a | 2 | 2 |") && grouped.contains("| b | 1 | 1 |"),
+            "{grouped}"
         );
     }
 

@@ -5,6 +5,7 @@
 pub mod distinct_keys;
 pub mod ip_network;
 pub mod media_path;
+pub mod one_group;
 pub mod viewer_evidence;
 
 use std::sync::Arc;

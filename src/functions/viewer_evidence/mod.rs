@@ -34,6 +34,7 @@ use datafusion::physical_expr::expressions::Literal;
 
 use crate::functions::ip_network::network_key;
 use crate::functions::media_path::media_path;
+use crate::functions::one_group::{Groups, OneGroup};
 use evidence::{EvidenceParams, Fetch, NO_COUNTRY, NO_SEGMENT, fetch_key};
 use state::SessionFetches;
 
@@ -167,9 +168,7 @@ impl AggregateUDFImpl for ViewerEvidenceUdaf {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> DfResult<Box<dyn Accumulator>> {
-        Ok(Box::new(EvidenceAccumulator {
-            groups: EvidenceGroups::new(params(args.exprs)?),
-        }))
+        Ok(Box::new(OneGroup(EvidenceGroups::new(params(args.exprs)?))))
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> DfResult<Vec<FieldRef>> {
@@ -297,12 +296,6 @@ impl EvidenceGroups {
         }
     }
 
-    fn resize(&mut self, total: usize) {
-        if self.groups.len() < total {
-            self.groups.resize_with(total, SessionFetches::default);
-        }
-    }
-
     /// Runs `f` on group `g`, keeping [`Self::bytes`] up to date.
     fn with_group(&mut self, g: usize, f: impl FnOnce(&mut SessionFetches)) {
         let group = &mut self.groups[g];
@@ -316,6 +309,14 @@ impl EvidenceGroups {
         let gone: usize = taken.iter().map(SessionFetches::bytes).sum();
         self.bytes = self.bytes.saturating_sub(gone);
         taken
+    }
+}
+
+impl Groups for EvidenceGroups {
+    fn resize(&mut self, total: usize) {
+        if self.groups.len() < total {
+            self.groups.resize_with(total, SessionFetches::default);
+        }
     }
 }
 
@@ -427,51 +428,12 @@ fn summaries(groups: Vec<SessionFetches>, p: &EvidenceParams) -> DfResult<ArrayR
     Ok(Arc::new(array))
 }
 
-/// One group's state, for plans without grouping (and DataFusion's fallback).
-#[derive(Debug)]
-struct EvidenceAccumulator {
-    groups: EvidenceGroups,
-}
-
 impl std::fmt::Debug for EvidenceGroups {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EvidenceGroups")
             .field("groups", &self.groups.len())
             .field("bytes", &self.bytes)
             .finish()
-    }
-}
-
-impl Accumulator for EvidenceAccumulator {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> DfResult<()> {
-        let rows = values.first().map_or(0, |v| v.len());
-        self.groups.update_batch(values, &vec![0; rows], None, 1)
-    }
-
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> DfResult<()> {
-        let rows = states.first().map_or(0, |v| v.len());
-        self.groups.merge_batch(states, &vec![0; rows], 1)
-    }
-
-    fn state(&mut self) -> DfResult<Vec<ScalarValue>> {
-        self.groups.resize(1);
-        let column = GroupsAccumulator::state(&mut self.groups, EmitTo::All)?;
-        self.groups.resize(1);
-        column
-            .iter()
-            .map(|c| ScalarValue::try_from_array(c, 0))
-            .collect()
-    }
-
-    fn evaluate(&mut self) -> DfResult<ScalarValue> {
-        self.groups.resize(1);
-        let column = GroupsAccumulator::evaluate(&mut self.groups, EmitTo::All)?;
-        self.groups.resize(1);
-        ScalarValue::try_from_array(&column, 0)
-    }
-
-    fn size(&self) -> usize {
-        std::mem::size_of::<Self>() + GroupsAccumulator::size(&self.groups)
     }
 }
 
