@@ -198,6 +198,11 @@ fn state_of(groups: Vec<KeyRun>) -> DfResult<ArrayRef> {
         keys.extend_from_slice(&group.distinct());
         offsets.push(i32::try_from(keys.len()).map_err(|_| error("a state of 2^31 keys"))?);
     }
+    key_lists(offsets, keys)
+}
+
+/// The list column of `keys` cut at `offsets`: the state's shape.
+fn key_lists(offsets: Vec<i32>, keys: Vec<u64>) -> DfResult<ArrayRef> {
     let list = ListArray::try_new(
         Arc::new(Field::new_list_field(DataType::UInt64, false)),
         OffsetBuffer::new(ScalarBuffer::from(offsets)),
@@ -296,13 +301,7 @@ impl GroupsAccumulator for KeyGroups {
             }
             offsets.push(i32::try_from(kept.len()).map_err(|_| error("a batch of 2^31 rows"))?);
         }
-        let list = ListArray::try_new(
-            Arc::new(Field::new_list_field(DataType::UInt64, false)),
-            OffsetBuffer::new(ScalarBuffer::from(offsets)),
-            Arc::new(UInt64Array::from(kept)),
-            None,
-        )?;
-        Ok(vec![Arc::new(list)])
+        Ok(vec![key_lists(offsets, kept)?])
     }
 
     fn size(&self) -> usize {
