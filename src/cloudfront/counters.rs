@@ -23,6 +23,9 @@ macro_rules! scan_counters {
                 vec![$( self.$row, )*]
             }
 
+            /// How many counts there are (as a `--state` projection's header holds them).
+            pub const LEN: usize = [$( stringify!($row), )*].len();
+
             /// The counts from [`ObjectCounts::to_vec`]'s order, when there are as many.
             pub fn from_slice(values: &[u64]) -> Option<Self> {
                 let mut values = values.iter().copied();
@@ -104,6 +107,10 @@ scan_counters! {
         /// logs were not fetched).
         #[serde(skip_serializing_if = "is_zero")]
         objects_from_state,
+        /// Of those, objects whose kept rows all lie outside the scan's time range: only the
+        /// header of their projection was read.
+        #[serde(skip_serializing_if = "is_zero")]
+        objects_outside_window,
         /// Objects that could not be fetched or decoded (rows before the failure are kept).
         objects_failed,
         /// Bytes fetched (compressed size).

@@ -23,7 +23,7 @@ use super::format::InputFormat;
 use super::format::parquet::{ParquetLimits, for_each_parquet_line, is_parquet};
 use super::format::realtime::RealtimeFields;
 use super::parser::{ObjectParser, ParseProblem};
-use super::state::{Kept, ProjectionWriter, StateStore, narrow, positions_in_kept};
+use super::state::{Kept, Loaded, ProjectionWriter, StateStore, narrow, positions_in_kept};
 use super::stats::ObjectCounts;
 use super::stats::{MalformedLine, MetricsPublisher, ObjectFailure, ScanStats};
 use crate::retry::{Backoff, Verdict, with_backoff};
@@ -173,6 +173,8 @@ struct Narrowing {
 enum Fetched {
     /// Its projection, kept by an earlier run for its current version.
     Kept(Kept),
+    /// The counts of its kept projection, whose rows all lie outside the scan's times.
+    Outside(ObjectCounts),
     /// Its bytes, fetched whole.
     Whole(bytes::Bytes),
     /// Too large to fetch ahead: streamed while parsed.
@@ -198,6 +200,7 @@ impl PartitionReader {
         // bounded by the objects in flight, whatever the number of objects.
         let stream_above = self.options.stream_above_bytes;
         let (state, stats) = (self.state.clone(), Arc::clone(&self.stats));
+        let window = self.narrowing.as_ref().map(|n| n.ts).unwrap_or_default();
         let store = Arc::clone(&self.store);
         let buffers = ReadBuffers::new(self.prefetch + 1);
         let mut fetched = futures::stream::iter(objects)
@@ -206,8 +209,11 @@ impl PartitionReader {
                 let buffers = buffers.clone();
                 async move {
                     if let Some(state) = &state {
-                        match state.load(&object).await {
-                            Ok(Some(kept)) => return (object, Fetched::Kept(kept)),
+                        match state.load(&object, window).await {
+                            Ok(Some(Loaded::Rows(kept))) => return (object, Fetched::Kept(kept)),
+                            Ok(Some(Loaded::Outside(counts))) => {
+                                return (object, Fetched::Outside(counts));
+                            }
                             Ok(None) => {}
                             Err(reason) => {
                                 tracing::warn!(%reason, "a kept projection is unreadable");
@@ -242,6 +248,16 @@ impl PartitionReader {
                     Parsed {
                         outcome: Ok(()),
                         kept_batches: kept.batches,
+                        projection: None,
+                    }
+                }
+                Fetched::Outside(counts) => {
+                    self.stats.add_rows(&counts);
+                    self.stats.object_from_state();
+                    self.stats.object_outside_window();
+                    Parsed {
+                        outcome: Ok(()),
+                        kept_batches: Vec::new(),
                         projection: None,
                     }
                 }

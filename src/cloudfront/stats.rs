@@ -145,6 +145,16 @@ impl ScanStats {
         }
     }
 
+    /// Records an object from the state whose kept rows all lie outside the scan's time range.
+    pub fn object_outside_window(&self) {
+        self.counts
+            .objects_outside_window
+            .fetch_add(1, Ordering::Relaxed);
+        if let Some(parent) = &self.parent {
+            parent.object_outside_window();
+        }
+    }
+
     /// Records an object that failed, with its location and reason.
     pub fn object_failed(&self, failure: ObjectFailure) {
         self.counts.objects_failed.fetch_add(1, Ordering::Relaxed);

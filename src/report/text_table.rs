@@ -13,9 +13,10 @@ pub(super) fn render(
 ) -> io::Result<()> {
     super::write_window(r.window.as_ref(), out)?;
     let s = &r.stats;
-    let from_state = match s.objects_from_state {
-        0 => String::new(),
-        n => format!(", {n} from the state"),
+    let from_state = match (s.objects_from_state, s.objects_outside_window) {
+        (0, _) => String::new(),
+        (n, 0) => format!(", {n} from the state"),
+        (n, k) => format!(", {n} from the state, {k} of them outside the window"),
     };
     writeln!(
         out,

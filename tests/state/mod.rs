@@ -181,6 +181,15 @@ fn twelve_five_minute_runs_over_a_growing_folder_equal_full_runs() {
         assert_eq!(stat(&full, "objects_read"), present, "run {run}");
         let kept = if run == 1 { 0 } else { present - fresh };
         assert_eq!(stat(&incremental, "objects_from_state"), kept, "run {run}");
+        // Of those, the slots that ended before the window's start (slots 0 to run - 1: the
+        // window starts at slot run's first second) were taken from their projections'
+        // headers alone.
+        let outside = if run == 1 { 0 } else { run as u64 };
+        assert_eq!(
+            stat(&incremental, "objects_outside_window"),
+            outside,
+            "run {run}"
+        );
         if run > 1 {
             assert!(
                 stat(&incremental, "bytes_read") < stat(&full, "bytes_read") / 3,
